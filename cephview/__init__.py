@@ -1,0 +1,3 @@
+"""cephview: cephalometric landmark detection and review."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Qt-free, torch-free core: radiographs, calibration, schemas, annotations, store, CSV, datasets."""

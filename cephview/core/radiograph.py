@@ -1,0 +1,213 @@
+"""Open a radiograph from any supported file: DICOM, PNG, JPEG, TIFF or BMP.
+
+The format is detected from the file's first bytes, never from its extension. Every loader
+returns a :class:`Radiograph` holding
+
+- ``pixels``: the stored values after the modality rescale (uint8, uint16 or float32), 2-D;
+- ``model_pixels``: uint8, bone bright, independent of any display window: what the network sees;
+- ``display``: uint8 after the VOI window / LUT and any inversion: what a viewer shows first;
+
+plus its calibration and metadata. Patient identifiers live in ``patient`` and only there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cephview.core.calibration import Calibration
+from cephview.core.errors import UnreadableImageError
+
+log = logging.getLogger(__name__)
+
+MIN_SIDE = 32  # smaller images cannot be cephalograms and break the model's geometry
+MAX_PIXELS = 80_000_000  # ~9000 x 9000; larger headers are refused before any decoding
+
+_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),
+    (b"MM\x00+", "tiff"),
+    (b"BM", "bmp"),
+]
+
+
+@dataclass
+class Radiograph:
+    path: Path | None
+    format: str  # dicom, png, jpeg, tiff, bmp, synthetic
+    pixels: np.ndarray
+    model_pixels: np.ndarray
+    display: np.ndarray
+    bits: int
+    photometric: str  # MONOCHROME1, MONOCHROME2 (colour files are converted to grey)
+    calibration: Calibration = field(default_factory=Calibration)
+    metadata: dict = field(default_factory=dict)  # non-identifying: modality, manufacturer, ...
+    patient: dict = field(default_factory=dict)  # PHI: name, id, birth date; never exported by default
+    window: tuple[float, float] | None = None  # (centre, width) of the initial display window
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def info(self) -> dict:
+        """The non-identifying summary printed by ``cephview info``."""
+        cal = self.calibration
+        return {
+            "path": str(self.path) if self.path else None,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "bits": self.bits,
+            "photometric": self.photometric,
+            "mm_per_px": [cal.row_mm, cal.col_mm] if cal.is_calibrated else None,
+            "calibration": cal.source.value,
+            **{k: v for k, v in self.metadata.items() if v is not None},
+        }
+
+
+def detect_format(head: bytes) -> str | None:
+    """Name the format from the first bytes of a file (at least 132 of them for DICOM)."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    # DICOM written without the 128-byte preamble: starts with a group 0002 or 0008 tag.
+    if len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[4:6].isalpha():
+        return "dicom"
+    return None
+
+
+def percentile_window(values: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    """(low, high) value range holding the central percentiles, from a subsample for speed."""
+    step = max(1, int(np.sqrt(values.size / 250_000)))
+    sample = values[::step, ::step]
+    lo, hi = np.percentile(sample, [low, high])
+    if hi <= lo:
+        lo, hi = float(sample.min()), float(sample.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def to_uint8(values: np.ndarray, lo: float, hi: float, invert: bool = False) -> np.ndarray:
+    """Map [lo, hi] linearly onto 0..255 (clipped), optionally inverted."""
+    if values.dtype == np.uint8 and lo == 0 and hi == 255:
+        out = values.copy()
+    else:
+        scale = 255.0 / (hi - lo)
+        out = cv2.convertScaleAbs(values.astype(np.float32), alpha=scale, beta=-lo * scale)
+    if invert:
+        cv2.bitwise_not(out, dst=out)
+    return out
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise UnreadableImageError(
+            path, f"image is {width} x {height} px; a cephalogram needs at least {MIN_SIDE} px a side"
+        )
+    if width * height > MAX_PIXELS:
+        raise UnreadableImageError(
+            path,
+            f"image header says {width} x {height} px, more than the {MAX_PIXELS // 1_000_000} "
+            "megapixel limit; the file is corrupt or not a radiograph",
+        )
+
+
+def _header_size(path: Path, data: bytes) -> tuple[int, int]:
+    """Width and height from the header alone, so absurd sizes are refused before decoding."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # our own limit applies, with our own message
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception as exc:  # PIL raises many types for malformed headers
+        raise UnreadableImageError(path, f"not a readable image file ({exc})") from None
+
+
+def _load_raster(path: Path, fmt: str, data: bytes) -> Radiograph:
+    width, height = _header_size(path, data)
+    _check_size(path, width, height)
+    array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        array = _decode_with_pil(path)
+    if array.ndim == 3:
+        channels = array.shape[2]
+        if channels == 4:
+            array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY)
+        elif channels == 3:
+            array = cv2.cvtColor(array, cv2.COLOR_BGR2GRAY)
+        else:
+            array = array[:, :, 0]
+    if array.shape[0] != height or array.shape[1] != width:
+        raise UnreadableImageError(path, "decoded size differs from the header; the file is corrupt")
+    if array.dtype == np.uint8:
+        bits = 8
+        model = array
+    elif array.dtype == np.uint16:
+        bits = 16
+        lo, hi = percentile_window(array)
+        model = to_uint8(array, lo, hi)
+    else:
+        bits = 32
+        array = array.astype(np.float32)
+        lo, hi = percentile_window(array)
+        model = to_uint8(array, lo, hi)
+    return Radiograph(
+        path=path, format=fmt, pixels=array, model_pixels=model, display=model,
+        bits=bits, photometric="MONOCHROME2",
+    )
+
+
+def _decode_with_pil(path: Path) -> np.ndarray:
+    """Fallback for variants OpenCV refuses (some TIFF compressions, 1-bit images)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L"):
+                return np.array(im, dtype=np.uint16)
+            if im.mode in ("I", "F"):
+                return np.array(im, dtype=np.float32)
+            return np.array(im.convert("L"))
+    except Exception as exc:
+        raise UnreadableImageError(path, f"image data cannot be decoded ({exc})") from None
+
+
+def load_radiograph(path: str | Path) -> Radiograph:
+    """Open any supported radiograph; raise :class:`UnreadableImageError` with a reason otherwise."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise UnreadableImageError(path, "is a folder, not an image file") from None
+    except FileNotFoundError:
+        raise UnreadableImageError(path, "no such file") from None
+    except OSError as exc:
+        raise UnreadableImageError(path, f"cannot be read ({exc.strerror})") from None
+    if not data:
+        raise UnreadableImageError(path, "the file is empty (0 bytes)")
+    fmt = detect_format(data[:132])
+    if fmt is None:
+        raise UnreadableImageError(
+            path, "not a DICOM, PNG, JPEG, TIFF or BMP file (unrecognised content)"
+        )
+    if fmt == "dicom":
+        from cephview.core.dicom import load_dicom
+
+        return load_dicom(path, data)
+    return _load_raster(path, fmt, data)

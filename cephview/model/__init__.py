@@ -1,0 +1,1 @@
+"""Landmark model: network, heatmaps, coordinate transforms, training, prediction (torch, no Qt)."""

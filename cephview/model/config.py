@@ -1,0 +1,80 @@
+"""Configuration of the two network stages and of a training run, as plain dataclasses.
+
+Stored in model files and checkpoints as dicts (never pickled objects), so files load with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+INPUT_MEAN = 0.5  # uint8 / 255 is normalised to (v - mean) / std
+INPUT_STD = 0.25
+
+
+@dataclass
+class StageConfig:
+    """One heatmap network: ``global`` sees the whole image, ``refine`` sees a patch per landmark."""
+
+    kind: str = "global"
+    encoder: str = "efficientnet_lite0"
+    input_width: int = 320
+    input_height: int = 384
+    output_stride: int = 2
+    sigma: float = 2.0  # Gaussian target width, in heatmap pixels
+    patch_scale: float = 0.5  # refine only: patch pixels per original pixel
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StageConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def default_global_stage() -> StageConfig:
+    return StageConfig(kind="global", input_width=320, input_height=384, sigma=2.0)
+
+
+def default_refine_stage() -> StageConfig:
+    return StageConfig(kind="refine", input_width=128, input_height=128, sigma=2.0, patch_scale=0.5)
+
+
+@dataclass
+class TrainConfig:
+    stages: list[str] = field(default_factory=lambda: ["global", "refine"])
+    global_stage: StageConfig = field(default_factory=default_global_stage)
+    refine_stage: StageConfig = field(default_factory=default_refine_stage)
+    epochs_global: int = 60
+    epochs_refine: int = 40
+    batch_size_global: int = 4
+    batch_size_refine: int = 16
+    patches_per_image: int = 10  # refine patches drawn per training image and epoch
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 2
+    val_fraction: float = 0.1
+    seed: int = 0
+    pretrained: bool = True  # ImageNet encoder weights when training from scratch
+    # Augmentation (radiograph-appropriate: no horizontal flip of the anatomy).
+    rotate_deg: float = 10.0
+    scale_range: float = 0.1
+    shift_fraction: float = 0.05
+    refine_offset_px: float = 36.0  # patch pixels: how far the patch centre may miss the landmark
+    gamma_range: tuple[float, float] = (0.6, 1.6)
+    noise_std: float = 0.03
+    num_threads: int = 0  # 0: leave torch's default
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["gamma_range"] = list(self.gamma_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        for key in ("global_stage", "refine_stage"):
+            if isinstance(kw.get(key), dict):
+                kw[key] = StageConfig.from_dict(kw[key])
+        if "gamma_range" in kw:
+            kw["gamma_range"] = tuple(kw["gamma_range"])
+        return cls(**kw)

@@ -1,0 +1,103 @@
+"""Model files: weights plus metadata in one ``torch.save`` dict of plain types.
+
+Always loaded with ``torch.load(weights_only=True)``: a model file can never run code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from cephview.core.errors import ModelFileError
+from cephview.model.config import INPUT_MEAN, INPUT_STD, StageConfig
+from cephview.model.network import HeatmapUNet
+from cephview.resources import models_dir
+
+log = logging.getLogger(__name__)
+
+FORMAT = "cephview-landmark-model"
+FORMAT_VERSION = 1
+DEFAULT_MODEL_NAME = "cephview-isbi19.pt"
+
+
+@dataclass
+class LandmarkModel:
+    schema: str
+    stages: dict[str, tuple[StageConfig, HeatmapUNet]]
+    meta: dict = field(default_factory=dict)  # version, training data, metrics, ...
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unversioned"))
+
+
+def default_model_path() -> Path:
+    env = os.environ.get("CEPHVIEW_MODEL")
+    return Path(env) if env else models_dir() / DEFAULT_MODEL_NAME
+
+
+def build_network(stage: StageConfig, num_landmarks: int, pretrained: bool = False) -> HeatmapUNet:
+    return HeatmapUNet(num_landmarks, stage.encoder, stage.output_stride, pretrained=pretrained)
+
+
+def save_model(model: LandmarkModel, path: str | Path) -> None:
+    """Write atomically: a crash leaves either the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "schema": model.schema,
+        "meta": model.meta,
+        "input": {"mean": INPUT_MEAN, "std": INPUT_STD},
+        "stages": {
+            name: {"config": vars(cfg).copy(), "state_dict": net.state_dict()}
+            for name, (cfg, net) in model.stages.items()
+        },
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_model(path: str | Path | None = None) -> LandmarkModel:
+    """Read a model file; any problem becomes a :class:`ModelFileError` naming the file."""
+    path = Path(path) if path else default_model_path()
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable cephview model file ({type(exc).__name__}: {exc})"[:400]) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a cephview landmark model (no '{FORMAT}' marker)")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: written by a newer cephview (format {payload['format_version']}); update cephview"
+        )
+    from cephview.core.schema import load_schema
+
+    try:
+        schema = load_schema(payload["schema"])
+        stages = {}
+        for name, entry in payload["stages"].items():
+            cfg = StageConfig.from_dict(entry["config"])
+            net = build_network(cfg, len(schema), pretrained=False)
+            net.load_state_dict(entry["state_dict"])
+            net.eval()
+            stages[name] = (cfg, net)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: model weights do not match their description ({exc})"[:400]) from None
+    if "global" not in stages:
+        raise ModelFileError(f"{path}: model has no global stage")
+    return LandmarkModel(payload["schema"], stages, dict(payload.get("meta", {})))

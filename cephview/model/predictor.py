@@ -1,0 +1,105 @@
+"""Predict landmarks on a radiograph: global heatmaps, facing detection, patch refinement."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cephview.model import coords
+from cephview.model.heatmaps import decode
+from cephview.model.modelfile import LandmarkModel, load_model
+from cephview.model.samples import global_base_transform, normalise, prepare, render
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    points: np.ndarray  # (K, 2) original-image pixels
+    confidence: np.ndarray  # (K,) in [0, 1]
+    heatmaps: np.ndarray  # (K, h, w) float32 global-stage heatmaps (clipped to [0, 1])
+    heatmap_to_image: coords.Matrix  # maps heatmap (x, y) to original-image (x, y)
+    facing: str  # "right" (as the training images) or "left"
+    codes: list[str]
+    model_version: str
+
+
+class Predictor:
+    """Holds a loaded model; ``predict`` takes a uint8 bone-bright image (``model_pixels``)."""
+
+    def __init__(self, model: LandmarkModel, device: str | torch.device = "cpu") -> None:
+        from cephview.core.schema import load_schema
+
+        self.model = model
+        self.device = torch.device(device)
+        self.codes = load_schema(model.schema).codes
+        for _, net in model.stages.values():
+            net.to(self.device).eval()
+
+    @classmethod
+    def from_file(cls, path: str | Path | None = None, device: str = "cpu") -> "Predictor":
+        return cls(load_model(path), device)
+
+    def _run(self, net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(normalise(batch)).unsqueeze(1).to(self.device)
+            return net(x).float().cpu().numpy()
+
+    def predict(self, image: np.ndarray, facing: str = "auto", refine: bool = True) -> Prediction:
+        if image.ndim != 2 or image.dtype != np.uint8:
+            raise ValueError("predict expects a 2-D uint8 image (Radiograph.model_pixels)")
+        h, w = image.shape
+        cfg, net = self.model.stages["global"]
+        prepared = prepare(image, cfg)
+        base = global_base_transform(w, h, cfg)
+        frames = {"right": coords.identity(), "left": coords.mirror_x(w)}
+        names = ["right", "left"] if facing == "auto" else [facing]
+        inputs = np.stack([render(prepared, base @ frames[n], cfg) for n in names])
+        maps = self._run(net, inputs)
+        to_hm = coords.input_to_heatmap(cfg.output_stride)
+        best = None
+        for i, name in enumerate(names):
+            pts_hm, conf = decode(maps[i], cfg.sigma)
+            if best is None or conf.mean() > best[2].mean():
+                best = (name, pts_hm, conf, maps[i])
+        name, pts_hm, conf, hm = best
+        image_to_hm = to_hm @ base @ frames[name]
+        points = coords.apply(coords.invert(image_to_hm), pts_hm)
+        if refine and "refine" in self.model.stages:
+            points, conf = self._refine(image, points, conf, frames[name])
+        return Prediction(
+            points=points, confidence=conf, heatmaps=np.clip(hm, 0.0, 1.0).astype(np.float32),
+            heatmap_to_image=coords.invert(image_to_hm), facing=name, codes=self.codes,
+            model_version=self.model.version,
+        )
+
+    def _refine(
+        self, image: np.ndarray, points: np.ndarray, conf: np.ndarray, frame: coords.Matrix
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Re-locate each landmark in a full-detail patch centred on its global estimate."""
+        cfg, net = self.model.stages["refine"]
+        prepared = prepare(image, cfg)
+        canonical = coords.apply(frame, points)
+        mats = [coords.patch(x, y, cfg.patch_scale, cfg.input_width) @ frame for x, y in canonical]
+        patches = np.stack([render(prepared, m, cfg) for m in mats])
+        maps = self._run(net, patches)
+        to_hm = coords.input_to_heatmap(cfg.output_stride)
+        refined = points.copy()
+        new_conf = conf.copy()
+        for k, m in enumerate(mats):
+            pts_hm, c = decode(maps[k, k : k + 1], cfg.sigma)
+            refined[k] = coords.apply(coords.invert(to_hm @ m), pts_hm)[0]
+            new_conf[k] = c[0]
+        return refined, new_conf
+
+
+def predict_file(predictor: Predictor, path: str | Path) -> tuple[Prediction, "object"]:
+    """Open a radiograph and predict on it; returns (prediction, radiograph)."""
+    from cephview.core.radiograph import load_radiograph
+
+    radiograph = load_radiograph(path)
+    return predictor.predict(radiograph.model_pixels), radiograph

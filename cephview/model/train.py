@@ -1,0 +1,363 @@
+"""Training and fine-tuning: small explicit loops, dict checkpoints, progress and cancellation.
+
+``fit`` trains the stages named in the config one after the other on a LandmarkDataset. Every
+epoch writes a checkpoint (atomically) from which ``resume=True`` continues; the output model
+file is written only when the run completes, so a cancelled run changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from cephview.core.datasets import LandmarkDataset
+from cephview.core.errors import CephviewError
+from cephview.model import coords
+from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.heatmaps import decode
+from cephview.model.modelfile import LandmarkModel, build_network, load_model, save_model
+from cephview.model.samples import PreparedImage, global_sample, normalise, prepare, refine_sample
+
+log = logging.getLogger(__name__)
+
+
+class TrainingCancelled(CephviewError):
+    """Raised when ``should_stop`` returned True; the output model was not written."""
+
+
+@dataclass
+class TrainProgress:
+    stage: str
+    epoch: int  # 1-based, within the stage
+    epochs: int
+    step: int  # batches done in this epoch
+    steps: int
+    loss: float  # running mean of this epoch
+    val_error: float | None  # after an epoch: validation MRE (mm, or px without calibration)
+    seconds_left: float | None
+    finished_epoch: bool = False
+
+
+ProgressCallback = Callable[[TrainProgress], None]
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE weighted towards the peak; ``mask`` (B, K) removes landmarks without ground truth."""
+    per_pixel = (pred - target) ** 2 * (1.0 + 10.0 * target)
+    per_channel = per_pixel.mean(dim=(2, 3))
+    return (per_channel * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def split_train_val(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if n < 2 or fraction <= 0:
+        idx = np.arange(n)
+        return idx, idx[:0]
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, round(n * fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def load_images(dataset: LandmarkDataset) -> list[np.ndarray]:
+    from cephview.core.radiograph import load_radiograph
+
+    return [load_radiograph(item.image_path).model_pixels for item in dataset.images]
+
+
+def _atomic_torch_save(obj: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
+    def f(epoch: int) -> float:
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        t = (epoch - warmup) / max(1, total - warmup)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+class _StageRun:
+    """State of one stage's training: network, optimiser, schedule, best weights."""
+
+    def __init__(self, name: str, stage: StageConfig, net: torch.nn.Module, epochs: int, cfg: TrainConfig, device: torch.device) -> None:
+        self.name, self.stage, self.net, self.epochs = name, stage, net.to(device), epochs
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg.warmup_epochs, epochs))
+        self.epoch = 0
+        self.best_val = math.inf
+        self.best_state = copy.deepcopy(net.state_dict())
+        self.history: list[dict] = []
+
+    def state(self) -> dict:
+        return {
+            "name": self.name, "epoch": self.epoch, "best_val": self.best_val,
+            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "best_state": self.best_state,
+            "history": self.history,
+        }
+
+    def restore(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])
+        self.best_val = float(state["best_val"])
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.best_state = state["best_state"]
+        self.history = list(state["history"])
+
+
+class Trainer:
+    def __init__(
+        self, dataset: LandmarkDataset, config: TrainConfig, out: str | Path,
+        init: str | Path | None = None, device: str | None = None,
+        progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
+        images: list[np.ndarray] | None = None,
+    ) -> None:
+        self.dataset, self.cfg, self.out = dataset, config, Path(out)
+        self.checkpoint_path = self.out.with_name(self.out.name + ".ckpt")
+        self.init_path = Path(init) if init else None
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.progress = progress or (lambda p: None)
+        self.should_stop = should_stop or (lambda: False)
+        self._images = images
+        self.k = len(dataset.schema)
+
+    # ------------------------------------------------------------------ data
+    def _prepare(self) -> None:
+        images = self._images if self._images is not None else load_images(self.dataset)
+        self.points = [item.points for item in self.dataset.images]
+        self.valid = [item.valid for item in self.dataset.images]
+        self.mm = [
+            item.calibration.col_mm if item.calibration.is_calibrated else None
+            for item in self.dataset.images
+        ]
+        self.train_idx, self.val_idx = split_train_val(len(images), self.cfg.val_fraction, self.cfg.seed)
+        self.prepared: dict[str, list[PreparedImage]] = {}
+        for name in self.cfg.stages:
+            stage = self._stage_config(name)
+            self.prepared[name] = [prepare(img, stage) for img in images]
+        self.unit = "mm" if all(m is not None for m in self.mm) else "px"
+
+    def _stage_config(self, name: str) -> StageConfig:
+        return self.cfg.global_stage if name == "global" else self.cfg.refine_stage
+
+    def _initial_network(self, name: str, init: LandmarkModel | None) -> tuple[StageConfig, torch.nn.Module]:
+        if init is not None and name in init.stages:
+            stage, net = init.stages[name]
+            return stage, copy.deepcopy(net).train()
+        stage = self._stage_config(name)
+        return stage, build_network(stage, self.k, pretrained=self.cfg.pretrained).train()
+
+    # ------------------------------------------------------------------ loops
+    def _batches(self, run: _StageRun, rng: np.random.Generator) -> list[list]:
+        if run.name == "global":
+            order = rng.permutation(self.train_idx)
+            b = self.cfg.batch_size_global
+            return [list(order[i : i + b]) for i in range(0, len(order), b)]
+        pairs = []
+        for i in self.train_idx:
+            valid = np.flatnonzero(self.valid[i])
+            if valid.size:
+                for k in rng.choice(valid, size=self.cfg.patches_per_image, replace=True):
+                    pairs.append((int(i), int(k)))
+        order = rng.permutation(len(pairs))
+        b = self.cfg.batch_size_refine
+        return [[pairs[j] for j in order[i : i + b]] for i in range(0, len(order), b)]
+
+    def _make_batch(self, run: _StageRun, batch: list, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        xs, ys, masks = [], [], []
+        for entry in batch:
+            if run.name == "global":
+                i = entry
+                x, y = global_sample(self.prepared["global"][i], self.points[i], self.valid[i], run.stage, self.cfg, rng)
+            else:
+                i, k = entry
+                x, y, _ = refine_sample(self.prepared["refine"][i], self.points[i], self.valid[i], k, run.stage, self.cfg, rng)
+            xs.append(x)
+            ys.append(y)
+            masks.append(self.valid[i].astype(np.float32))
+        to = lambda a: torch.from_numpy(np.stack(a)).to(self.device)  # noqa: E731
+        return to([normalise(x) for x in xs]).unsqueeze(1), to(ys), to(masks)
+
+    def _train_epoch(self, run: _StageRun, rng: np.random.Generator, started: float, done_before: int, total_steps: int) -> float:
+        run.net.train()
+        batches = self._batches(run, rng)
+        losses = []
+        for step, batch in enumerate(batches, 1):
+            if self.should_stop():
+                raise TrainingCancelled("training cancelled; the model was not changed")
+            x, y, mask = self._make_batch(run, batch, rng)
+            loss = heatmap_loss(run.net(x), y, mask)
+            if not torch.isfinite(loss):
+                raise CephviewError(f"training diverged (loss {loss.item()}) in stage {run.name}; lower the learning rate")
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            run.optimizer.step()
+            losses.append(loss.item())
+            done = done_before + step
+            rate = (time.monotonic() - started) / max(1, done - self._steps_at_start)
+            self.progress(TrainProgress(
+                run.name, run.epoch + 1, run.epochs, step, len(batches), float(np.mean(losses)),
+                None, rate * (total_steps - done),
+            ))
+        run.scheduler.step()
+        return float(np.mean(losses)) if losses else float("nan")
+
+    @torch.inference_mode()
+    def _validate(self, run: _StageRun) -> float:
+        """Validation MRE: whole-image prediction (global) or offset patches (refine)."""
+        if len(self.val_idx) == 0:
+            return float("nan")
+        run.net.eval()
+        errors = []
+        rng = np.random.default_rng(12345)  # the same offsets every epoch
+        for i in self.val_idx:
+            scale = self.mm[i] if self.mm[i] is not None else 1.0
+            if run.name == "global":
+                from cephview.model.samples import global_base_transform, render
+
+                prep = self.prepared["global"][i]
+                base = global_base_transform(prep.width, prep.height, run.stage)
+                x = torch.from_numpy(normalise(render(prep, base, run.stage))[None, None]).to(self.device)
+                hm = run.net(x)[0].float().cpu().numpy()
+                pts, _ = decode(hm, run.stage.sigma)
+                pred = coords.apply(coords.invert(coords.input_to_heatmap(run.stage.output_stride) @ base), pts)
+                err = np.linalg.norm(pred - self.points[i], axis=1) * scale
+                errors.extend(err[self.valid[i]])
+            else:
+                for k in np.flatnonzero(self.valid[i]):
+                    r = self.cfg.refine_offset_px * 0.7
+                    a = rng.uniform(0, 2 * math.pi)
+                    offset = np.array([r * math.cos(a), r * math.sin(a)])
+                    img, _, m = refine_sample(
+                        self.prepared["refine"][i], self.points[i], self.valid[i], int(k),
+                        run.stage, self.cfg, rng, offset=offset, augment=False,
+                    )
+                    x = torch.from_numpy(normalise(img)[None, None]).to(self.device)
+                    hm = run.net(x)[0, k : k + 1].float().cpu().numpy()
+                    pts, _ = decode(hm, run.stage.sigma)
+                    pred = coords.apply(coords.invert(coords.input_to_heatmap(run.stage.output_stride) @ m), pts)[0]
+                    errors.append(float(np.linalg.norm(pred - self.points[i][k])) * scale)
+        run.net.train()
+        return float(np.mean(errors))
+
+    # ------------------------------------------------------------------ main
+    def fit(self, resume: bool = False) -> LandmarkModel:
+        cfg = self.cfg
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        self._prepare()
+        init = load_model(self.init_path) if self.init_path else None
+        finished: dict[str, dict] = {}
+        current: dict | None = None
+        rng_state = None
+        if resume and self.checkpoint_path.is_file():
+            ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+            if ckpt.get("config") != cfg.to_dict():
+                raise CephviewError(f"{self.checkpoint_path}: checkpoint was made with other settings; start without --resume")
+            finished, current, rng_state = ckpt["finished"], ckpt["current"], ckpt["rng"]
+            log.info("resuming from %s", self.checkpoint_path)
+
+        epochs = {"global": cfg.epochs_global, "refine": cfg.epochs_refine}
+        stages_out: dict[str, tuple[StageConfig, torch.nn.Module]] = {}
+        if init is not None:
+            stages_out.update({n: v for n, v in init.stages.items() if n not in cfg.stages})
+        rng = np.random.default_rng(cfg.seed)
+        if rng_state is not None:
+            rng.bit_generator.state = rng_state
+        started = time.monotonic()
+        total_steps = sum(self._steps_per_epoch(n) * epochs[n] for n in cfg.stages)
+        done_before = sum(self._steps_per_epoch(n) * epochs[n] for n in finished)
+        if current is not None:
+            done_before += self._steps_per_epoch(current["name"]) * int(current["epoch"])
+        self._steps_at_start = done_before
+        history = {}
+        for name in cfg.stages:
+            stage, net = self._initial_network(name, init)
+            if name in finished:
+                net.load_state_dict(finished[name]["best_state"])
+                stages_out[name] = (stage, net.eval())
+                history[name] = finished[name]["history"]
+                continue
+            run = _StageRun(name, stage, net, epochs[name], cfg, self.device)
+            if current is not None and current["name"] == name:
+                run.restore(current)
+            while run.epoch < run.epochs:
+                loss = self._train_epoch(run, rng, started, done_before, total_steps)
+                val = self._validate(run)
+                run.epoch += 1
+                done_before += self._steps_per_epoch(name)
+                if not (val >= run.best_val):  # also takes the first NaN-free value
+                    run.best_val = val
+                    run.best_state = copy.deepcopy(run.net.state_dict())
+                run.history.append({"epoch": run.epoch, "loss": loss, "val": val, "lr": run.scheduler.get_last_lr()[0]})
+                log.info("%s epoch %d/%d loss %.5f val %.3f %s", name, run.epoch, run.epochs, loss, val, self.unit)
+                rate = (time.monotonic() - started) / max(1, done_before - self._steps_at_start)
+                self.progress(TrainProgress(name, run.epoch, run.epochs, 0, 0, loss, val, rate * (total_steps - done_before), True))
+                self._save_checkpoint(finished, run.state(), rng)
+            if len(self.val_idx) == 0:
+                run.best_state = copy.deepcopy(run.net.state_dict())
+            finished[name] = {"best_state": run.best_state, "best_val": run.best_val, "history": run.history}
+            self._save_checkpoint(finished, None, rng)
+            net.load_state_dict(run.best_state)
+            stages_out[name] = (stage, net.eval())
+            history[name] = run.history
+        if "global" not in stages_out:
+            raise CephviewError("a model needs a global stage: train it or give --init")
+        model = LandmarkModel(self.dataset.schema.name, stages_out, self._meta(finished, history, init, time.monotonic() - started))
+        save_model(model, self.out)
+        return model
+
+    def _steps_per_epoch(self, name: str) -> int:
+        n = len(self.train_idx)
+        if name == "global":
+            return math.ceil(n / self.cfg.batch_size_global)
+        return math.ceil(n * self.cfg.patches_per_image / self.cfg.batch_size_refine)
+
+    def _save_checkpoint(self, finished: dict, current: dict | None, rng: np.random.Generator) -> None:
+        _atomic_torch_save(
+            {"config": self.cfg.to_dict(), "finished": finished, "current": current, "rng": rng.bit_generator.state},
+            self.checkpoint_path,
+        )
+
+    def _meta(self, finished: dict, history: dict, init: LandmarkModel | None, seconds: float) -> dict:
+        now = datetime.now(timezone.utc)
+        return {
+            "version": now.strftime("%Y%m%d-%H%M%S"),
+            "created": now.isoformat(timespec="seconds"),
+            "training_data": self.dataset.description,
+            "train_images": [self.dataset.images[i].name for i in self.train_idx],
+            "val_images": [self.dataset.images[i].name for i in self.val_idx],
+            "validation": {n: {"mre": f["best_val"], "unit": self.unit} for n, f in finished.items()},
+            "history": history,
+            "config": self.cfg.to_dict(),
+            "init": init.version if init else None,
+            "training_seconds_this_run": round(seconds, 1),
+            "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {self.device}, {torch.get_num_threads()} threads",
+        }
+
+
+def fit(dataset: LandmarkDataset, config: TrainConfig, out: str | Path, **kwargs) -> LandmarkModel:
+    resume = kwargs.pop("resume", False)
+    return Trainer(dataset, config, out, **kwargs).fit(resume=resume)
