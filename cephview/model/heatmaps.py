@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 
@@ -29,42 +28,45 @@ def gaussian_targets(
     return out
 
 
-def decode(heatmaps: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def spatial_softmax(logits: np.ndarray) -> np.ndarray:
+    """Per-channel probability maps (K, H, W) from network logits."""
+    k = logits.shape[0]
+    flat = logits.reshape(k, -1).astype(np.float64)
+    flat = np.exp(flat - flat.max(axis=1, keepdims=True))
+    return (flat / flat.sum(axis=1, keepdims=True)).reshape(logits.shape)
+
+
+def display_maps(logits: np.ndarray, sigma: float) -> np.ndarray:
+    """Probability maps scaled so that a perfectly sharp prediction peaks at 1 (for overlays)."""
+    return np.clip(spatial_softmax(logits) * (2 * np.pi * sigma**2), 0.0, 1.0).astype(np.float32)
+
+
+def decode(logits: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Peak positions (K, 2) in heatmap coordinates, sub-pixel, and a confidence (K,) in [0, 1].
 
-    The peak is the argmax; DARK (Zhang et al., CVPR 2020) then fits a Gaussian to the smoothed
-    log-heatmap around it: offset = -Hessian^-1 * gradient, limited to one pixel.
+    The network is trained so that its logits are the log of a Gaussian, so DARK (Zhang et al.,
+    CVPR 2020) applies to the logits directly: around the argmax, offset = -Hessian^-1 * gradient,
+    limited to one pixel. Confidence is the probability mass within 2 sigma of the peak.
     """
-    k, h, w = heatmaps.shape
+    k, h, w = logits.shape
     coords = np.zeros((k, 2), dtype=np.float64)
     conf = np.zeros(k, dtype=np.float64)
-    ksize = int(2 * round(2 * sigma) + 1)
+    probs = spatial_softmax(logits)
+    r = int(np.ceil(2 * sigma))
     for i in range(k):
-        hm = heatmaps[i].astype(np.float32)
-        idx = int(np.argmax(hm))
-        py, px = divmod(idx, w)
-        conf[i] = float(np.clip(hm[py, px], 0.0, 1.0))
+        lg = logits[i].astype(np.float64)
+        py, px = divmod(int(np.argmax(lg)), w)
+        conf[i] = float(probs[i, max(0, py - r) : py + r + 1, max(0, px - r) : px + r + 1].sum())
         x, y = float(px), float(py)
         if 1 <= px < w - 1 and 1 <= py < h - 1:
-            y0, y1 = max(0, py - ksize), min(h, py + ksize + 1)
-            x0, x1 = max(0, px - ksize), min(w, px + ksize + 1)
-            local = cv2.GaussianBlur(hm[y0:y1, x0:x1], (ksize, ksize), sigma)
-            local = np.log(np.maximum(local, 1e-10))
-            cy, cx = py - y0, px - x0
-            if 1 <= cx < local.shape[1] - 1 and 1 <= cy < local.shape[0] - 1:
-                dx = 0.5 * (local[cy, cx + 1] - local[cy, cx - 1])
-                dy = 0.5 * (local[cy + 1, cx] - local[cy - 1, cx])
-                dxx = local[cy, cx + 1] - 2 * local[cy, cx] + local[cy, cx - 1]
-                dyy = local[cy + 1, cx] - 2 * local[cy, cx] + local[cy - 1, cx]
-                dxy = 0.25 * (
-                    local[cy + 1, cx + 1] - local[cy + 1, cx - 1]
-                    - local[cy - 1, cx + 1] + local[cy - 1, cx - 1]
-                )
-                det = dxx * dyy - dxy * dxy
-                if det > 1e-12 and dxx < 0:
-                    ox = -(dyy * dx - dxy * dy) / det
-                    oy = -(dxx * dy - dxy * dx) / det
-                    x += float(np.clip(ox, -1.0, 1.0))
-                    y += float(np.clip(oy, -1.0, 1.0))
+            dx = 0.5 * (lg[py, px + 1] - lg[py, px - 1])
+            dy = 0.5 * (lg[py + 1, px] - lg[py - 1, px])
+            dxx = lg[py, px + 1] - 2 * lg[py, px] + lg[py, px - 1]
+            dyy = lg[py + 1, px] - 2 * lg[py, px] + lg[py - 1, px]
+            dxy = 0.25 * (lg[py + 1, px + 1] - lg[py + 1, px - 1] - lg[py - 1, px + 1] + lg[py - 1, px - 1])
+            det = dxx * dyy - dxy * dxy
+            if det > 1e-12 and dxx < 0:
+                x += float(np.clip(-(dyy * dx - dxy * dy) / det, -1.0, 1.0))
+                y += float(np.clip(-(dxx * dy - dxy * dx) / det, -1.0, 1.0))
         coords[i] = (x, y)
     return coords, conf

@@ -28,8 +28,8 @@ class _UpBlock(nn.Module):
 class HeatmapUNet(nn.Module):
     """Heatmaps at ``output_stride`` (2 or 4) of the input, one channel per landmark.
 
-    The output is raw (no sigmoid): trained against Gaussians of peak 1, its peak value serves
-    as the landmark's confidence after clipping to [0, 1].
+    The output is logits; training makes each channel's spatial softmax match a Gaussian
+    around the landmark (see ``train.heatmap_loss`` and ``heatmaps.decode``).
     """
 
     def __init__(

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from cephview.model import coords
-from cephview.model.heatmaps import decode
+from cephview.model.heatmaps import decode, display_maps
 from cephview.model.modelfile import LandmarkModel, load_model
 from cephview.model.samples import global_base_transform, normalise, prepare, render
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class Prediction:
     points: np.ndarray  # (K, 2) original-image pixels
     confidence: np.ndarray  # (K,) in [0, 1]
-    heatmaps: np.ndarray  # (K, h, w) float32 global-stage heatmaps (clipped to [0, 1])
+    heatmaps: np.ndarray  # (K, h, w) float32 global-stage probability maps scaled to [0, 1]
     heatmap_to_image: coords.Matrix  # maps heatmap (x, y) to original-image (x, y)
     facing: str  # "right" (as the training images) or "left"
     codes: list[str]
@@ -72,7 +72,7 @@ class Predictor:
         if refine and "refine" in self.model.stages:
             points, conf = self._refine(image, points, conf, frames[name])
         return Prediction(
-            points=points, confidence=conf, heatmaps=np.clip(hm, 0.0, 1.0).astype(np.float32),
+            points=points, confidence=conf, heatmaps=display_maps(hm, cfg.sigma),
             heatmap_to_image=coords.invert(image_to_hm), facing=name, codes=self.codes,
             model_version=self.model.version,
         )

@@ -1,0 +1,465 @@
+"""The project store: one SQLite file (``cephview.sqlite``) in a folder beside the images.
+
+It holds the image list (path, content hash, size, workflow status), one annotation record per
+image (landmarks with AI and final positions, calibration, CVM stage, notes, view settings) and
+key/value settings. Every edit is one transaction in WAL mode with ``synchronous=FULL``, so a
+crash or power cut loses at most the edit in flight and never leaves a half-saved record.
+
+Paths inside the project folder are stored relative to it (with ``/``), so the folder can be
+moved or copied to another machine; files outside it are stored as absolute paths. A file that
+was moved is found again by its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterator
+
+from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
+from cephview.core.calibration import Calibration
+from cephview.core.errors import CephviewError
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "cephview.sqlite"
+DEFAULT_SCHEMA = "isbi2015"
+
+# Each entry upgrades the database by one version (PRAGMA user_version = its index + 1).
+# Append only: never edit a released entry, or existing projects would miss the change.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (  # v1: images, per-image annotation fields, landmarks
+        """CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            rel_path TEXT NOT NULL UNIQUE,
+            sha256 TEXT NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            added_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'not_predicted',
+            error TEXT,
+            schema TEXT,
+            calibration TEXT,
+            cvm_stage TEXT,
+            notes TEXT NOT NULL DEFAULT '',
+            reviewed INTEGER NOT NULL DEFAULT 0,
+            view TEXT
+        )""",
+        "CREATE INDEX images_sha256 ON images(sha256)",
+        """CREATE TABLE landmarks (
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            code TEXT NOT NULL,
+            x REAL, y REAL, ai_x REAL, ai_y REAL, confidence REAL,
+            status TEXT NOT NULL,
+            model_version TEXT,
+            edited_at TEXT,
+            PRIMARY KEY (image_id, code)
+        )""",
+    ),
+    (  # v2: settings, file format, last-change time
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "ALTER TABLE images ADD COLUMN format TEXT",
+        "ALTER TABLE images ADD COLUMN updated_at TEXT",
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class ImageStatus(str, Enum):
+    NOT_PREDICTED = "not_predicted"
+    PREDICTED = "predicted"  # AI positions exist, nobody has edited yet
+    IN_REVIEW = "in_review"  # at least one landmark edited
+    REVIEWED = "reviewed"  # the clinician marked the whole image reviewed
+    ERROR = "error"  # prediction or loading failed; ``error`` says why
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    rel_path: str  # relative to the project folder (posix), or absolute when outside it
+    sha256: str
+    width: int | None
+    height: int | None
+    added_at: str
+    status: ImageStatus
+    error: str | None = None
+    format: str | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.rel_path).name
+
+
+_UNSET: Any = object()  # "not given", as None is a valid value (clears the CVM stage)
+_IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
+
+# Status from the data, in one statement so each edit stays one short transaction.
+# An explicit error is kept until something (AI positions or an edit) supersedes it.
+_DERIVE_STATUS = """
+UPDATE images SET status = CASE
+    WHEN reviewed THEN 'reviewed'
+    WHEN EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id AND edited_at IS NOT NULL) THEN 'in_review'
+    WHEN EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id AND ai_x IS NOT NULL) THEN 'predicted'
+    WHEN status = 'error' THEN 'error'
+    ELSE 'not_predicted' END,
+  error = CASE WHEN status = 'error' AND NOT reviewed
+    AND NOT EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id
+                    AND (ai_x IS NOT NULL OR edited_at IS NOT NULL)) THEN error END,
+  updated_at = ?
+WHERE id = ?"""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def probe_image(path: Path) -> tuple[str, int, int]:
+    """(format, width, height) from the header only; raises on files that are no radiograph."""
+    from cephview.core.radiograph import detect_format
+
+    with path.open("rb") as f:
+        head = f.read(132)
+    fmt = detect_format(head)
+    if fmt is None:
+        raise ValueError("not a DICOM, PNG, JPEG, TIFF or BMP file")
+    if fmt == "dicom":
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        return fmt, int(ds.Columns), int(ds.Rows)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return fmt, int(im.size[0]), int(im.size[1])
+
+
+class ProjectStore:
+    """A project's database. Thread-safe: one connection guarded by a lock."""
+
+    def __init__(self, folder: Path, conn: sqlite3.Connection) -> None:
+        self.folder = folder
+        self.path = folder / DB_NAME
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path, create: bool = True) -> "ProjectStore":
+        folder = Path(folder).expanduser().resolve()
+        path = folder / DB_NAME
+        if not path.exists():
+            if not create:
+                raise CephviewError(f"{folder} is not a cephview project (no {DB_NAME}); create one first")
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise CephviewError(f"{path} is not a file; move it aside to create a project here")
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each edit is exactly one transaction.
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise CephviewError(f"cannot open project database {path}: {exc}") from None
+        try:
+            cls._prepare(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(folder, conn)
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+        try:
+            # The first read fails here on a file that is not SQLite ("file is not a database").
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CephviewError(
+                    f"{path} was written by a newer cephview (database version {version}, this one "
+                    f"reads up to {SCHEMA_VERSION}); update cephview to open this project"
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise CephviewError(
+                    f"project database {path} is damaged ({check}); restore it from a backup"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in MIGRATIONS[target - 1]:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {target}")  # in the same transaction
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                log.info("upgraded %s to database version %d", path, target)
+        except sqlite3.DatabaseError as exc:
+            raise CephviewError(
+                f"{path} is not a readable cephview project database ({exc}); "
+                "restore it from a backup or move it aside to start a new project"
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "ProjectStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade deadlock."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    @property
+    def schema_version(self) -> int:
+        return self._query("PRAGMA user_version")[0][0]
+
+    def integrity_check(self) -> str:
+        """'ok', or SQLite's description of the damage."""
+        return "\n".join(row[0] for row in self._query("PRAGMA integrity_check"))
+
+    # ---- images --------------------------------------------------------------------------
+    def key(self, path: str | Path) -> str:
+        """The stored form of a path: relative posix inside the folder, absolute outside."""
+        p = Path(path).expanduser()
+        if not p.is_absolute():
+            return p.as_posix()
+        p = p.resolve()
+        try:
+            return p.relative_to(self.folder).as_posix()
+        except ValueError:
+            return str(p)
+
+    def resolve(self, record: ImageRecord | str) -> Path:
+        rel = record.rel_path if isinstance(record, ImageRecord) else record
+        p = Path(rel)
+        return p if p.is_absolute() else self.folder / p
+
+    def add_image(self, path: str | Path) -> ImageRecord:
+        """Add a file (or find it again) and return its record.
+
+        The returned ``rel_path`` is the key for every other call. Re-adding a known path returns
+        its record (refreshing the hash if the content changed); a known content at a new path,
+        whose old path no longer exists, is a moved file and keeps its annotation. A file that
+        cannot be read as an image is added with status ``error`` and the reason.
+        """
+        p = Path(path).expanduser()
+        p = (p if p.is_absolute() else Path.cwd() / p).resolve()
+        if not p.is_file():
+            raise CephviewError(f"{p}: no such image file")
+        sha = sha256_file(p)
+        key = self.key(p)
+        try:
+            fmt, width, height = probe_image(p)
+            error = None
+        except Exception as exc:  # many readers, many exception types; the reason is kept
+            fmt, width, height, error = None, None, None, f"not a readable image ({exc})"
+        with self._tx() as conn:
+            row = conn.execute("SELECT id, sha256 FROM images WHERE rel_path = ?", (key,)).fetchone()
+            if row is not None:
+                if row[1] != sha:
+                    log.warning("%s changed since it was added; its landmarks may no longer fit", key)
+                    conn.execute(
+                        "UPDATE images SET sha256 = ?, width = ?, height = ?, format = ? WHERE id = ?",
+                        (sha, width, height, fmt, row[0]),
+                    )
+                return self._record_by_id(conn, row[0])
+            for image_id, old in conn.execute("SELECT id, rel_path FROM images WHERE sha256 = ?", (sha,)).fetchall():
+                if not self.resolve(old).exists():
+                    log.info("%s moved to %s; relinked", old, key)
+                    conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (key, image_id))
+                    return self._record_by_id(conn, image_id)
+            status = ImageStatus.ERROR if error else ImageStatus.NOT_PREDICTED
+            cur = conn.execute(
+                "INSERT INTO images (rel_path, sha256, width, height, format, added_at, status, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, sha, width, height, fmt, utc_now(), status.value, error),
+            )
+            return self._record_by_id(conn, cur.lastrowid)
+
+    def remove_image(self, rel_path: str | Path) -> None:
+        """Forget an image and its annotation (the file itself is left alone)."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM images WHERE rel_path = ?", (self.key(rel_path),))
+
+    @staticmethod
+    def _record(row: tuple) -> ImageRecord:
+        return ImageRecord(row[0], row[1], row[2], row[3], row[4], row[5], ImageStatus(row[6]), row[7], row[8])
+
+    def _record_by_id(self, conn: sqlite3.Connection, image_id: int) -> ImageRecord:
+        return self._record(conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone())
+
+    def images(self) -> list[ImageRecord]:
+        return [self._record(r) for r in self._query(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY rel_path")]
+
+    def image(self, rel_path: str | Path) -> ImageRecord | None:
+        rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE rel_path = ?", (self.key(rel_path),))
+        return self._record(rows[0]) if rows else None
+
+    def find_by_hash(self, sha: str) -> ImageRecord | None:
+        rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE sha256 = ? ORDER BY id", (sha.lower(),))
+        return self._record(rows[0]) if rows else None
+
+    def _image_id(self, conn: sqlite3.Connection, rel_path: str | Path) -> int:
+        key = self.key(rel_path)
+        row = conn.execute("SELECT id FROM images WHERE rel_path = ?", (key,)).fetchone()
+        if row is None:
+            raise CephviewError(f"{key} is not in this project; add the image first")
+        return row[0]
+
+    def set_status(self, rel_path: str | Path, status: ImageStatus | str, error: str | None = None) -> None:
+        """Set the status by hand, e.g. ``error`` with the reason when prediction failed."""
+        status = ImageStatus(status)
+        with self._tx() as conn:
+            image_id = self._image_id(conn, rel_path)
+            conn.execute(
+                "UPDATE images SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+                (status.value, error, utc_now(), image_id),
+            )
+
+    # ---- annotations ---------------------------------------------------------------------
+    @property
+    def default_schema(self) -> str:
+        """The landmark set of images that have none recorded yet."""
+        return self.get_setting("schema", DEFAULT_SCHEMA)
+
+    def load_annotation(self, rel_path: str | Path) -> ImageAnnotation | None:
+        """The image's full record (never-seen landmarks as ``missing``); None if the image is unknown."""
+        key = self.key(rel_path)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, schema, calibration, cvm_stage, notes, reviewed, view FROM images WHERE rel_path = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            rows = self._conn.execute(
+                "SELECT code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at"
+                " FROM landmarks WHERE image_id = ?",
+                (row[0],),
+            ).fetchall()
+        schema = row[1] or self.default_schema
+        stored = {
+            r[0]: LandmarkAnnotation(r[0], r[1], r[2], r[3], r[4], r[5], LandmarkStatus(r[6]), r[7], r[8]) for r in rows
+        }
+        try:
+            ann = ImageAnnotation.empty(key, schema)
+        except CephviewError:  # a schema this installation does not ship: keep what is stored
+            ann = ImageAnnotation(key, schema)
+        ann.landmarks.update(stored)
+        ann.calibration = Calibration.from_dict(json.loads(row[2]) if row[2] else None)
+        ann.cvm_stage = row[3]
+        ann.notes = row[4]
+        ann.reviewed = bool(row[5])
+        ann.view = json.loads(row[6]) if row[6] else {}
+        return ann
+
+    def all_annotations(self) -> list[ImageAnnotation]:
+        """Every image's record, in path order (for export and training)."""
+        return [a for r in self.images() if (a := self.load_annotation(r.rel_path)) is not None]
+
+    def save_annotation(self, ann: ImageAnnotation) -> None:
+        """Replace the image's whole record in one transaction."""
+        with self._tx() as conn:
+            image_id = self._image_id(conn, ann.image)
+            conn.execute(
+                "UPDATE images SET schema = ?, calibration = ?, cvm_stage = ?, notes = ?, reviewed = ?, view = ?"
+                " WHERE id = ?",
+                (ann.schema, json.dumps(ann.calibration.to_dict()), ann.cvm_stage, ann.notes,
+                 int(ann.reviewed), json.dumps(ann.view), image_id),
+            )
+            conn.execute("DELETE FROM landmarks WHERE image_id = ?", (image_id,))
+            conn.executemany(_UPSERT_LANDMARK, [_landmark_row(image_id, lm) for lm in ann.landmarks.values()])
+            conn.execute(_DERIVE_STATUS, (utc_now(), image_id))
+
+    def save_landmark(self, rel_path: str | Path, lm: LandmarkAnnotation) -> None:
+        """Save one landmark (the unit of a GUI edit) in one transaction."""
+        with self._tx() as conn:
+            image_id = self._image_id(conn, rel_path)
+            conn.execute("UPDATE images SET schema = COALESCE(schema, ?) WHERE id = ?", (self.default_schema, image_id))
+            conn.execute(_UPSERT_LANDMARK, _landmark_row(image_id, lm))
+            conn.execute(_DERIVE_STATUS, (utc_now(), image_id))
+
+    def set_image_fields(
+        self, rel_path: str | Path, *, cvm_stage: str | None = _UNSET, notes: str = _UNSET,
+        reviewed: bool = _UNSET, calibration: Calibration = _UNSET, view: dict = _UNSET,
+    ) -> None:
+        """Change only the fields given (``cvm_stage=None`` clears the stage)."""
+        if cvm_stage is not _UNSET and cvm_stage is not None and cvm_stage not in CVM_STAGES:
+            raise ValueError(f"CVM stage must be one of {', '.join(CVM_STAGES)}, got {cvm_stage!r}")
+        fields: dict[str, Any] = {}
+        if cvm_stage is not _UNSET:
+            fields["cvm_stage"] = cvm_stage
+        if notes is not _UNSET:
+            fields["notes"] = str(notes)
+        if reviewed is not _UNSET:
+            fields["reviewed"] = int(bool(reviewed))
+        if calibration is not _UNSET:
+            fields["calibration"] = json.dumps((calibration or Calibration()).to_dict())
+        if view is not _UNSET:
+            fields["view"] = json.dumps(view or {})
+        if not fields:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in fields)  # names are ours, never user input
+        with self._tx() as conn:
+            image_id = self._image_id(conn, rel_path)
+            conn.execute(f"UPDATE images SET {assignments} WHERE id = ?", (*fields.values(), image_id))
+            conn.execute(_DERIVE_STATUS, (utc_now(), image_id))
+
+    # ---- settings ------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """A JSON value (str, number, list, dict) stored under ``key``; ``default`` if none."""
+        rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value; ``None`` deletes the key."""
+        with self._tx() as conn:
+            if value is None:
+                conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, json.dumps(value)),
+                )
+
+
+_UPSERT_LANDMARK = """
+INSERT INTO landmarks (image_id, code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(image_id, code) DO UPDATE SET x = excluded.x, y = excluded.y, ai_x = excluded.ai_x,
+  ai_y = excluded.ai_y, confidence = excluded.confidence, status = excluded.status,
+  model_version = excluded.model_version, edited_at = excluded.edited_at"""
+
+
+def _landmark_row(image_id: int, lm: LandmarkAnnotation) -> tuple:
+    return (image_id, lm.code, lm.x, lm.y, lm.ai_x, lm.ai_y, lm.confidence,
+            LandmarkStatus(lm.status).value, lm.model_version, lm.edited_at)
