@@ -80,8 +80,12 @@ class LandmarkAnnotation:
         return replace(self, status=LandmarkStatus.MISSING, edited_at=utc_now())
 
     def with_prediction(self, x: float, y: float, confidence: float, model_version: str) -> "LandmarkAnnotation":
-        """A new AI result: replaces the final position only where nobody has reviewed it."""
-        keep = self.status.reviewed
+        """A new AI result: replaces the final position only where nobody has reviewed it.
+
+        A ``missing`` landmark nobody has touched (``edited_at`` None, as in
+        :meth:`ImageAnnotation.empty`) is a placeholder, not a review, so it takes the prediction.
+        """
+        keep = self.status.reviewed and not (self.status is LandmarkStatus.MISSING and self.edited_at is None)
         return replace(
             self, ai_x=float(x), ai_y=float(y), confidence=float(confidence), model_version=model_version,
             x=self.x if keep else float(x), y=self.y if keep else float(y),

@@ -12,6 +12,7 @@ plus its calibration and metadata. Patient identifiers live in ``patient`` and o
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MIN_SIDE = 32  # smaller images cannot be cephalograms and break the model's geometry
 MAX_PIXELS = 80_000_000  # ~9000 x 9000; larger headers are refused before any decoding
+MAX_FILE_BYTES = 1 << 30  # read whole into memory; a bigger file is not one radiograph
 
 _MAGIC = [
     (b"\x89PNG\r\n\x1a\n", "png"),
@@ -83,9 +85,11 @@ def detect_format(head: bytes) -> str | None:
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
-    # DICOM written without the 128-byte preamble: starts with a group 0002 or 0008 tag.
-    if len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[4:6].isalpha():
-        return "dicom"
+    # DICOM written without the 128-byte preamble: starts with a group 0002 or 0008 tag,
+    # followed by an explicit VR (two letters) or an implicit 32-bit length that is small.
+    if len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00"):
+        if head[4:6].isalpha() or int.from_bytes(head[4:8], "little") < 1024:
+            return "dicom"
     return None
 
 
@@ -93,6 +97,10 @@ def percentile_window(values: np.ndarray, low: float = 0.5, high: float = 99.5) 
     """(low, high) value range holding the central percentiles, from a subsample for speed."""
     step = max(1, int(np.sqrt(values.size / 250_000)))
     sample = values[::step, ::step]
+    if sample.dtype.kind == "f":
+        sample = sample[np.isfinite(sample)]  # NaN/inf in float TIFFs would poison the range
+        if sample.size == 0:
+            return 0.0, 1.0
     lo, hi = np.percentile(sample, [low, high])
     if hi <= lo:
         lo, hi = float(sample.min()), float(sample.max())
@@ -102,14 +110,21 @@ def percentile_window(values: np.ndarray, low: float = 0.5, high: float = 99.5) 
 
 
 def to_uint8(values: np.ndarray, lo: float, hi: float, invert: bool = False) -> np.ndarray:
-    """Map [lo, hi] linearly onto 0..255 (clipped), optionally inverted."""
+    """Map [lo, hi] linearly onto 0..255 (clipped, rounded), optionally inverted."""
     if values.dtype == np.uint8 and lo == 0 and hi == 255:
         out = values.copy()
     else:
-        scale = 255.0 / (hi - lo)
-        out = cv2.convertScaleAbs(values.astype(np.float32), alpha=scale, beta=-lo * scale)
+        # float32 and an explicit clip: cv2.convertScaleAbs would mirror values below lo (abs).
+        scale = 255.0 / max(hi - lo, 1e-6)
+        work = values.astype(np.float32)
+        work *= scale
+        work += 0.5 - lo * scale  # +0.5 so the truncating cast below rounds
+        if values.dtype.kind == "f":
+            np.nan_to_num(work, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        np.clip(work, 0.0, 255.0, out=work)
+        out = work.astype(np.uint8)
     if invert:
-        cv2.bitwise_not(out, dst=out)
+        np.invert(out, out=out)
     return out
 
 
@@ -126,72 +141,112 @@ def _check_size(path: Path, width: int, height: int) -> None:
         )
 
 
-def _header_size(path: Path, data: bytes) -> tuple[int, int]:
-    """Width and height from the header alone, so absurd sizes are refused before decoding."""
-    from PIL import Image
+def _header_info(path: Path, fmt: str, data: bytes) -> tuple[int, int, bool]:
+    """Width, height and TIFF min-is-white from the header alone, before any decoding."""
+    from PIL import Image, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = None  # our own limit applies, with our own message
     try:
-        with Image.open(path) as im:
-            return im.size
+        with Image.open(io.BytesIO(data)) as im:
+            min_is_white = fmt == "tiff" and getattr(im, "tag_v2", {}).get(262) == 0  # MONOCHROME1
+            return im.size[0], im.size[1], min_is_white
+    except UnidentifiedImageError:  # its message names a BytesIO object, useless to a user
+        raise UnreadableImageError(path, f"the {fmt.upper()} header is damaged or incomplete") from None
+    except Image.DecompressionBombError:
+        raise UnreadableImageError(
+            path,
+            f"image header gives more than {MAX_PIXELS // 1_000_000} megapixels; "
+            "the file is corrupt or not a radiograph",
+        ) from None
     except Exception as exc:  # PIL raises many types for malformed headers
-        raise UnreadableImageError(path, f"not a readable image file ({exc})") from None
+        raise UnreadableImageError(path, f"not a readable image file ({_one_line(exc)})") from None
+
+
+def _check_complete(path: Path, fmt: str, data: bytes) -> None:
+    """Refuse truncated JPEG/PNG files before a decoder pads them out with grey."""
+    if fmt == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        # The entropy-coded scan cannot contain FFD9, so a last scan without one is cut short.
+        raise UnreadableImageError(path, "JPEG data ends before its end-of-image marker; the file is truncated")
+    if fmt == "png" and data.rfind(b"IEND") < 0:
+        raise UnreadableImageError(path, "PNG data has no IEND chunk; the file is truncated")
 
 
 def _load_raster(path: Path, fmt: str, data: bytes) -> Radiograph:
-    width, height = _header_size(path, data)
+    width, height, min_is_white = _header_info(path, fmt, data)
     _check_size(path, width, height)
-    array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    _check_complete(path, fmt, data)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # some malformed files raise instead of returning None
+        array = None
     if array is None:
-        array = _decode_with_pil(path)
-    if array.ndim == 3:
-        channels = array.shape[2]
-        if channels == 4:
-            array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY)
-        elif channels == 3:
-            array = cv2.cvtColor(array, cv2.COLOR_BGR2GRAY)
-        else:
-            array = array[:, :, 0]
+        array = _decode_with_pil(path, data)
+    array = _to_grey(array)
     if array.shape[0] != height or array.shape[1] != width:
         raise UnreadableImageError(path, "decoded size differs from the header; the file is corrupt")
+    invert = False
     if array.dtype == np.uint8:
         bits = 8
         model = array
-    elif array.dtype == np.uint16:
-        bits = 16
-        lo, hi = percentile_window(array)
-        model = to_uint8(array, lo, hi)
     else:
-        bits = 32
-        array = array.astype(np.float32)
+        if array.dtype == np.uint16:
+            bits = 16
+        else:  # 32-bit integer or float TIFFs: one float type for everything downstream
+            bits = 32
+            array = array.astype(np.float32)
+        # Decoders invert 8-bit min-is-white TIFFs themselves but hand deeper ones over raw.
+        invert = min_is_white
         lo, hi = percentile_window(array)
-        model = to_uint8(array, lo, hi)
+        model = to_uint8(array, lo, hi, invert)
     return Radiograph(
         path=path, format=fmt, pixels=array, model_pixels=model, display=model,
-        bits=bits, photometric="MONOCHROME2",
+        bits=bits, photometric="MONOCHROME1" if invert else "MONOCHROME2",
     )
 
 
-def _decode_with_pil(path: Path) -> np.ndarray:
+def _to_grey(array: np.ndarray) -> np.ndarray:
+    """OpenCV gives BGR(A) for colour files; radiographs are grey, so keep the luminance."""
+    if array.ndim != 3:
+        return array
+    channels = array.shape[2]
+    if channels == 1 or array.dtype not in (np.uint8, np.uint16, np.float32):
+        return np.ascontiguousarray(array[:, :, 0])
+    if channels == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY)
+    if channels == 3:
+        return cv2.cvtColor(array, cv2.COLOR_BGR2GRAY)
+    return np.ascontiguousarray(array[:, :, 0])  # grey + alpha
+
+
+def _decode_with_pil(path: Path, data: bytes) -> np.ndarray:
     """Fallback for variants OpenCV refuses (some TIFF compressions, 1-bit images)."""
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L"):
                 return np.array(im, dtype=np.uint16)
             if im.mode in ("I", "F"):
                 return np.array(im, dtype=np.float32)
             return np.array(im.convert("L"))
-    except Exception as exc:
-        raise UnreadableImageError(path, f"image data cannot be decoded ({exc})") from None
+    except Exception as exc:  # PIL raises many types for corrupt data
+        raise UnreadableImageError(path, f"image data cannot be decoded ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line: error messages are shown in a status bar or dialog."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_radiograph(path: str | Path) -> Radiograph:
     """Open any supported radiograph; raise :class:`UnreadableImageError` with a reason otherwise."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise UnreadableImageError(
+                path, f"file is larger than {MAX_FILE_BYTES >> 30} GiB; not a single radiograph"
+            )
         data = path.read_bytes()
     except IsADirectoryError:
         raise UnreadableImageError(path, "is a folder, not an image file") from None

@@ -26,50 +26,12 @@ from typing import Any, Iterator
 from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
+from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "cephview.sqlite"
 DEFAULT_SCHEMA = "isbi2015"
-
-# Each entry upgrades the database by one version (PRAGMA user_version = its index + 1).
-# Append only: never edit a released entry, or existing projects would miss the change.
-MIGRATIONS: list[tuple[str, ...]] = [
-    (  # v1: images, per-image annotation fields, landmarks
-        """CREATE TABLE images (
-            id INTEGER PRIMARY KEY,
-            rel_path TEXT NOT NULL UNIQUE,
-            sha256 TEXT NOT NULL,
-            width INTEGER,
-            height INTEGER,
-            added_at TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'not_predicted',
-            error TEXT,
-            schema TEXT,
-            calibration TEXT,
-            cvm_stage TEXT,
-            notes TEXT NOT NULL DEFAULT '',
-            reviewed INTEGER NOT NULL DEFAULT 0,
-            view TEXT
-        )""",
-        "CREATE INDEX images_sha256 ON images(sha256)",
-        """CREATE TABLE landmarks (
-            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-            code TEXT NOT NULL,
-            x REAL, y REAL, ai_x REAL, ai_y REAL, confidence REAL,
-            status TEXT NOT NULL,
-            model_version TEXT,
-            edited_at TEXT,
-            PRIMARY KEY (image_id, code)
-        )""",
-    ),
-    (  # v2: settings, file format, last-change time
-        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "ALTER TABLE images ADD COLUMN format TEXT",
-        "ALTER TABLE images ADD COLUMN updated_at TEXT",
-    ),
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class ImageStatus(str, Enum):
@@ -99,21 +61,6 @@ class ImageRecord:
 
 _UNSET: Any = object()  # "not given", as None is a valid value (clears the CVM stage)
 _IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
-
-# Status from the data, in one statement so each edit stays one short transaction.
-# An explicit error is kept until something (AI positions or an edit) supersedes it.
-_DERIVE_STATUS = """
-UPDATE images SET status = CASE
-    WHEN reviewed THEN 'reviewed'
-    WHEN EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id AND edited_at IS NOT NULL) THEN 'in_review'
-    WHEN EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id AND ai_x IS NOT NULL) THEN 'predicted'
-    WHEN status = 'error' THEN 'error'
-    ELSE 'not_predicted' END,
-  error = CASE WHEN status = 'error' AND NOT reviewed
-    AND NOT EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id
-                    AND (ai_x IS NOT NULL OR edited_at IS NOT NULL)) THEN error END,
-  updated_at = ?
-WHERE id = ?"""
 
 
 def sha256_file(path: Path) -> str:
@@ -191,9 +138,8 @@ class ProjectStore:
             conn.execute("PRAGMA foreign_keys=ON")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
-                raise CephviewError(
-                    f"project database {path} is damaged ({check}); restore it from a backup"
-                )
+                detail = " ".join(check.replace("*** in database main ***", "").split())[:160]
+                raise CephviewError(f"project database {path} is damaged ({detail}); restore it from a backup")
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -367,7 +313,8 @@ class ProjectStore:
             ).fetchall()
         schema = row[1] or self.default_schema
         stored = {
-            r[0]: LandmarkAnnotation(r[0], r[1], r[2], r[3], r[4], r[5], LandmarkStatus(r[6]), r[7], r[8]) for r in rows
+            r[0]: LandmarkAnnotation(r[0], r[1], r[2], r[3], r[4], r[5], LandmarkStatus(r[6]), r[7], r[8])
+            for r in rows
         }
         try:
             ann = ImageAnnotation.empty(key, schema)
@@ -396,16 +343,18 @@ class ProjectStore:
                  int(ann.reviewed), json.dumps(ann.view), image_id),
             )
             conn.execute("DELETE FROM landmarks WHERE image_id = ?", (image_id,))
-            conn.executemany(_UPSERT_LANDMARK, [_landmark_row(image_id, lm) for lm in ann.landmarks.values()])
-            conn.execute(_DERIVE_STATUS, (utc_now(), image_id))
+            conn.executemany(UPSERT_LANDMARK_SQL, [_landmark_row(image_id, lm) for lm in ann.landmarks.values()])
+            conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
 
     def save_landmark(self, rel_path: str | Path, lm: LandmarkAnnotation) -> None:
         """Save one landmark (the unit of a GUI edit) in one transaction."""
         with self._tx() as conn:
             image_id = self._image_id(conn, rel_path)
-            conn.execute("UPDATE images SET schema = COALESCE(schema, ?) WHERE id = ?", (self.default_schema, image_id))
-            conn.execute(_UPSERT_LANDMARK, _landmark_row(image_id, lm))
-            conn.execute(_DERIVE_STATUS, (utc_now(), image_id))
+            conn.execute(
+                "UPDATE images SET schema = COALESCE(schema, ?) WHERE id = ?", (self.default_schema, image_id)
+            )
+            conn.execute(UPSERT_LANDMARK_SQL, _landmark_row(image_id, lm))
+            conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
 
     def set_image_fields(
         self, rel_path: str | Path, *, cvm_stage: str | None = _UNSET, notes: str = _UNSET,
@@ -431,7 +380,7 @@ class ProjectStore:
         with self._tx() as conn:
             image_id = self._image_id(conn, rel_path)
             conn.execute(f"UPDATE images SET {assignments} WHERE id = ?", (*fields.values(), image_id))
-            conn.execute(_DERIVE_STATUS, (utc_now(), image_id))
+            conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
 
     # ---- settings ------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
@@ -451,13 +400,6 @@ class ProjectStore:
                     (key, json.dumps(value)),
                 )
 
-
-_UPSERT_LANDMARK = """
-INSERT INTO landmarks (image_id, code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(image_id, code) DO UPDATE SET x = excluded.x, y = excluded.y, ai_x = excluded.ai_x,
-  ai_y = excluded.ai_y, confidence = excluded.confidence, status = excluded.status,
-  model_version = excluded.model_version, edited_at = excluded.edited_at"""
 
 
 def _landmark_row(image_id: int, lm: LandmarkAnnotation) -> tuple:

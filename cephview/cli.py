@@ -1,0 +1,286 @@
+"""The ``cephview`` command line: the same core/model/analysis functions the GUI calls.
+
+Errors a user can meet print one line ``cephview: error: <path>: <reason>`` and exit with 2;
+batch commands go on with the other files and list the failures at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from cephview import __version__
+from cephview.core.errors import CephviewError
+
+log = logging.getLogger("cephview")
+
+EXIT_USAGE = 2
+COMMANDS = ("info", "predict", "train", "evaluate", "measure", "report", "gui")
+
+
+def error(message: str) -> None:
+    sys.stderr.write(f"cephview: error: {message}\n")
+
+
+def expand_inputs(paths: list[str]) -> list[Path]:
+    """Files as given; folders become their image files (by extension or by content), sorted."""
+    from cephview.core.datasets import IMAGE_SUFFIXES
+    from cephview.core.radiograph import detect_format
+
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.is_dir():
+            out.append(p)
+            continue
+        for child in sorted(p.iterdir()):
+            if not child.is_file() or child.name.startswith(".") or child.name == "cephview.sqlite":
+                continue
+            if child.suffix.lower() in IMAGE_SUFFIXES:
+                out.append(child)
+                continue
+            try:
+                with child.open("rb") as fh:
+                    if detect_format(fh.read(132)):
+                        out.append(child)
+            except OSError:
+                out.append(child)  # let the loader report it
+    return out
+
+
+def report_failures(failures: dict[str, str], total: int) -> int:
+    if not failures:
+        return 0
+    error(f"{len(failures)} of {total} inputs failed: {', '.join(failures)}")
+    return EXIT_USAGE
+
+
+# ---------------------------------------------------------------- info
+def cmd_info(args: argparse.Namespace) -> int:
+    from cephview.core.radiograph import load_radiograph
+
+    paths = expand_inputs(args.paths)
+    results, failures = [], {}
+    for path in paths:
+        try:
+            info = load_radiograph(path).info()
+            if not args.path_field:
+                info.pop("path", None)
+            results.append(info)
+        except CephviewError as exc:
+            failures[str(path)] = str(exc)
+            error(str(exc))
+    if len(paths) == 1 and results:
+        print(json.dumps(results[0], indent=2))
+    elif results:
+        print(json.dumps(results, indent=2))
+    return report_failures(failures, len(paths)) if len(paths) > 1 else (EXIT_USAGE if failures else 0)
+
+
+# ---------------------------------------------------------------- predict
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cephview.core.csvio import write_predictions_csv
+    from cephview.core.radiograph import load_radiograph
+    from cephview.model.predictor import Predictor
+    from cephview.progress import ProgressBar
+
+    predictor = Predictor.from_file(args.model, device=args.device)
+    paths = expand_inputs(args.paths)
+    if not paths:
+        raise CephviewError(f"{' '.join(args.paths)}: no images found")
+    rows, failures = [], {}
+    bar = ProgressBar("predict")
+    for i, path in enumerate(paths):
+        try:
+            radiograph = load_radiograph(path)
+            pred = predictor.predict(radiograph.model_pixels, facing=args.facing, refine=not args.no_refine)
+            for code, (x, y), c in zip(pred.codes, pred.points, pred.confidence):
+                rows.append((path.name, code, float(x), float(y), float(c)))
+        except CephviewError as exc:
+            failures[str(path)] = str(exc)
+            bar.message(f"cephview: error: {exc}")
+        bar.update(i + 1, len(paths))
+    bar.close()
+    write_predictions_csv(args.out, rows)
+    log.info("wrote %d landmarks of %d images to %s", len(rows), len(paths) - len(failures), args.out)
+    return report_failures(failures, len(paths))
+
+
+# ---------------------------------------------------------------- datasets
+def add_dataset_args(p: argparse.ArgumentParser, split_default: str) -> None:
+    p.add_argument("--dataset", choices=["isbi2015", "aariz"], help="a dataset in its published layout")
+    p.add_argument("--root", type=Path, help="folder of --dataset")
+    p.add_argument("--split", default=split_default, help="split of --dataset (train, test1, ...)")
+    p.add_argument("--reference", help="ground truth: mean, senior or junior (default: mean for ISBI)")
+    p.add_argument("--images", type=Path, help="a folder of images (with --annotations)")
+    p.add_argument("--annotations", type=Path, help="cephview CSV with image,landmark,x_px,y_px")
+    p.add_argument("--schema", default="isbi2015", help="landmark set of --annotations")
+
+
+def open_dataset_from_args(args: argparse.Namespace):
+    from cephview.core.datasets import open_dataset
+
+    if not args.dataset and not (args.images or args.annotations):
+        raise CephviewError("give --dataset NAME --root DIR, or --images DIR --annotations CSV")
+    return open_dataset(
+        args.dataset or "folder", args.root, images=args.images, annotations=args.annotations,
+        split=args.split, reference=args.reference, schema=args.schema,
+    )
+
+
+# ---------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from cephview.model.config import TrainConfig
+    from cephview.model.train import TrainingCancelled, TrainProgress, fit
+    from cephview.progress import ProgressBar, format_seconds
+
+    dataset = open_dataset_from_args(args)
+    cfg = TrainConfig()
+    if args.init:  # fine-tuning: fewer epochs and a gentler rate unless told otherwise
+        cfg.epochs_global, cfg.epochs_refine, cfg.lr, cfg.warmup_epochs = 10, 8, 2e-4, 0
+    if args.epochs is not None:
+        cfg.epochs_global = cfg.epochs_refine = args.epochs
+    for name in ("epochs_global", "epochs_refine", "lr", "seed", "val_fraction"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    if args.stages:
+        cfg.stages = args.stages.split(",")
+    if args.encoder:
+        cfg.global_stage.encoder = cfg.refine_stage.encoder = args.encoder
+    cfg.num_threads = args.threads
+    bar = ProgressBar("train")
+
+    def progress(p: TrainProgress) -> None:
+        if p.finished_epoch:
+            val = f"val {p.val_error:.3f}" if p.val_error == p.val_error else "no validation"
+            bar.message(f"{p.stage} epoch {p.epoch}/{p.epochs}  loss {p.loss:.4f}  {val}  ETA {format_seconds(p.seconds_left)}")
+        else:
+            bar.update(p.step, p.steps, f"{p.stage} epoch {p.epoch}/{p.epochs} loss {p.loss:.4f}", p.seconds_left)
+
+    try:
+        model = fit(dataset, cfg, args.out, init=args.init, device=args.device, progress=progress, resume=args.resume)
+    except TrainingCancelled as exc:
+        error(str(exc))
+        return 1
+    bar.close()
+    print(json.dumps({"out": str(args.out), "version": model.version, "validation": model.meta["validation"]}, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cephview.model.evaluate import evaluate_dataset, per_landmark_errors
+    from cephview.model.metrics import format_table
+    from cephview.model.predictor import Predictor
+    from cephview.progress import ProgressBar
+
+    dataset = open_dataset_from_args(args)
+    predictor = Predictor.from_file(args.model, device=args.device)
+    bar = ProgressBar("evaluate")
+    result = evaluate_dataset(predictor, dataset, progress=bar.update, refine=not args.no_refine)
+    bar.close()
+    print(f"model {predictor.model.version} on {dataset.description}: {len(dataset)} images, "
+          f"{result.seconds_per_image:.3f} s per image")
+    print(format_table(result.evaluations, dataset.schema.codes))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "model": predictor.model.version, "dataset": dataset.description,
+            "seconds_per_image": result.seconds_per_image, "failures": result.failures,
+            "evaluations": [e.to_dict() for e in result.evaluations],
+        }, indent=2))
+    if args.plot:
+        from cephview.model.error_plot import draw_error_boxplot
+
+        ref = result.evaluations[0]
+        errors = per_landmark_errors(result, dataset, ref.reference)
+        draw_error_boxplot(errors, dataset.schema.codes, args.plot, ref.unit, f"{dataset.description} vs {ref.reference}")
+    return report_failures(result.failures, len(dataset))
+
+
+# ---------------------------------------------------------------- gui
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from cephview.gui.app import main as gui_main
+    except ImportError as exc:
+        raise CephviewError(f"the GUI cannot start ({exc})") from None
+    return gui_main([str(p) for p in args.paths])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cephview", description="Cephalometric landmark detection and review.")
+    parser.add_argument("--version", action="version", version=f"cephview {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("info", help="print size, calibration and format of radiographs as JSON")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--path-field", action="store_true", help="include the file path")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("predict", help="predict landmarks, write the long CSV")
+    p.add_argument("paths", nargs="+", help="images or folders")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    p.add_argument("--facing", choices=["auto", "right", "left"], default="auto")
+    p.add_argument("--no-refine", action="store_true", help="skip the patch refinement stage")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("train", help="train a model, or fine-tune one with --init")
+    add_dataset_args(p, "train")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--init", type=Path, help="model to fine-tune from")
+    p.add_argument("--epochs", type=int, help="epochs of every stage")
+    p.add_argument("--epochs-global", type=int)
+    p.add_argument("--epochs-refine", type=int)
+    p.add_argument("--stages", help="comma-separated: global,refine")
+    p.add_argument("--encoder", choices=["efficientnet_lite0", "resnet18"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model: MRE, SD, SDR, per landmark")
+    add_dataset_args(p, "test1")
+    p.add_argument("--model", type=Path)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--plot", type=Path, help="PNG box plot of per-landmark errors")
+    p.add_argument("--no-refine", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("gui", help="open the review window (also: cephview [PATH...])")
+    p.add_argument("paths", nargs="*")
+    p.set_defaults(func=cmd_gui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `cephview` and `cephview PATH...` open the GUI.
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except CephviewError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""Landmark CSV exchange: long and wide exports, predictions, and import.
+
+Coordinates are original-image pixels, x = column and y = row, 0-based, pixel centres at
+integers; ``x_mm = x_px * col_mm`` and ``y_mm = y_px * row_mm`` (empty without calibration).
+``image`` is the file name. Patient identifiers appear only when the caller passes them.
+
+Formats:
+
+- long (one row per image and landmark)::
+
+    image,landmark,x_px,y_px,x_mm,y_mm,confidence,status,ai_x_px,ai_y_px[,patient_name,patient_id,patient_birth_date]
+
+- wide (one row per image, for spreadsheets): ``image``, then ``<code>_x,<code>_y`` for every
+  landmark, then ``<code>_conf`` (AI confidence) for every landmark; empty cells are missing points.
+- predictions (``cephview predict``): ``image,landmark,x_px,y_px,confidence``.
+
+Import reads the long format (only ``image,landmark,x_px,y_px`` required) or the wide one,
+detected from the header; comma or semicolon separated (spreadsheets in many locales write ``;``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from cephview.core.annotations import ImageAnnotation, LandmarkStatus, utc_now
+from cephview.core.errors import AnnotationFormatError
+
+log = logging.getLogger(__name__)
+
+LONG_HEADER = ["image", "landmark", "x_px", "y_px", "x_mm", "y_mm", "confidence", "status", "ai_x_px", "ai_y_px"]
+PREDICTIONS_HEADER = ["image", "landmark", "x_px", "y_px", "confidence"]
+PATIENT_COLUMNS = ["patient_name", "patient_id", "patient_birth_date"]
+REQUIRED_LONG = ["image", "landmark", "x_px", "y_px"]
+
+Points = dict[str, dict[str, tuple[float, float]]]  # image name -> landmark code -> (x, y)
+
+
+def _num(value: float | None, digits: int) -> str:
+    # Fixed decimals: 0.001 px is far below any annotator's precision and keeps spreadsheets tidy.
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write a CSV atomically: a crash mid-export leaves the old file, never half a new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _image_name(ann: ImageAnnotation) -> str:
+    return Path(ann.image).name
+
+
+def _warn_duplicate_names(annotations: Sequence[ImageAnnotation]) -> None:
+    names = [_image_name(a) for a in annotations]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        log.warning("several images share the file name(s) %s; their rows cannot be told apart", ", ".join(dupes))
+
+
+def _patient_cells(info: Mapping[str, Any] | None) -> list[str]:
+    info = info or {}
+
+    def pick(*keys: str) -> str:
+        return next((str(info[k]) for k in keys if info.get(k) not in (None, "")), "")
+
+    return [pick("name", "patient_name"), pick("id", "patient_id"), pick("birth_date", "patient_birth_date")]
+
+
+def long_rows(ann: ImageAnnotation) -> list[list[str]]:
+    """The long-format rows of one image (without patient columns)."""
+    name, cal, rows = _image_name(ann), ann.calibration, []
+    for lm in ann.ordered():
+        x = lm.x if lm.has_position else None
+        y = lm.y if lm.has_position else None
+        x_mm, y_mm = cal.to_mm(x, y) if x is not None else (None, None)
+        rows.append([
+            name, lm.code, _num(x, 3), _num(y, 3), _num(x_mm, 4), _num(y_mm, 4),
+            _num(lm.confidence, 4), LandmarkStatus(lm.status).value, _num(lm.ai_x, 3), _num(lm.ai_y, 3),
+        ])
+    return rows
+
+
+def write_long_csv(
+    path: str | Path, annotations: Sequence[ImageAnnotation], include_patient: Mapping[str, Mapping] | None = None
+) -> None:
+    """One row per image and landmark.
+
+    ``include_patient`` maps an image (its ``ann.image`` or file name) to ``{"name", "id",
+    "birth_date"}``; only when it is given do the three patient columns appear at the end.
+    """
+    _warn_duplicate_names(annotations)
+    header = LONG_HEADER + (PATIENT_COLUMNS if include_patient is not None else [])
+    rows: list[list[str]] = []
+    for ann in annotations:
+        extra: list[str] = []
+        if include_patient is not None:
+            extra = _patient_cells(include_patient.get(ann.image) or include_patient.get(_image_name(ann)))
+        rows.extend(row + extra for row in long_rows(ann))
+    _write_rows(path, header, rows)
+
+
+def write_wide_csv(path: str | Path, annotations: Sequence[ImageAnnotation]) -> None:
+    """One row per image: ``image``, ``<code>_x,<code>_y`` for all codes, then ``<code>_conf``."""
+    _warn_duplicate_names(annotations)
+    codes: list[str] = []
+    for ann in annotations:
+        codes += [lm.code for lm in ann.ordered() if lm.code not in codes]
+    header = ["image"] + [f"{c}_{axis}" for c in codes for axis in ("x", "y")] + [f"{c}_conf" for c in codes]
+    rows = []
+    for ann in annotations:
+        coords, confs = [], []
+        for code in codes:
+            lm = ann.landmarks.get(code)
+            placed = lm is not None and lm.has_position
+            coords += [_num(lm.x, 3), _num(lm.y, 3)] if placed else ["", ""]  # type: ignore[union-attr]
+            confs.append(_num(lm.confidence, 4) if lm is not None else "")
+        rows.append([_image_name(ann)] + coords + confs)
+    _write_rows(path, header, rows)
+
+
+def write_predictions_csv(path: str | Path, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
+    """``image,landmark,x_px,y_px,confidence`` from tuples in that order or dicts with those keys."""
+    out = []
+    for row in rows:
+        image, code, x, y, conf = (
+            [row[k] for k in PREDICTIONS_HEADER] if isinstance(row, Mapping) else list(row)
+        )
+        out.append([Path(str(image)).name, code, _num(float(x), 3), _num(float(y), 3),
+                    _num(None if conf is None else float(conf), 4)])
+    _write_rows(path, PREDICTIONS_HEADER, out)
+
+
+# ---- import ---------------------------------------------------------------------------------
+def _fail(path: Path, line: int, message: str) -> AnnotationFormatError:
+    return AnnotationFormatError(f"{path.name} line {line}: {message}")
+
+
+def _float(path: Path, line: int, column: str, text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail(path, line, f"{column} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _fail(path, line, f"{column} {text!r} is not a finite number")
+    return value
+
+
+def _point(path: Path, line: int, cx: str, tx: str, cy: str, ty: str) -> tuple[float, float] | None:
+    x, y = _float(path, line, cx, tx), _float(path, line, cy, ty)
+    if (x is None) != (y is None):
+        raise _fail(path, line, f"{cx} and {cy} must both be given or both be empty")
+    return None if x is None else (x, y)  # type: ignore[return-value]
+
+
+def read_landmarks_csv(path: str | Path) -> Points:
+    """Read a long or wide landmark CSV; points with empty x/y (missing) are left out.
+
+    Raises :class:`AnnotationFormatError` naming the file and line on any malformed content.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: Excel writes a byte-order mark
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnnotationFormatError(f"{path.name}: cannot be read as a UTF-8 text file ({exc})") from None
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip() for h in next(reader, [])]
+    if not header or header == [""]:
+        raise AnnotationFormatError(f"{path.name}: the file is empty; expected a header line")
+    if "landmark" not in header and "image" in header and any(h.endswith("_x") for h in header):
+        return _read_wide(path, header, reader)
+    missing = [c for c in REQUIRED_LONG if c not in header]
+    if missing:
+        raise _fail(path, 1, f"missing column(s) {', '.join(missing)}; a landmark CSV needs "
+                             f"{','.join(REQUIRED_LONG)} (or image,<code>_x,<code>_y,...)")
+    col = {name: header.index(name) for name in REQUIRED_LONG}
+    points: Points = {}
+    seen: dict[tuple[str, str], int] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue  # blank lines (often at the end) are not errors
+        if len(cells) < len(header):
+            raise _fail(path, line, f"{len(cells)} fields, the header has {len(header)}")
+        image, code = cells[col["image"]].strip(), cells[col["landmark"]].strip()
+        if not image or not code:
+            raise _fail(path, line, "image and landmark must not be empty")
+        if (image, code) in seen:
+            raise _fail(path, line, f"{image} {code} appears twice (first on line {seen[image, code]})")
+        seen[image, code] = line
+        point = _point(path, line, "x_px", cells[col["x_px"]], "y_px", cells[col["y_px"]])
+        points.setdefault(image, {})
+        if point is not None:
+            points[image][code] = point
+    return points
+
+
+def _read_wide(path: Path, header: list[str], reader: Any) -> Points:
+    pairs: list[tuple[str, int, int]] = []
+    for i, name in enumerate(header):
+        if name.endswith("_x"):
+            code = name[:-2]
+            if f"{code}_y" not in header:
+                raise _fail(path, 1, f"column {name} has no matching {code}_y")
+            pairs.append((code, i, header.index(f"{code}_y")))
+    image_col = header.index("image")
+    points: Points = {}
+    seen: dict[str, int] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) < len(header):
+            raise _fail(path, line, f"{len(cells)} fields, the header has {len(header)}")
+        image = cells[image_col].strip()
+        if not image:
+            raise _fail(path, line, "image must not be empty")
+        if image in seen:
+            raise _fail(path, line, f"{image} appears twice (first on line {seen[image]})")
+        seen[image] = line
+        points[image] = {}
+        for code, ix, iy in pairs:
+            point = _point(path, line, f"{code}_x", cells[ix], f"{code}_y", cells[iy])
+            if point is not None:
+                points[image][code] = point
+    return points
+
+
+@dataclass
+class ImportResult:
+    updated: dict[str, ImageAnnotation] = field(default_factory=dict)  # ann.image -> new record
+    unmatched_images: list[str] = field(default_factory=list)  # CSV images with no annotation record
+    unknown_codes: list[str] = field(default_factory=list)  # codes outside the records' schemas
+
+
+def import_into_annotations(annotations: Iterable[ImageAnnotation], points: Points) -> ImportResult:
+    """Apply imported points as final positions with status ``manual``.
+
+    Images are matched by file name. The AI position, if any, is kept, so the correction
+    distance still measures the model against the imported reference. The records passed in
+    are not modified; save ``result.updated`` to keep the change.
+    """
+    by_name = {_image_name(a): a for a in annotations}
+    result = ImportResult()
+    unknown: set[str] = set()
+    for image, coords in points.items():
+        ann = by_name.get(Path(image).name)
+        if ann is None:
+            result.unmatched_images.append(image)
+            continue
+        landmarks = dict(ann.landmarks)
+        now = utc_now()
+        for code, (x, y) in coords.items():
+            if code not in landmarks:
+                unknown.add(code)
+                continue
+            landmarks[code] = replace(
+                landmarks[code], x=float(x), y=float(y), status=LandmarkStatus.MANUAL, edited_at=now
+            )
+        result.updated[ann.image] = replace(ann, landmarks=landmarks, view=dict(ann.view))
+    result.unknown_codes = sorted(unknown)
+    return result

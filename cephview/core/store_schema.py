@@ -1,0 +1,68 @@
+"""The SQL of the project store: versioned migrations and the statements shared by its edits.
+
+``PRAGMA user_version`` holds the number of migrations applied; :class:`ProjectStore` applies
+the missing ones in order on open, each in one transaction together with the version bump.
+"""
+
+from __future__ import annotations
+
+# Each entry upgrades the database by one version (PRAGMA user_version = its index + 1).
+# Append only: never edit a released entry, or existing projects would miss the change.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (  # v1: images, per-image annotation fields, landmarks
+        """CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            rel_path TEXT NOT NULL UNIQUE,
+            sha256 TEXT NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            added_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'not_predicted',
+            error TEXT,
+            schema TEXT,
+            calibration TEXT,
+            cvm_stage TEXT,
+            notes TEXT NOT NULL DEFAULT '',
+            reviewed INTEGER NOT NULL DEFAULT 0,
+            view TEXT
+        )""",
+        "CREATE INDEX images_sha256 ON images(sha256)",
+        """CREATE TABLE landmarks (
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            code TEXT NOT NULL,
+            x REAL, y REAL, ai_x REAL, ai_y REAL, confidence REAL,
+            status TEXT NOT NULL,
+            model_version TEXT,
+            edited_at TEXT,
+            PRIMARY KEY (image_id, code)
+        )""",
+    ),
+    (  # v2: settings, file format, last-change time
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "ALTER TABLE images ADD COLUMN format TEXT",
+        "ALTER TABLE images ADD COLUMN updated_at TEXT",
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Status from the data, in one statement so each edit stays one short transaction.
+# An explicit error is kept until something (AI positions or an edit) supersedes it.
+DERIVE_STATUS_SQL = """
+UPDATE images SET status = CASE
+    WHEN reviewed THEN 'reviewed'
+    WHEN EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id AND edited_at IS NOT NULL) THEN 'in_review'
+    WHEN EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id AND ai_x IS NOT NULL) THEN 'predicted'
+    WHEN status = 'error' THEN 'error'
+    ELSE 'not_predicted' END,
+  error = CASE WHEN status = 'error' AND NOT reviewed
+    AND NOT EXISTS (SELECT 1 FROM landmarks WHERE image_id = images.id
+                    AND (ai_x IS NOT NULL OR edited_at IS NOT NULL)) THEN error END,
+  updated_at = ?
+WHERE id = ?"""
+
+UPSERT_LANDMARK_SQL = """
+INSERT INTO landmarks (image_id, code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(image_id, code) DO UPDATE SET x = excluded.x, y = excluded.y, ai_x = excluded.ai_x,
+  ai_y = excluded.ai_y, confidence = excluded.confidence, status = excluded.status,
+  model_version = excluded.model_version, edited_at = excluded.edited_at"""

@@ -1,0 +1,61 @@
+"""Start the review window: ``cephview`` or ``cephview PATH...`` (files or a folder)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def create_app(argv: list[str] | None = None):
+    """The QApplication (created once), with pyqtgraph configured for radiographs."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName("cephview")
+    app.setApplicationName("cephview")
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    return app
+
+
+def install_excepthook(window) -> None:
+    """Errors escaping a slot become a dialog (and a log entry), not a trace on a console nobody reads."""
+    from cephview.core.errors import CephviewError
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.error("unexpected error", exc_info=(exc_type, exc, tb))
+        if issubclass(exc_type, CephviewError):
+            window.show_error("cephview", str(exc))
+        else:
+            window.show_error(
+                "Something went wrong", f"{exc_type.__name__}: {exc}",
+                "Your edits up to this point are saved. Details are in the log; please report them.",
+            )
+
+    sys.excepthook = hook
+
+
+def main(paths: list[str] | None = None, model_path: str | Path | None = None) -> int:
+    """Open the main window on ``paths`` and run the event loop; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    from cephview.gui.main_window import MainWindow
+
+    window = MainWindow(model_path=model_path)
+    install_excepthook(window)
+    window.show()
+    if paths:
+        window.open_paths(paths)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

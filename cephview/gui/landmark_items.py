@@ -1,0 +1,241 @@
+"""Landmark markers on the viewer: constant screen size, colour by status, drag to correct.
+
+Each :class:`LandmarkMarker` ignores the view's zoom (``ItemIgnoresTransformations``), so its
+circle and code label keep their size in screen pixels. A drag moves the marker only on screen
+and reports ``moveFinished`` once, on mouse release; the layer's owner turns that into one undo
+command. The :class:`LandmarkLayer` observes the session and is the only place that creates,
+moves or restyles markers.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem
+import pyqtgraph as pg
+
+from cephview.core.annotations import LandmarkAnnotation, LandmarkStatus
+from cephview.gui.session import ReviewSession
+
+STATUS_COLORS = {
+    LandmarkStatus.AI: QColor("#ffd400"),  # yellow: not looked at yet
+    LandmarkStatus.ACCEPTED: QColor("#3ddc84"),  # green
+    LandmarkStatus.CORRECTED: QColor("#29b6f6"),  # blue
+    LandmarkStatus.MANUAL: QColor("#ff6ef5"),  # magenta
+    LandmarkStatus.MISSING: QColor("#9e9e9e"),
+}
+LOW_CONFIDENCE_COLOR = QColor("#ff3b30")
+STATUS_WORDS = {
+    LandmarkStatus.AI: "AI, not reviewed",
+    LandmarkStatus.ACCEPTED: "accepted",
+    LandmarkStatus.CORRECTED: "corrected",
+    LandmarkStatus.MANUAL: "placed by hand",
+    LandmarkStatus.MISSING: "missing",
+}
+
+
+class LandmarkMarker(pg.GraphicsObject):
+    """One landmark: a ring of ``radius`` screen pixels with its code beside it."""
+
+    def __init__(self, layer: "LandmarkLayer", code: str) -> None:
+        super().__init__()
+        self.layer = layer
+        self.code = code
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(20)
+        self.color = STATUS_COLORS[LandmarkStatus.AI]
+        self.low_confidence = False
+        self.selected = False
+        self.hovered = False
+        self.dragging = False
+        self._offset = QPointF()
+        self._font = QFont()
+        self._font.setPointSizeF(9.0)
+        self._font.setBold(True)
+
+    # ---- appearance ----------------------------------------------------------------------
+    @property
+    def radius(self) -> float:
+        return self.layer.marker_size
+
+    def _label(self) -> str:
+        return self.code + ("?" if self.low_confidence else "")
+
+    def boundingRect(self) -> QRectF:
+        r = self.radius + 6
+        rect = QRectF(-r, -r, 2 * r, 2 * r)
+        if self.layer.labels_visible:
+            fm = QFontMetricsF(self._font)
+            rect = rect.united(QRectF(self.radius + 2, -fm.height(), fm.horizontalAdvance(self._label()) + 4, fm.height() * 1.5))
+        return rect
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        r = self.radius + 3
+        path.addEllipse(QPointF(0, 0), r, r)
+        return path
+
+    def paint(self, p: QPainter, *args) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        r = self.radius
+        width = 3.0 if (self.selected or self.hovered) else 2.0
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(QColor(0, 0, 0, 200), width + 2))
+        p.drawEllipse(QPointF(0, 0), r, r)
+        p.setPen(QPen(self.color, width))
+        p.drawEllipse(QPointF(0, 0), r, r)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QBrush(self.color))
+        p.drawEllipse(QPointF(0, 0), 1.2, 1.2)
+        if self.selected:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor("white"), 1.5))
+            p.drawEllipse(QPointF(0, 0), r + 3, r + 3)
+        if self.low_confidence:
+            pen = QPen(LOW_CONFIDENCE_COLOR, 1.5, Qt.PenStyle.DashLine)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(pen)
+            p.drawEllipse(QPointF(0, 0), r + 5, r + 5)
+        if self.layer.labels_visible:
+            p.setFont(self._font)
+            origin = QPointF(r + 4, -2)
+            p.setPen(QColor(0, 0, 0, 220))
+            for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                p.drawText(origin + QPointF(dx, dy), self._label())
+            p.setPen(LOW_CONFIDENCE_COLOR if self.low_confidence else self.color)
+            p.drawText(origin, self._label())
+
+    def restyle(self, lm: LandmarkAnnotation, selected: bool) -> None:
+        self.prepareGeometryChange()
+        self.color = STATUS_COLORS[lm.status]
+        conf = lm.confidence
+        self.low_confidence = (
+            lm.status is LandmarkStatus.AI and conf is not None and conf < self.layer.low_confidence
+        )
+        self.selected = selected
+        self.setToolTip(self.layer.tooltip(lm))
+        self.update()
+
+    # ---- mouse ---------------------------------------------------------------------------
+    def hoverEvent(self, ev) -> None:
+        hovered = not ev.isExit()
+        if hovered:
+            ev.acceptDrags(Qt.MouseButton.LeftButton)
+            ev.acceptClicks(Qt.MouseButton.LeftButton)
+        if hovered != self.hovered:
+            self.hovered = hovered
+            self.update()
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.layer.markerClicked.emit(self.code)
+
+    def mouseDragEvent(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        parent = self.parentItem()
+        if ev.isStart():
+            self._offset = self.pos() - parent.mapFromScene(ev.buttonDownScenePos())
+            self.dragging = True
+            self.layer.markerClicked.emit(self.code)
+        if not self.dragging:
+            return
+        target = parent.mapFromScene(ev.scenePos()) + self._offset
+        x, y = self.layer.session.clamp(target.x(), target.y())
+        self.setPos(x, y)
+        if ev.isFinish():
+            self.dragging = False
+            self.layer.moveFinished.emit(self.code, x, y)
+
+
+class LandmarkLayer(QObject):
+    """All markers of the open image; keeps them in step with the session.
+
+    Signals
+    -------
+    moveFinished(str, float, float)
+        A drag of this landmark ended at image (x, y) (already clamped inside the image).
+    markerClicked(str)
+        A marker was clicked or started to be dragged.
+    """
+
+    moveFinished = Signal(str, float, float)
+    markerClicked = Signal(str)
+
+    def __init__(self, view: pg.ViewBox, session: ReviewSession) -> None:
+        super().__init__(view)
+        self.view = view
+        self.session = session
+        self.markers: dict[str, LandmarkMarker] = {}
+        self.marker_size = 7.0
+        self.labels_visible = True
+        self.low_confidence = 0.3
+        session.imageChanged.connect(self._on_image_changed)
+        session.landmarksChanged.connect(self._on_landmarks_changed)
+        session.selectionChanged.connect(self._on_selection_changed)
+
+    # ---- settings ------------------------------------------------------------------------
+    def set_marker_size(self, size: float) -> None:
+        self.marker_size = float(size)
+        self._restyle_all()
+
+    def set_labels_visible(self, visible: bool) -> None:
+        self.labels_visible = bool(visible)
+        self._restyle_all()
+
+    def set_low_confidence(self, threshold: float) -> None:
+        self.low_confidence = float(threshold)
+        self._restyle_all()
+
+    def _restyle_all(self) -> None:
+        self._on_landmarks_changed(list(self.markers))
+
+    # ---- session events ------------------------------------------------------------------
+    def _on_image_changed(self) -> None:
+        for marker in self.markers.values():
+            self.view.removeItem(marker)
+        self.markers.clear()
+        for code in self.session.codes():
+            marker = LandmarkMarker(self, code)
+            self.view.addItem(marker)
+            self.markers[code] = marker
+        self._restyle_all()
+
+    def _on_landmarks_changed(self, codes: list[str]) -> None:
+        for code in codes:
+            marker = self.markers.get(code)
+            lm = self.session.landmark(code)
+            if marker is None or lm is None:
+                continue
+            if lm.has_position:
+                if not marker.dragging:
+                    marker.setPos(lm.x, lm.y)
+                marker.setVisible(True)
+            else:
+                marker.setVisible(False)
+            marker.restyle(lm, code == self.session.selected)
+
+    def _on_selection_changed(self, code: str) -> None:
+        for c, marker in self.markers.items():
+            if marker.selected != (c == code):
+                lm = self.session.landmark(c)
+                if lm is not None:
+                    marker.restyle(lm, c == code)
+
+    def tooltip(self, lm: LandmarkAnnotation) -> str:
+        schema = self.session.schema
+        try:
+            info = schema.landmark(lm.code) if schema is not None else None
+        except KeyError:
+            info = None
+        name = info.name if info else lm.code
+        conf = "n/a" if lm.confidence is None else f"{lm.confidence:.2f}"
+        low = " (low)" if lm.confidence is not None and lm.confidence < self.low_confidence else ""
+        hint = f"<br><i>{info.hint}</i>" if info else ""
+        return (
+            f"<b>{lm.code}</b>: {name}<br>confidence {conf}{low}<br>status: {STATUS_WORDS[lm.status]}{hint}"
+        )

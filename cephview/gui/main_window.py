@@ -1,0 +1,367 @@
+"""The main window: assembles viewer, docks and menus, opens projects and images, runs the AI.
+
+It holds no domain logic: images are opened with :func:`cephview.core.radiograph.load_radiograph`,
+projects are :class:`cephview.core.store.ProjectStore`, folders are listed with the CLI's
+:func:`cephview.cli.expand_inputs`, edits go through :class:`ReviewController`, predictions
+through :class:`PredictionService` (a worker thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import (
+    QApplication, QDockWidget, QLabel, QMainWindow, QProgressBar, QPushButton, QStackedWidget, QUndoView, QWidget,
+)
+
+from cephview.core.calibration import Calibration
+from cephview.gui import dialogs
+from cephview.gui.actions import build_actions
+from cephview.gui.cvm_widget import CvmWidget
+from cephview.gui.display_controls import DisplayControls
+from cephview.gui.heatmap_overlay import HeatmapOverlay
+from cephview.gui.landmark_items import LandmarkLayer
+from cephview.gui.landmark_table import LandmarkTable
+from cephview.gui.project_mixin import ProjectMixin
+from cephview.gui.review_controller import ReviewController
+from cephview.gui.ruler_tool import RulerTool
+from cephview.gui.session import PredictionResult, ReviewSession
+from cephview.gui.viewer import ImageViewer
+from cephview.gui.welcome import WelcomeWidget
+from cephview.gui.worker import PredictionService, default_predictor_factory
+from cephview.gui.worklist import Worklist
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(ProjectMixin, QMainWindow):
+    """The review window. ``predictor_factory`` (tests) replaces loading the model from a file."""
+
+    def __init__(self, model_path: str | Path | None = None, predictor_factory=None,
+                 settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("cephview")
+        self.resize(1400, 900)
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("cephview", "cephview")
+        if model_path is None and predictor_factory is None and not os.environ.get("CEPHVIEW_MODEL"):
+            chosen = self.settings.value("model_path")  # Tools > Choose landmark model
+            model_path = chosen if chosen and Path(str(chosen)).is_file() else None
+        self.model_path = model_path
+        self.last_dialog = None
+        self.session = ReviewSession(self)
+        self.controller = ReviewController(self.session, self)
+
+        self.viewer = ImageViewer()
+        self.layer = LandmarkLayer(self.viewer.view, self.session)
+        self.overlay = HeatmapOverlay(self.viewer.view, self.session)
+        self.ruler = RulerTool(self.viewer.view)
+        self.welcome = WelcomeWidget()
+        self.central = QStackedWidget()
+        self.central.addWidget(self.welcome)
+        self.central.addWidget(self.viewer)
+        self.setCentralWidget(self.central)
+
+        self.worklist = Worklist()
+        self.table = LandmarkTable(self.session)
+        self.controls = DisplayControls(self.viewer, self.layer, self.overlay)
+        self.cvm = CvmWidget(self.session)
+        self.history = QUndoView(self.controller.undo_group)
+        self.history.setEmptyLabel("<image opened>")
+        self.prediction = PredictionService(
+            model_path, predictor_factory or default_predictor_factory(model_path), self
+        )
+        QApplication.instance().aboutToQuit.connect(self.prediction.shutdown)
+        self._build_status_bar()
+        self.act = build_actions(self)
+        self.docks = {}
+        for name, title, widget, area in (
+            ("worklist", "Worklist", self.worklist, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("landmarks", "Landmarks", self.table, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("display", "Display", self.controls, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("cvm", "CVM stage", self.cvm, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("history", "History", self.history, Qt.DockWidgetArea.LeftDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock-{name}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks_menu.addAction(dock.toggleViewAction())
+            self.docks[name] = dock
+        self.tabifyDockWidget(self.docks["display"], self.docks["cvm"])
+        self.docks["display"].raise_()
+        self._sized_docks = False
+
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(400)
+        self._view_timer.timeout.connect(self._save_view)
+        self._loading = False
+        self._connect()
+        self._restore_settings()
+        self._update_enabled()
+
+    # ---- construction --------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.progress_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setMaximumWidth(160)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.prediction.cancel)
+        for w in (self.progress_label, self.progress_bar, self.cancel_button):
+            bar.addPermanentWidget(w)
+            w.setVisible(False)
+
+    def _connect(self) -> None:
+        s, c = self.session, self.controller
+        self.welcome.openFilesRequested.connect(self.ask_open_files)
+        self.welcome.openFolderRequested.connect(self.ask_open_folder)
+        self.welcome.recentRequested.connect(lambda folder: self.open_paths([folder]))
+        self.worklist.imageActivated.connect(self.open_image)
+        self.viewer.imageClicked.connect(self._on_image_clicked)
+        self.viewer.displayChanged.connect(self._schedule_view_save)
+        self.viewer.rangeChanged.connect(self._schedule_view_save)
+        self.layer.moveFinished.connect(c.move)
+        self.layer.markerClicked.connect(s.select)
+        self.table.editRequested.connect(c.move)
+        self.cvm.stageChosen.connect(c.set_cvm_stage)
+        self.controls.threshold.valueChanged.connect(self._on_threshold_changed)
+        self.controls.heatmapToggled.connect(self._on_heatmap_toggled)
+        self.ruler.measured.connect(self._on_ruler_measured)
+        self.ruler.statusMessage.connect(self._show_message)
+        c.message.connect(self._show_message)
+        c.focusRequested.connect(self.viewer.center_on)
+        s.storeChanged.connect(self._on_store_changed)
+        s.reviewedChanged.connect(self._sync_reviewed)
+        s.imageChanged.connect(self._sync_reviewed)
+        self.prediction.busyChanged.connect(self._on_busy_changed)
+        self.prediction.progress.connect(self._on_progress)
+        self.prediction.succeeded.connect(self._on_prediction)
+        self.prediction.failed.connect(self._on_prediction_failed)
+        self.prediction.modelFailed.connect(self._on_model_failed)
+        self.history_menu.aboutToShow.connect(self._fill_history_menu)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
+    def _update_enabled(self) -> None:
+        open_ = self.session.is_open
+        for name in ("export_csv", "export_png", "accept", "accept_next", "accept_all", "reset", "reset_all",
+                     "missing", "place", "reviewed", "next_lm", "prev_lm", "next_low", "fit", "one_to_one",
+                     "zoom_in", "zoom_out", "predict", "ruler"):
+            getattr(self.act, name).setEnabled(open_)
+        self.act.export_project_csv.setEnabled(self.session.store is not None)
+        self.act.predict_all.setEnabled(self.session.store is not None)
+        self.central.setCurrentWidget(self.viewer if open_ else self.welcome)
+
+    def _show_message(self, text: str) -> None:
+        if text:
+            self.statusBar().showMessage(text, 6000)
+        else:
+            self.statusBar().clearMessage()
+
+    def show_error(self, title: str, message: str, advice: str = "") -> None:
+        log.warning("%s: %s", title, message)
+        self.last_dialog = dialogs.show_error(self, title, message, advice)
+
+    # ---- viewer events -------------------------------------------------------------------
+    def _on_image_clicked(self, x: float, y: float) -> None:
+        if self.ruler.handle_click(x, y):
+            return
+        if not self.controller.place_at(x, y) and self.session.is_open:
+            self._show_message("Drag a landmark to move it; press P to place landmarks by clicking")
+
+    def _schedule_view_save(self) -> None:
+        if not self._loading and self.session.is_open:
+            self._view_timer.start()
+
+    def _save_view(self) -> None:
+        self._view_timer.stop()
+        if self.session.is_open and not self._loading:
+            self.session.save_view(self.viewer.view_state())
+
+    def _on_threshold_changed(self, value: float) -> None:
+        self.controller.low_confidence = value
+        self.table.model.set_low_confidence(value)
+
+    # ---- edits needing the window --------------------------------------------------------
+    def set_place_mode(self, on: bool) -> None:
+        self.controller.place_mode = bool(on)
+        if on:
+            self._show_message("Place mode: click on the image to place the selected landmark (P or Esc to stop)")
+
+    def toggle_reviewed(self, on: bool) -> None:
+        self.controller.set_reviewed(bool(on))
+        self._sync_reviewed()
+
+    def _sync_reviewed(self) -> None:
+        ann = self.session.annotation
+        self.act.reviewed.blockSignals(True)
+        self.act.reviewed.setChecked(bool(ann and ann.reviewed))
+        self.act.reviewed.blockSignals(False)
+
+    def cancel_activity(self) -> None:
+        if self.ruler.active:
+            self.ruler.cancel()
+            self.ruler.finish()
+        elif self.controller.place_mode:
+            self.act.place.setChecked(False)
+        elif self.prediction.busy:
+            self.prediction.cancel()
+            self._show_message("Prediction cancelled")
+
+    def start_ruler(self) -> None:
+        if self.session.is_open:
+            self.ruler.start()
+
+    def _on_ruler_measured(self, x1: float, y1: float, x2: float, y2: float) -> None:
+        pixels = ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5
+        try:
+            mm = dialogs.ask_distance_mm(self, pixels)
+            if mm is not None:
+                self.controller.set_calibration(Calibration.from_ruler((x1, y1), (x2, y2), mm))
+        except ValueError as exc:
+            self.show_error("Calibration not changed", str(exc), "Click two points farther apart.")
+        finally:
+            self.ruler.finish()
+
+    def _fill_history_menu(self) -> None:
+        menu = self.history_menu
+        menu.clear()
+        stack = self.controller.active_stack
+        if stack is None or stack.count() == 0:
+            menu.addAction("(no edits yet)").setEnabled(False)
+            return
+        for i in range(stack.count(), 0, -1):
+            action = menu.addAction(stack.text(i - 1))
+            action.setCheckable(True)
+            action.setChecked(i == stack.index())
+            action.triggered.connect(lambda _=False, i=i: stack.setIndex(i))
+        action = menu.addAction("(as opened)")
+        action.triggered.connect(lambda: stack.setIndex(0))
+
+    # ---- heatmaps ------------------------------------------------------------------------
+    def set_heatmap_visible(self, on: bool) -> None:
+        self.controls.heatmap.setChecked(bool(on))
+
+    def _on_heatmap_toggled(self, on: bool) -> None:
+        self.act.heatmap.blockSignals(True)
+        self.act.heatmap.setChecked(on)
+        self.act.heatmap.blockSignals(False)
+        if on and self.session.is_open and not self.overlay.available:
+            if self.session.rel_path not in self.prediction.pending_paths():
+                self._show_message("Computing heatmaps for this image…")
+                self.predict_current()
+
+    # ---- prediction ----------------------------------------------------------------------
+    def predict_current(self) -> None:
+        if self.session.is_open:
+            self.prediction.request(self.session.rel_path, self.session.radiograph.model_pixels)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        for w in (self.progress_label, self.progress_bar, self.cancel_button):
+            w.setVisible(busy)
+        if busy:
+            self.progress_bar.setValue(0)
+
+    def _on_progress(self, rel_path: str, percent: int, text: str) -> None:
+        queued = len(self.prediction.pending_paths()) - 1
+        more = f" (+{queued} queued)" if queued > 0 else ""
+        self.progress_label.setText(f"{text}: {Path(rel_path).name}{more}")
+        # percent 30..100 is the network itself: show it as busy rather than a frozen bar
+        if 30 <= percent < 100:
+            self.progress_bar.setRange(0, 0)
+        else:
+            self.progress_bar.setRange(0, 100)
+            self.progress_bar.setValue(percent)
+
+    def _on_prediction(self, result: PredictionResult) -> None:
+        ann = self.session.annotation if result.rel_path == self.session.rel_path else None
+        stale_history = ann is not None and any(
+            lm.ai_x is not None and (lm.ai_x, lm.ai_y) != tuple(map(float, result.points[i]))
+            for i, code in enumerate(result.codes) if (lm := ann.landmarks.get(code)) is not None
+        )
+        drawn = self.session.apply_prediction(result)
+        if stale_history or (ann is None and result.rel_path in self.controller.stacks):
+            self.controller.forget_history(result.rel_path)
+        if drawn:
+            self._show_message(f"Landmarks found on {Path(result.rel_path).name}")
+        else:
+            self._show_message(f"Landmarks of {Path(result.rel_path).name} saved (not the open image)")
+
+    def _on_prediction_failed(self, rel_path: str, message: str) -> None:
+        self.session.record_error(rel_path, message)
+        self.show_error(
+            "Landmarks not found", f"{Path(rel_path).name}: {message}",
+            "Check that the file is a lateral cephalogram. You can still place the landmarks by hand "
+            "(select one in the table, press P and click).",
+        )
+
+    def _on_model_failed(self, message: str) -> None:
+        self.show_error(
+            "The landmark model could not be loaded", message,
+            "Choose a model file with Tools > Choose landmark model…, or set CEPHVIEW_MODEL. "
+            "Until then landmarks can be placed by hand (press P and click).",
+        )
+
+    def ask_model_file(self) -> None:
+        path = dialogs.ask_model_file(self)
+        if path:
+            self.model_path = path
+            self.prediction.set_model(default_predictor_factory(path))
+            self.settings.setValue("model_path", path)
+            self.predict_current()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._sized_docks and self.settings.value("window/state") is None:
+            self._sized_docks = True  # first start: give the image most of the width
+            self.resizeDocks([self.docks["worklist"], self.docks["landmarks"]], [210, 400], Qt.Orientation.Horizontal)
+
+    # ---- drag and drop -------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.open_paths(paths))
+
+    # ---- settings and closing ------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        self.controls.marker_size.setValue(float(s.value("markers/size", self.layer.marker_size)))
+        self.controls.labels.setChecked(str(s.value("markers/labels", "true")).lower() == "true")
+        self.controls.threshold.setValue(float(s.value("markers/low_confidence", self.layer.low_confidence)))
+        self.welcome.set_recent(self.recent_projects())
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("markers/size", self.layer.marker_size)
+        s.setValue("markers/labels", "true" if self.layer.labels_visible else "false")
+        s.setValue("markers/low_confidence", self.layer.low_confidence)
+        s.sync()
+
+    def closeEvent(self, event) -> None:
+        self._save_view()
+        self._save_settings()
+        self.prediction.shutdown()
+        self.close_project()
+        super().closeEvent(event)
+
+    def central_widget_name(self) -> str:
+        widget: QWidget = self.central.currentWidget()
+        return "viewer" if widget is self.viewer else "welcome"

@@ -1,0 +1,162 @@
+"""Editing operations of the review: turn user intents into undo commands on the right stack.
+
+One :class:`QUndoStack` per image, all in a :class:`QUndoGroup` whose active stack is the open
+image's: undo history survives a visit to another image, and an undo can only ever act on the
+image it belongs to. Navigation (next landmark, next low-confidence landmark) lives here too,
+since "accept and go on" combines both. No widget is touched: the views follow the session.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
+
+from cephview.core.annotations import LandmarkStatus
+from cephview.core.calibration import Calibration
+from cephview.gui import commands
+from cephview.gui.session import ReviewSession
+
+
+class ReviewController(QObject):
+    """Signals: ``message(str)`` for the status bar, ``focusRequested(x, y)`` to pan the view."""
+
+    message = Signal(str)
+    focusRequested = Signal(float, float)
+
+    def __init__(self, session: ReviewSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.undo_group = QUndoGroup(self)
+        self.stacks: dict[str, QUndoStack] = {}
+        self.low_confidence = 0.3
+        self.place_mode = False
+        session.imageChanged.connect(self._on_image_changed)
+
+    # ---- stacks --------------------------------------------------------------------------
+    def stack(self, rel_path: str) -> QUndoStack:
+        if rel_path not in self.stacks:
+            stack = QUndoStack(self.undo_group)
+            stack.setUndoLimit(500)
+            self.stacks[rel_path] = stack
+        return self.stacks[rel_path]
+
+    def _on_image_changed(self) -> None:
+        rel_path = self.session.rel_path
+        self.undo_group.setActiveStack(self.stack(rel_path) if rel_path else None)
+
+    def clear_stacks(self) -> None:
+        """Forget all history (a different project was opened)."""
+        self.undo_group.setActiveStack(None)
+        for stack in self.stacks.values():
+            self.undo_group.removeStack(stack)
+            stack.deleteLater()
+        self.stacks.clear()
+
+    def forget_history(self, rel_path: str) -> None:
+        """Drop one image's history, e.g. when new AI positions make old records stale."""
+        if rel_path in self.stacks:
+            self.stacks[rel_path].clear()
+
+    def push(self, command: QUndoCommand | None) -> bool:
+        if command is None or not self.session.is_open:
+            return False
+        self.stack(self.session.rel_path).push(command)
+        return True
+
+    @property
+    def active_stack(self) -> QUndoStack | None:
+        return self.undo_group.activeStack()
+
+    # ---- landmark edits ------------------------------------------------------------------
+    def move(self, code: str, x: float, y: float) -> bool:
+        return self.push(commands.move_command(self.session, code, x, y))
+
+    def accept_selected(self) -> bool:
+        code = self.session.selected
+        return bool(code) and self.push(commands.accept_command(self.session, [code]))
+
+    def accept_all(self) -> bool:
+        if not self.session.is_open:
+            return False
+        done = self.push(commands.accept_command(self.session, self.session.codes()))
+        if not done:
+            self.message.emit("No AI landmark left to accept")
+        return done
+
+    def reset_selected(self) -> bool:
+        code = self.session.selected
+        return bool(code) and self.push(commands.reset_command(self.session, [code]))
+
+    def reset_all(self) -> bool:
+        return self.session.is_open and self.push(commands.reset_command(self.session, self.session.codes()))
+
+    def mark_missing(self) -> bool:
+        code = self.session.selected
+        return bool(code) and self.push(commands.missing_command(self.session, code))
+
+    def accept_and_next(self) -> None:
+        self.accept_selected()
+        self.next_to_review()
+
+    def place_at(self, x: float, y: float) -> bool:
+        """A click on the image: place the selected landmark if it has no position or in place mode."""
+        code = self.session.selected
+        lm = self.session.landmark(code) if code else None
+        if lm is None or (lm.has_position and not self.place_mode):
+            return False
+        self.move(code, x, y)
+        if self.place_mode:
+            self.step(1, focus=False)
+        return True
+
+    # ---- image fields --------------------------------------------------------------------
+    def set_cvm_stage(self, stage: str | None) -> bool:
+        return self.session.is_open and self.push(commands.cvm_command(self.session, stage))
+
+    def set_calibration(self, calibration: Calibration) -> bool:
+        return self.session.is_open and self.push(commands.calibration_command(self.session, calibration))
+
+    def set_reviewed(self, reviewed: bool) -> bool:
+        ann = self.session.annotation
+        if ann is None or ann.reviewed == reviewed:
+            return False
+        return self.push(commands.ReviewedCommand(self.session, reviewed))
+
+    # ---- navigation ----------------------------------------------------------------------
+    def _select(self, code: str, focus: bool = True) -> None:
+        self.session.select(code)
+        lm = self.session.landmark(code)
+        if focus and lm is not None and lm.has_position:
+            self.focusRequested.emit(lm.x, lm.y)
+
+    def step(self, delta: int, focus: bool = True) -> None:
+        codes = self.session.codes()
+        if not codes:
+            return
+        i = codes.index(self.session.selected) if self.session.selected in codes else -delta
+        self._select(codes[(i + delta) % len(codes)], focus)
+
+    def _next_matching(self, predicate) -> str | None:
+        codes = self.session.codes()
+        start = codes.index(self.session.selected) if self.session.selected in codes else -1
+        for k in range(1, len(codes) + 1):
+            code = codes[(start + k) % len(codes)]
+            if predicate(self.session.landmark(code)):
+                return code
+        return None
+
+    def next_to_review(self) -> None:
+        code = self._next_matching(lambda lm: lm.status is LandmarkStatus.AI)
+        if code is None:
+            self.message.emit("Every landmark of this image has been reviewed")
+        else:
+            self._select(code)
+
+    def next_low_confidence(self) -> None:
+        code = self._next_matching(
+            lambda lm: lm.status is LandmarkStatus.AI and lm.confidence is not None and lm.confidence < self.low_confidence
+        )
+        if code is None:
+            self.message.emit(f"No AI landmark below confidence {self.low_confidence:.2f} left to review")
+        else:
+            self._select(code)

@@ -1,0 +1,241 @@
+"""The open image's review state: a thin, Qt-light controller over the project store.
+
+:class:`ReviewSession` holds the current image's :class:`~cephview.core.annotations.ImageAnnotation`
+and radiograph, writes every change to the :class:`~cephview.core.store.ProjectStore` at once
+(there is no save button) and announces what changed through signals. Views observe it;
+undo commands call its ``apply_*`` methods and never touch a widget. An edit addressed to an
+image other than the open one (an undo stack of an image left behind, a prediction that finished
+after the user moved on) goes to the store only, so it can never be drawn on the wrong image.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
+from cephview.core.calibration import Calibration
+from cephview.core.radiograph import Radiograph
+from cephview.core.schema import LandmarkSchema, load_schema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """What the worker hands back: plain numpy data, safe to pass between threads."""
+
+    rel_path: str
+    codes: list[str]
+    points: np.ndarray  # (K, 2) original-image pixels
+    confidence: np.ndarray  # (K,)
+    heatmaps: np.ndarray  # (K, h, w) float32 in [0, 1]
+    heatmap_to_image: np.ndarray  # 3x3, heatmap (x, y) -> image (x, y)
+    model_version: str
+
+
+def annotation_with_prediction(ann: ImageAnnotation, result: PredictionResult) -> ImageAnnotation:
+    """A copy of ``ann`` with new AI positions; reviewed landmarks keep their final positions."""
+    landmarks = dict(ann.landmarks)
+    for code, (x, y), conf in zip(result.codes, result.points, result.confidence):
+        old = landmarks.get(code, LandmarkAnnotation(code, status=LandmarkStatus.MISSING))
+        landmarks[code] = old.with_prediction(float(x), float(y), float(conf), result.model_version)
+    return replace(ann, landmarks=landmarks)
+
+
+class ReviewSession(QObject):
+    """The open image, its annotation and the store it is saved in.
+
+    Signals
+    -------
+    imageChanged()
+        Another image (or none) is open; everything should be redrawn.
+    landmarksChanged(list)
+        The records of these landmark codes changed.
+    selectionChanged(str)
+        The selected landmark code ("" for none).
+    calibrationChanged()
+    cvmStageChanged()
+    reviewedChanged()
+    heatmapsChanged()
+        Heatmaps for the open image became available (or were dropped).
+    """
+
+    imageChanged = Signal()
+    landmarksChanged = Signal(list)
+    selectionChanged = Signal(str)
+    calibrationChanged = Signal()
+    cvmStageChanged = Signal()
+    reviewedChanged = Signal()
+    heatmapsChanged = Signal()
+    storeChanged = Signal(str)  # rel_path whose stored record changed (for the worklist)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = None  # cephview.core.store.ProjectStore
+        self.rel_path: str | None = None
+        self.radiograph: Radiograph | None = None
+        self.annotation: ImageAnnotation | None = None
+        self.selected: str = ""
+        self._heatmaps: dict[str, PredictionResult] = {}  # rel_path -> latest result (small LRU)
+
+    # ---- opening ------------------------------------------------------------------------
+    def set_store(self, store) -> None:
+        self.close_image()
+        self.store = store
+        self._heatmaps.clear()
+
+    def open_image(self, rel_path: str, radiograph: Radiograph) -> None:
+        """Make ``rel_path`` the open image, restoring its stored annotation."""
+        ann = self.store.load_annotation(rel_path) if self.store is not None else None
+        if ann is None:
+            ann = ImageAnnotation.empty(rel_path, "isbi2015")
+        if not ann.calibration.is_calibrated and radiograph.calibration.is_calibrated:
+            ann.calibration = radiograph.calibration  # from the file (DICOM); a ruler value wins
+        self.rel_path = rel_path
+        self.radiograph = radiograph
+        self.annotation = ann
+        codes = [lm.code for lm in ann.ordered()]
+        self.selected = codes[0] if codes else ""
+        self.imageChanged.emit()
+        self.selectionChanged.emit(self.selected)
+
+    def close_image(self) -> None:
+        if self.rel_path is None:
+            return
+        self.rel_path = None
+        self.radiograph = None
+        self.annotation = None
+        self.selected = ""
+        self.imageChanged.emit()
+        self.selectionChanged.emit("")
+
+    @property
+    def is_open(self) -> bool:
+        return self.annotation is not None
+
+    @property
+    def schema(self) -> LandmarkSchema | None:
+        return load_schema(self.annotation.schema) if self.annotation is not None else None
+
+    def codes(self) -> list[str]:
+        return [lm.code for lm in self.annotation.ordered()] if self.annotation is not None else []
+
+    def landmark(self, code: str) -> LandmarkAnnotation | None:
+        return self.annotation.landmarks.get(code) if self.annotation is not None else None
+
+    def image_size(self) -> tuple[int, int]:
+        r = self.radiograph
+        return (r.width, r.height) if r is not None else (0, 0)
+
+    def clamp(self, x: float, y: float) -> tuple[float, float]:
+        """A point kept inside the image (pixel centres 0 .. size - 1)."""
+        w, h = self.image_size()
+        return float(min(max(x, 0.0), w - 1.0)), float(min(max(y, 0.0), h - 1.0))
+
+    # ---- selection ----------------------------------------------------------------------
+    def select(self, code: str) -> None:
+        if code != self.selected and (code == "" or code in self.codes()):
+            self.selected = code
+            self.selectionChanged.emit(code)
+
+    # ---- edits (called by undo commands) -------------------------------------------------
+    def current_landmarks(self, rel_path: str, codes: list[str]) -> dict[str, LandmarkAnnotation]:
+        ann = self._annotation_for(rel_path)
+        return {c: ann.landmarks[c] for c in codes if c in ann.landmarks}
+
+    def apply_landmarks(self, rel_path: str, records: dict[str, LandmarkAnnotation]) -> None:
+        """Store these landmark records (one transaction) and announce them if the image is open."""
+        if not records:
+            return
+        if rel_path == self.rel_path:
+            self.annotation.landmarks.update(records)
+            if len(records) == 1:
+                self.store.save_landmark(rel_path, next(iter(records.values())))
+            else:
+                self.store.save_annotation(self.annotation)
+            self.landmarksChanged.emit(list(records))
+        else:
+            ann = self.store.load_annotation(rel_path)
+            if ann is None:
+                log.warning("edit for %s dropped: the image is no longer in the project", rel_path)
+                return
+            ann.landmarks.update(records)
+            self.store.save_annotation(ann)
+        self.storeChanged.emit(rel_path)
+
+    def apply_calibration(self, rel_path: str, calibration: Calibration) -> None:
+        self.store.set_image_fields(rel_path, calibration=calibration)
+        if rel_path == self.rel_path:
+            self.annotation.calibration = calibration
+            self.calibrationChanged.emit()
+            self.landmarksChanged.emit(self.codes())  # mm columns change
+        self.storeChanged.emit(rel_path)
+
+    def apply_cvm_stage(self, rel_path: str, stage: str | None) -> None:
+        self.store.set_image_fields(rel_path, cvm_stage=stage)
+        if rel_path == self.rel_path:
+            self.annotation.cvm_stage = stage
+            self.cvmStageChanged.emit()
+        self.storeChanged.emit(rel_path)
+
+    def apply_reviewed(self, rel_path: str, reviewed: bool) -> None:
+        self.store.set_image_fields(rel_path, reviewed=reviewed)
+        if rel_path == self.rel_path:
+            self.annotation.reviewed = reviewed
+            self.reviewedChanged.emit()
+        self.storeChanged.emit(rel_path)
+
+    def save_view(self, view: dict) -> None:
+        """Display settings of the open image (window/level, gamma, zoom): saved, not undoable."""
+        if self.annotation is None or view == self.annotation.view:
+            return
+        self.annotation.view = dict(view)
+        self.store.set_image_fields(self.rel_path, view=self.annotation.view)
+
+    def _annotation_for(self, rel_path: str) -> ImageAnnotation:
+        if rel_path == self.rel_path:
+            return self.annotation
+        ann = self.store.load_annotation(rel_path)
+        if ann is None:
+            raise KeyError(rel_path)
+        return ann
+
+    # ---- predictions --------------------------------------------------------------------
+    def apply_prediction(self, result: PredictionResult) -> bool:
+        """Store a prediction; draw it only if its image is the open one. True if drawn."""
+        rel_path = result.rel_path
+        if self.store is None or self.store.image(rel_path) is None:
+            log.info("prediction for %s dropped: not in the open project", rel_path)
+            return False
+        self._heatmaps.pop(rel_path, None)
+        self._heatmaps[rel_path] = result
+        while len(self._heatmaps) > 4:
+            self._heatmaps.pop(next(iter(self._heatmaps)))
+        if rel_path != self.rel_path:
+            ann = self.store.load_annotation(rel_path)
+            self.store.save_annotation(annotation_with_prediction(ann, result))
+            self.storeChanged.emit(rel_path)
+            return False
+        self.annotation = annotation_with_prediction(self.annotation, result)
+        self.store.save_annotation(self.annotation)
+        self.landmarksChanged.emit(self.codes())
+        self.heatmapsChanged.emit()
+        self.storeChanged.emit(rel_path)
+        return True
+
+    def heatmaps(self) -> PredictionResult | None:
+        """The latest prediction of the open image made in this session (heatmaps are not stored)."""
+        return self._heatmaps.get(self.rel_path) if self.rel_path else None
+
+    def record_error(self, rel_path: str, message: str) -> None:
+        if self.store is not None and self.store.image(rel_path) is not None:
+            self.store.set_status(rel_path, "error", error=message)
+            self.storeChanged.emit(rel_path)
+
+    def project_folder(self) -> Path | None:
+        return self.store.folder if self.store is not None else None

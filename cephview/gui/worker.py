@@ -1,0 +1,243 @@
+"""Landmark prediction off the GUI thread: a QObject worker living in its own QThread.
+
+The GUI thread talks to :class:`PredictionService` only. It queues requests (image key plus
+the uint8 ``model_pixels`` array, or a path the worker opens itself) through a queued signal;
+the worker loads the model once, in its own thread, the first time it is needed, and hands
+back plain numpy data in a :class:`~cephview.gui.session.PredictionResult`. Cancelling marks
+requests: a queued one is skipped, a running one finishes inside torch and its result is
+dropped. A newer request for the same image supersedes an older one still waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from cephview.core.errors import CephviewError, ModelFileError
+from cephview.gui.session import PredictionResult
+
+log = logging.getLogger(__name__)
+
+
+def default_predictor_factory(model_path: str | Path | None) -> Callable[[], object]:
+    def make():
+        from cephview.model.predictor import Predictor
+
+        return Predictor.from_file(model_path)
+
+    return make
+
+
+class PredictionWorker(QObject):
+    """Runs in the worker thread; never touches widgets or the project store."""
+
+    started = Signal(int, str)  # request id, rel_path
+    progress = Signal(int, int, str)  # request id, percent, what is happening
+    succeeded = Signal(int, object)  # request id, PredictionResult
+    failed = Signal(int, str, str)  # request id, rel_path, message for the user
+    cancelled = Signal(int, str)
+    modelFailed = Signal(int, str)  # request id, message
+
+    def __init__(self, predictor_factory: Callable[[], object]) -> None:
+        super().__init__()
+        self._factory = predictor_factory
+        self._predictor = None
+        self._lock = threading.Lock()
+        self._cancelled: set[int] = set()
+
+    def cancel(self, request_id: int) -> None:
+        """Thread-safe: called from the GUI thread."""
+        with self._lock:
+            self._cancelled.add(request_id)
+
+    def _is_cancelled(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id in self._cancelled
+
+    def _finish_cancelled(self, request_id: int, rel_path: str) -> None:
+        with self._lock:
+            self._cancelled.discard(request_id)
+        self.cancelled.emit(request_id, rel_path)
+
+    @Slot(object)
+    def set_factory(self, predictor_factory: Callable[[], object]) -> None:
+        """Use another model from the next request on (runs in the worker thread, between requests)."""
+        self._factory = predictor_factory
+        self._predictor = None
+
+    @Slot(int, str, object)
+    def run(self, request_id: int, rel_path: str, image: object) -> None:
+        if self._is_cancelled(request_id):
+            self._finish_cancelled(request_id, rel_path)
+            return
+        self.started.emit(request_id, rel_path)
+        try:
+            if self._predictor is None:
+                self.progress.emit(request_id, 5, "Loading the landmark model")
+                self._predictor = self._factory()
+        except ModelFileError as exc:
+            self.modelFailed.emit(request_id, str(exc))
+            return
+        except Exception as exc:  # a model that cannot be built is a model problem too
+            log.exception("model loading failed")
+            self.modelFailed.emit(request_id, f"the landmark model could not be loaded ({exc})")
+            return
+        try:
+            if not isinstance(image, np.ndarray):
+                self.progress.emit(request_id, 15, "Reading the image")
+                from cephview.core.radiograph import load_radiograph
+
+                image = load_radiograph(image).model_pixels
+            if self._is_cancelled(request_id):
+                self._finish_cancelled(request_id, rel_path)
+                return
+            self.progress.emit(request_id, 30, "Finding landmarks")
+            pred = self._predictor.predict(image)
+        except CephviewError as exc:
+            self.failed.emit(request_id, rel_path, str(exc))
+            return
+        except Exception as exc:
+            log.exception("prediction failed on %s", rel_path)
+            self.failed.emit(request_id, rel_path, f"prediction failed ({type(exc).__name__}: {exc})")
+            return
+        if self._is_cancelled(request_id):
+            self._finish_cancelled(request_id, rel_path)
+            return
+        result = PredictionResult(
+            rel_path=rel_path, codes=list(pred.codes), points=np.asarray(pred.points, dtype=np.float64),
+            confidence=np.asarray(pred.confidence, dtype=np.float64), heatmaps=pred.heatmaps,
+            heatmap_to_image=np.asarray(pred.heatmap_to_image, dtype=np.float64),
+            model_version=str(pred.model_version),
+        )
+        self.progress.emit(request_id, 100, "Done")
+        self.succeeded.emit(request_id, result)
+
+
+class PredictionService(QObject):
+    """GUI-side handle of the worker thread.
+
+    Signals (all delivered in the GUI thread)
+    -----------------------------------------
+    busyChanged(bool)
+    progress(str, int, str)
+        rel_path, percent, text.
+    succeeded(object)
+        A :class:`PredictionResult`.
+    failed(str, str)
+        rel_path, message.
+    modelFailed(str)
+        The model could not be loaded; the message says which file and why.
+    """
+
+    _request = Signal(int, str, object)
+    _set_factory = Signal(object)
+    busyChanged = Signal(bool)
+    progress = Signal(str, int, str)
+    succeeded = Signal(object)
+    failed = Signal(str, str)
+    modelFailed = Signal(str)
+
+    def __init__(
+        self, model_path: str | Path | None = None, predictor_factory: Callable[[], object] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._next_id = 0
+        self._pending: dict[int, str] = {}  # request id -> rel_path, queued or running
+        self._dropped: set[int] = set()  # cancelled here: a result already on its way is ignored too
+        self.model_failed = False
+        self._thread = QThread()
+        self._thread.setObjectName("cephview-prediction")
+        self._worker = PredictionWorker(predictor_factory or default_predictor_factory(model_path))
+        self._worker.moveToThread(self._thread)
+        self._request.connect(self._worker.run)
+        self._set_factory.connect(self._worker.set_factory)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.succeeded.connect(self._on_succeeded)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_done)
+        self._worker.modelFailed.connect(self._on_model_failed)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def pending_paths(self) -> list[str]:
+        return list(self._pending.values())
+
+    def request(self, rel_path: str, image: np.ndarray | str | Path) -> int:
+        """Queue a prediction; returns its id. Waiting requests for the same image are dropped."""
+        for rid, path in list(self._pending.items()):
+            if path == rel_path:
+                self._dropped.add(rid)
+                self._worker.cancel(rid)
+        self._next_id += 1
+        rid = self._next_id
+        was_busy = self.busy
+        self._pending[rid] = rel_path
+        self.model_failed = False
+        self._request.emit(rid, rel_path, image)
+        if not was_busy:
+            self.busyChanged.emit(True)
+        return rid
+
+    def set_model(self, predictor_factory: Callable[[], object]) -> None:
+        """Load the model from ``predictor_factory`` for the next request."""
+        self.model_failed = False
+        self._set_factory.emit(predictor_factory)
+
+    def cancel(self) -> None:
+        """Cancel everything queued or running; the running network finishes, its result is dropped."""
+        for rid in list(self._pending):
+            self._dropped.add(rid)
+            self._worker.cancel(rid)
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        self.cancel()
+        self._thread.quit()
+        if not self._thread.wait(timeout_ms):
+            log.warning("prediction thread did not stop within %d ms", timeout_ms)
+
+    # ---- worker events -------------------------------------------------------------------
+    def _done(self, rid: int) -> str | None:
+        path = self._pending.pop(rid, None)
+        if rid in self._dropped:
+            self._dropped.discard(rid)
+            path = None
+        if not self._pending:
+            self.busyChanged.emit(False)
+        return path
+
+    @Slot(int, int, str)
+    def _on_progress(self, rid: int, percent: int, text: str) -> None:
+        if rid in self._pending:
+            self.progress.emit(self._pending[rid], percent, text)
+
+    @Slot(int, object)
+    def _on_succeeded(self, rid: int, result: PredictionResult) -> None:
+        if self._done(rid) is not None:
+            self.succeeded.emit(result)
+
+    @Slot(int, str, str)
+    def _on_failed(self, rid: int, rel_path: str, message: str) -> None:
+        if self._done(rid) is not None:
+            self.failed.emit(rel_path, message)
+
+    @Slot(int, str)
+    def _on_done(self, rid: int, rel_path: str) -> None:
+        self._done(rid)
+
+    @Slot(int, str)
+    def _on_model_failed(self, rid: int, message: str) -> None:
+        # Every waiting request would fail the same way: drop them all, report once.
+        self.cancel()
+        self._done(rid)
+        if not self.model_failed:
+            self.model_failed = True
+            self.modelFailed.emit(message)

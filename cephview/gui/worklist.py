@@ -1,0 +1,170 @@
+"""Worklist: the project's images with their review status, a status filter and a name filter."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
+)
+
+STATUS_TEXT = {
+    "not_predicted": "not predicted",
+    "predicted": "predicted",
+    "in_review": "in review",
+    "reviewed": "reviewed",
+    "error": "error",
+}
+STATUS_COLOR = {
+    "not_predicted": QColor("#757575"),
+    "predicted": QColor("#b08800"),
+    "in_review": QColor("#1e88e5"),
+    "reviewed": QColor("#2e7d32"),
+    "error": QColor("#c62828"),
+}
+REL_PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+class _Filter(QSortFilterProxyModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.status = ""
+        self.text = ""
+
+    def set_filters(self, status: str, text: str) -> None:
+        self.status, self.text = status, text.lower()
+        self.invalidate()
+
+    def filterAcceptsRow(self, row, parent) -> bool:
+        index = self.sourceModel().index(row, 0, parent)
+        if self.status == "open" and index.data(STATUS_ROLE) == "reviewed":
+            return False
+        if self.status not in ("", "open") and index.data(STATUS_ROLE) != self.status:
+            return False
+        return self.text in str(index.data(REL_PATH_ROLE)).lower()
+
+
+class Worklist(QWidget):
+    """List of images; ``imageActivated(rel_path)`` when the user picks one."""
+
+    imageActivated = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.model = QStandardItemModel(0, 2, self)
+        self.model.setHorizontalHeaderLabels(["Image", "Status"])
+        self.proxy = _Filter(self)
+        self.proxy.setSourceModel(self.model)
+        self.status_filter = QComboBox()
+        self.status_filter.addItem("All images", "")
+        self.status_filter.addItem("Not yet reviewed", "open")
+        for key, text in STATUS_TEXT.items():
+            self.status_filter.addItem(text.capitalize(), key)
+        self.text_filter = QLineEdit()
+        self.text_filter.setPlaceholderText("Filter by name")
+        self.text_filter.setClearButtonEnabled(True)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.summary = QLabel()
+        filters = QHBoxLayout()
+        filters.addWidget(self.status_filter)
+        filters.addWidget(self.text_filter)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(filters)
+        layout.addWidget(self.view)
+        layout.addWidget(self.summary)
+        self.status_filter.currentIndexChanged.connect(self._apply_filters)
+        self.text_filter.textChanged.connect(self._apply_filters)
+        self.view.activated.connect(self._on_activated)
+        self.view.clicked.connect(self._on_activated)
+        self._rows: dict[str, int] = {}
+
+    def _apply_filters(self) -> None:
+        self.proxy.set_filters(self.status_filter.currentData(), self.text_filter.text())
+
+    def _on_activated(self, index) -> None:
+        rel_path = index.siblingAtColumn(0).data(REL_PATH_ROLE)
+        if rel_path:
+            self.imageActivated.emit(rel_path)
+
+    # ---- content -------------------------------------------------------------------------
+    def set_records(self, records) -> None:
+        """Replace the list with these ImageRecords."""
+        self.model.removeRows(0, self.model.rowCount())
+        self._rows.clear()
+        for record in records:
+            self._rows[record.rel_path] = self.model.rowCount()
+            name, status = QStandardItem(), QStandardItem()
+            self.model.appendRow([name, status])
+            self._fill(record)
+        self._update_summary()
+
+    def update_record(self, record) -> None:
+        if record.rel_path not in self._rows:
+            self._rows[record.rel_path] = self.model.rowCount()
+            self.model.appendRow([QStandardItem(), QStandardItem()])
+        self._fill(record)
+        self._update_summary()
+
+    def _fill(self, record) -> None:
+        row = self._rows[record.rel_path]
+        status = record.status.value if hasattr(record.status, "value") else str(record.status)
+        name = self.model.item(row, 0)
+        name.setText(record.name)
+        name.setData(record.rel_path, REL_PATH_ROLE)
+        name.setData(status, STATUS_ROLE)
+        tip = record.rel_path + (f"\n{record.error}" if record.error else "")
+        name.setToolTip(tip)
+        item = self.model.item(row, 1)
+        item.setText(STATUS_TEXT.get(status, status))
+        item.setForeground(QBrush(STATUS_COLOR.get(status, QColor("black"))))
+        item.setToolTip(record.error or STATUS_TEXT.get(status, status))
+        self.proxy.invalidate()
+
+    def _update_summary(self) -> None:
+        counts: dict[str, int] = {}
+        for row in range(self.model.rowCount()):
+            s = self.model.item(row, 0).data(STATUS_ROLE)
+            counts[s] = counts.get(s, 0) + 1
+        total = self.model.rowCount()
+        parts = [f"{counts[k]} {STATUS_TEXT[k]}" for k in STATUS_TEXT if counts.get(k)]
+        self.summary.setText(f"{total} image{'s' if total != 1 else ''}: " + ", ".join(parts) if total else "No images")
+
+    def select(self, rel_path: str) -> None:
+        row = self._rows.get(rel_path)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if index.isValid():
+            self.view.selectRow(index.row())
+            self.view.scrollTo(index)
+
+    def status_of(self, rel_path: str) -> str | None:
+        row = self._rows.get(rel_path)
+        return None if row is None else self.model.item(row, 0).data(STATUS_ROLE)
+
+    def error_of(self, rel_path: str) -> str | None:
+        row = self._rows.get(rel_path)
+        if row is None:
+            return None
+        tip = self.model.item(row, 1).toolTip()
+        return tip if self.status_of(rel_path) == "error" else None
+
+    def neighbour(self, rel_path: str | None, step: int) -> str | None:
+        """The image ``step`` rows away in the filtered list (for next / previous image)."""
+        paths = [self.proxy.index(r, 0).data(REL_PATH_ROLE) for r in range(self.proxy.rowCount())]
+        if not paths:
+            return None
+        if rel_path not in paths:
+            return paths[0]
+        i = paths.index(rel_path) + step
+        return paths[i] if 0 <= i < len(paths) else None

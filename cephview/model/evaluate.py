@@ -1,0 +1,89 @@
+"""Run a predictor over an annotated dataset and score it against each available reference."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from cephview.core.datasets import LandmarkDataset
+from cephview.core.errors import CephviewError
+from cephview.model.metrics import Evaluation, radial_errors, summarise
+from cephview.model.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DatasetEvaluation:
+    predictions: np.ndarray  # (N, K, 2), NaN for images that failed
+    confidences: np.ndarray  # (N, K)
+    evaluations: list[Evaluation]
+    failures: dict[str, str] = field(default_factory=dict)  # image name -> reason
+    seconds_per_image: float = 0.0
+
+
+def _spacing(dataset: LandmarkDataset) -> tuple[np.ndarray | None, str]:
+    cals = [item.calibration for item in dataset.images]
+    if all(c.is_calibrated for c in cals):
+        return np.array([[c.row_mm, c.col_mm] for c in cals]), "mm"
+    return None, "px"
+
+
+def evaluate_dataset(
+    predictor: Predictor, dataset: LandmarkDataset,
+    progress: Callable[[int, int], None] | None = None, refine: bool = True,
+) -> DatasetEvaluation:
+    import time
+
+    from cephview.core.radiograph import load_radiograph
+
+    if predictor.codes != dataset.schema.codes:
+        raise CephviewError(
+            f"the model predicts the {predictor.model.schema} landmarks, the dataset has {dataset.schema.name}"
+        )
+    n, k = len(dataset), len(dataset.schema)
+    preds = np.full((n, k, 2), np.nan)
+    confs = np.full((n, k), np.nan)
+    failures: dict[str, str] = {}
+    started = time.perf_counter()
+    for i, item in enumerate(dataset.images):
+        try:
+            radiograph = load_radiograph(item.image_path)
+            p = predictor.predict(radiograph.model_pixels, refine=refine)
+            preds[i], confs[i] = p.points, p.confidence
+        except CephviewError as exc:
+            failures[item.name] = str(exc)
+            log.error("%s", exc)
+        if progress:
+            progress(i + 1, n)
+    seconds = (time.perf_counter() - started) / max(1, n)
+    spacing, unit = _spacing(dataset)
+    ok = np.array([item.name not in failures for item in dataset.images])
+    refs: dict[str, np.ndarray] = {}
+    names = set().union(*(item.references.keys() for item in dataset.images)) if n else set()
+    if {"senior", "junior"} <= names:
+        refs["mean"] = np.stack([(it.references["senior"] + it.references["junior"]) / 2 for it in dataset.images])
+        refs["senior"] = np.stack([it.references["senior"] for it in dataset.images])
+        refs["junior"] = np.stack([it.references["junior"] for it in dataset.images])
+    else:
+        refs["annotations"] = np.stack([it.points for it in dataset.images])
+    evaluations = []
+    for name, truth in refs.items():
+        errors = radial_errors(preds[ok], truth[ok], spacing[ok] if spacing is not None else None)
+        evaluations.append(summarise(errors, dataset.schema.codes, name, unit))
+    return DatasetEvaluation(preds, confs, evaluations, failures, seconds)
+
+
+def per_landmark_errors(result: DatasetEvaluation, dataset: LandmarkDataset, reference: str) -> np.ndarray:
+    """(N, K) radial errors against one reference, for plots."""
+    spacing, _ = _spacing(dataset)
+    if reference == "mean":
+        truth = np.stack([(it.references["senior"] + it.references["junior"]) / 2 for it in dataset.images])
+    elif reference in ("senior", "junior"):
+        truth = np.stack([it.references[reference] for it in dataset.images])
+    else:
+        truth = np.stack([it.points for it in dataset.images])
+    return radial_errors(result.predictions, truth, spacing)

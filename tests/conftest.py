@@ -1,0 +1,38 @@
+"""Shared fixtures: paths to the real data in ../shared and tiny model files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+ISBI_ROOT = REPO.parent / "shared" / "datasets" / "isbi2015"
+SHIPPED_MODEL = REPO / "models" / "cephview-isbi19.pt"
+
+
+@pytest.fixture(scope="session")
+def isbi_root() -> Path:
+    if not (ISBI_ROOT / "RawImage" / "TrainingData").is_dir():
+        pytest.skip(f"ISBI 2015 data not found at {ISBI_ROOT} (it lives in ../shared beside the repo)")
+    return ISBI_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """An untrained two-stage ISBI model, small and fast: for mechanics, not accuracy."""
+    from cephview.model.config import StageConfig
+    from cephview.model.modelfile import LandmarkModel, build_network, save_model
+
+    g = StageConfig(kind="global", encoder="resnet18", input_width=128, input_height=160, sigma=1.5)
+    r = StageConfig(kind="refine", encoder="resnet18", input_width=64, input_height=64, sigma=1.5, patch_scale=0.5)
+    model = LandmarkModel(
+        "isbi2015", {"global": (g, build_network(g, 19)), "refine": (r, build_network(r, 19))},
+        {"version": "tiny-test"},
+    )
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    save_model(model, path)
+    return path

@@ -1,0 +1,308 @@
+"""ProjectStore on real SQLite files: images, annotations, status, settings, migrations, damage."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
+from cephview.core.calibration import Calibration, CalibrationSource
+from cephview.core.errors import CephviewError
+from cephview.core.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, ImageStatus, ProjectStore, sha256_file
+
+
+def write_png(path: Path, width: int = 64, height: int = 48, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (height, width), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    folder = tmp_path / "proj"
+    write_png(folder / "a.png")
+    with ProjectStore.open(folder) as store:
+        yield store
+
+
+def predicted_annotation(rel: str) -> ImageAnnotation:
+    ann = ImageAnnotation.empty(rel, "isbi2015")
+    for i, code in enumerate(list(ann.landmarks)):
+        ann.landmarks[code] = ann.landmarks[code].with_prediction(10 + i, 20 + i, 0.5, "m1")
+    return ann
+
+
+# ---- opening ------------------------------------------------------------------------------
+def test_open_creates_wal_database(tmp_path: Path):
+    with ProjectStore.open(tmp_path / "new") as store:
+        assert store.path == (tmp_path / "new" / DB_NAME).resolve()
+        assert store.schema_version == SCHEMA_VERSION
+        assert store._query("PRAGMA synchronous")[0][0] == 2  # FULL
+        assert store.integrity_check() == "ok"
+    conn = sqlite3.connect(tmp_path / "new" / DB_NAME)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_open_without_create_needs_existing_project(tmp_path: Path):
+    with pytest.raises(CephviewError, match="not a cephview project"):
+        ProjectStore.open(tmp_path, create=False)
+    ProjectStore.open(tmp_path).close()
+    ProjectStore.open(tmp_path, create=False).close()
+
+
+def test_not_sqlite_file_gives_clear_error(tmp_path: Path):
+    (tmp_path / DB_NAME).write_text("image,landmark,x_px,y_px\n" * 100)
+    with pytest.raises(CephviewError, match="not a readable cephview project database"):
+        ProjectStore.open(tmp_path)
+
+
+def test_damaged_database_gives_clear_error(tmp_path: Path):
+    with ProjectStore.open(tmp_path) as store:
+        for i in range(200):
+            write_png(tmp_path / f"img{i}.png", 32, 32, seed=i)
+            store.add_image(tmp_path / f"img{i}.png")
+    db = tmp_path / DB_NAME
+    data = bytearray(db.read_bytes())
+    assert len(data) > 4 * 4096
+    data[2 * 4096 : 4 * 4096] = b"\xa5" * (2 * 4096)  # overwrite two pages in the middle
+    db.write_bytes(bytes(data))
+    with pytest.raises(CephviewError, match="damaged|not a readable") as info:
+        ProjectStore.open(tmp_path)
+    assert "\n" not in str(info.value)  # one line for the CLI and the dialog
+
+
+def test_newer_database_is_refused(tmp_path: Path):
+    ProjectStore.open(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(CephviewError, match="newer cephview"):
+        ProjectStore.open(tmp_path)
+
+
+def test_v1_database_is_upgraded_and_keeps_data(tmp_path: Path):
+    write_png(tmp_path / "a.png")
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO images (rel_path, sha256, width, height, added_at, status, schema, notes)"
+        " VALUES ('a.png', ?, 64, 48, '2024-01-01T00:00:00+00:00', 'predicted', 'isbi2015', 'old')",
+        (sha256_file(tmp_path / "a.png"),),
+    )
+    conn.execute("INSERT INTO landmarks (image_id, code, x, y, ai_x, ai_y, confidence, status)"
+                 " VALUES (1, 'S', 1.5, 2.5, 1.5, 2.5, 0.7, 'ai')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    with ProjectStore.open(tmp_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        ann = store.load_annotation("a.png")
+        assert ann.notes == "old" and ann.landmarks["S"].x == 1.5 and ann.landmarks["S"].confidence == 0.7
+        assert store.image("a.png").status == "predicted"
+        store.set_setting("active_model", "m2")  # v2 table exists
+        assert store.add_image(tmp_path / "a.png").id == 1  # found again, not duplicated
+
+
+# ---- images -------------------------------------------------------------------------------
+def test_add_image_inside_and_outside(project: ProjectStore, tmp_path: Path):
+    rec = project.add_image(project.folder / "a.png")
+    assert rec.rel_path == "a.png" and (rec.width, rec.height, rec.format) == (64, 48, "png")
+    assert rec.status == ImageStatus.NOT_PREDICTED == "not_predicted"
+    assert rec.sha256 == sha256_file(project.folder / "a.png") and rec.added_at
+    assert project.resolve(rec) == project.folder / "a.png"
+
+    sub = project.add_image(write_png(project.folder / "sub" / "b.png", seed=1))
+    assert sub.rel_path == "sub/b.png"
+    outside = project.add_image(write_png(tmp_path / "elsewhere" / "c.png", seed=2))
+    assert Path(outside.rel_path).is_absolute()
+    assert project.resolve(outside) == (tmp_path / "elsewhere" / "c.png").resolve()
+    assert [r.rel_path for r in project.images()] == sorted([rec.rel_path, sub.rel_path, outside.rel_path])
+
+
+def test_readding_returns_existing_record(project: ProjectStore):
+    first = project.add_image(project.folder / "a.png")
+    again = project.add_image(project.folder / "a.png")
+    assert again == first and len(project.images()) == 1
+    assert project.image("a.png") == first
+    assert project.image(project.folder / "a.png") == first  # absolute path inside works as key
+    assert project.image("nope.png") is None
+
+
+def test_moved_file_is_found_by_hash(project: ProjectStore):
+    rec = project.add_image(project.folder / "a.png")
+    project.save_annotation(predicted_annotation(rec.rel_path))
+    (project.folder / "archive").mkdir()
+    (project.folder / "a.png").rename(project.folder / "archive" / "a2.png")
+    moved = project.add_image(project.folder / "archive" / "a2.png")
+    assert moved.id == rec.id and moved.rel_path == "archive/a2.png"
+    assert project.load_annotation("archive/a2.png").landmarks["S"].ai_x == 10.0
+    assert project.find_by_hash(rec.sha256) == moved
+    assert project.find_by_hash("0" * 64) is None
+
+
+def test_copy_with_original_present_is_its_own_record(project: ProjectStore):
+    rec = project.add_image(project.folder / "a.png")
+    (project.folder / "copy.png").write_bytes((project.folder / "a.png").read_bytes())
+    copy = project.add_image(project.folder / "copy.png")
+    assert copy.id != rec.id and copy.sha256 == rec.sha256
+
+
+def test_unreadable_file_is_added_with_error(project: ProjectStore):
+    (project.folder / "notes.png").write_text("not an image")
+    rec = project.add_image(project.folder / "notes.png")
+    assert rec.status == "error" and "not a readable image" in rec.error
+    with pytest.raises(CephviewError, match="no such image"):
+        project.add_image(project.folder / "absent.png")
+
+
+def test_dicom_size_is_read_from_header(project: ProjectStore):
+    from pydicom.data import get_testdata_file
+
+    rec = project.add_image(get_testdata_file("CT_small.dcm"))
+    assert (rec.format, rec.width, rec.height) == ("dicom", 128, 128)
+
+
+def test_remove_image_drops_its_annotation(project: ProjectStore):
+    rec = project.add_image(project.folder / "a.png")
+    project.save_annotation(predicted_annotation(rec.rel_path))
+    project.remove_image("a.png")
+    assert project.image("a.png") is None
+    assert project._query("SELECT COUNT(*) FROM landmarks")[0][0] == 0
+
+
+# ---- annotations and status ---------------------------------------------------------------
+def test_unsaved_image_loads_as_empty_record(project: ProjectStore):
+    assert project.load_annotation("a.png") is None  # not added yet
+    project.add_image(project.folder / "a.png")
+    ann = project.load_annotation("a.png")
+    assert ann.schema == "isbi2015" and len(ann.landmarks) == 19
+    assert all(lm.status is LandmarkStatus.MISSING for lm in ann.landmarks.values())
+
+
+def test_annotation_round_trip(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    ann = predicted_annotation("a.png")
+    ann.landmarks["N"] = ann.landmarks["N"].moved_to(40.25, 50.75)
+    ann.calibration = Calibration(0.1, 0.12, CalibrationSource.RULER)
+    ann.cvm_stage, ann.notes, ann.view = "CS3", "ünïcode note", {"invert": True, "window": [100, 200]}
+    project.save_annotation(ann)
+    loaded = project.load_annotation("a.png")
+    assert loaded == ann
+
+
+def test_status_follows_the_workflow(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    ann = predicted_annotation("a.png")
+    project.save_annotation(ann)
+    assert project.image("a.png").status == "predicted"
+    project.save_landmark("a.png", ann.landmarks["S"].moved_to(1, 2))
+    assert project.image("a.png").status == "in_review"
+    project.set_image_fields("a.png", reviewed=True)
+    assert project.image("a.png").status == "reviewed"
+    assert project.load_annotation("a.png").reviewed
+    project.set_image_fields("a.png", reviewed=False)
+    assert project.image("a.png").status == "in_review"
+
+
+def test_error_status_until_superseded(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    project.set_status("a.png", "error", "model file missing")
+    project.set_image_fields("a.png", notes="still failing")
+    rec = project.image("a.png")
+    assert (rec.status, rec.error) == ("error", "model file missing")
+    project.save_annotation(predicted_annotation("a.png"))
+    rec = project.image("a.png")
+    assert (rec.status, rec.error) == ("predicted", None)
+    with pytest.raises(ValueError):
+        project.set_status("a.png", "bogus")
+
+
+def test_save_landmark_updates_one_point(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    project.save_landmark("a.png", LandmarkAnnotation("Me").moved_to(7, 8))
+    ann = project.load_annotation("a.png")
+    me = ann.landmarks["Me"]
+    assert me.status is LandmarkStatus.MANUAL and (me.x, me.y) == (7, 8)
+    assert ann.landmarks["S"].status is LandmarkStatus.MISSING
+    assert project.image("a.png").status == "in_review"
+
+
+def test_edits_on_unknown_image_are_refused(project: ProjectStore):
+    with pytest.raises(CephviewError, match="add the image first"):
+        project.save_annotation(ImageAnnotation.empty("ghost.png", "isbi2015"))
+    with pytest.raises(CephviewError):
+        project.save_landmark("ghost.png", LandmarkAnnotation("S"))
+
+
+def test_failed_save_leaves_previous_record(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    good = predicted_annotation("a.png")
+    project.save_annotation(good)
+    bad = predicted_annotation("a.png")
+    bad.notes = "half saved?"
+    bad.landmarks["S"] = LandmarkAnnotation("S", 1, 1, status="bogus")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        project.save_annotation(bad)
+    assert project.load_annotation("a.png") == good
+
+
+def test_set_image_fields_changes_only_what_is_given(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    cal = Calibration(0.1, 0.1, CalibrationSource.DETECTOR)
+    project.set_image_fields("a.png", cvm_stage="CS2", notes="n", calibration=cal, view={"gamma": 1.2})
+    project.set_image_fields("a.png", notes="changed")
+    ann = project.load_annotation("a.png")
+    assert (ann.cvm_stage, ann.notes, ann.calibration, ann.view) == ("CS2", "changed", cal, {"gamma": 1.2})
+    project.set_image_fields("a.png", cvm_stage=None)
+    assert project.load_annotation("a.png").cvm_stage is None
+    with pytest.raises(ValueError, match="CVM stage"):
+        project.set_image_fields("a.png", cvm_stage="CS9")
+
+
+def test_writes_from_another_thread(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            project.save_annotation(predicted_annotation("a.png"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert not errors and project.image("a.png").status == "predicted"
+
+
+def test_all_annotations(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    project.add_image(write_png(project.folder / "b.png", seed=3))
+    assert [a.image for a in project.all_annotations()] == ["a.png", "b.png"]
+
+
+# ---- settings -----------------------------------------------------------------------------
+def test_settings_persist(tmp_path: Path):
+    with ProjectStore.open(tmp_path) as store:
+        assert store.get_setting("active_model") is None
+        assert store.get_setting("recent_models", []) == []
+        store.set_setting("recent_models", ["a.cvm", "b.cvm"])
+        store.set_setting("active_model", "v3")
+        store.set_setting("active_model", "v4")
+        assert store.default_schema == "isbi2015"
+        store.set_setting("schema", "aariz")
+    with ProjectStore.open(tmp_path) as store:
+        assert store.get_setting("recent_models") == ["a.cvm", "b.cvm"]
+        assert store.get_setting("active_model") == "v4"
+        assert store.default_schema == "aariz"
+        store.set_setting("active_model", None)
+        assert store.get_setting("active_model", "none") == "none"

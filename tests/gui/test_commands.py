@@ -1,0 +1,109 @@
+"""Undo commands against the session and a real store, without any window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cephview.core.annotations import LandmarkStatus
+from cephview.core.calibration import Calibration
+from cephview.core.radiograph import Radiograph
+from cephview.core.store import ProjectStore
+from cephview.gui.review_controller import ReviewController
+from cephview.gui.session import PredictionResult, ReviewSession
+from gui_helpers import write_cephalograms
+
+
+@pytest.fixture
+def review(qapp, tmp_path):
+    folder = tmp_path / "p"
+    files = write_cephalograms(folder, 2)
+    store = ProjectStore.open(folder)
+    records = [store.add_image(f) for f in files]
+    session = ReviewSession()
+    session.set_store(store)
+    controller = ReviewController(session)
+    grey = np.zeros((600, 500), np.uint8)
+    radiograph = Radiograph(None, "synthetic", grey, grey, grey, 8, "MONOCHROME2")
+    session.open_image(records[0].rel_path, radiograph)
+    codes = session.codes()
+    k = np.arange(len(codes), dtype=float)
+    result = PredictionResult(
+        records[0].rel_path, codes, np.stack([50 + 10 * k, 60 + 20 * k], 1), np.full(len(codes), 0.5),
+        np.zeros((len(codes), 4, 4), np.float32), np.eye(3), "v1",
+    )
+    session.apply_prediction(result)
+    changes = []
+    session.landmarksChanged.connect(changes.append)
+    yield session, controller, store, records, changes
+    store.close()
+
+
+def test_accept_all_and_reset_all_are_one_command_each(review):
+    session, controller, store, records, changes = review
+    controller.move("S", 10, 20)
+    assert controller.accept_all()
+    stack = controller.active_stack
+    assert stack.count() == 2 and stack.text(1) == f"Accept all ({len(session.codes()) - 1})"
+    assert session.landmark("S").status is LandmarkStatus.CORRECTED  # a correction is not undone by accept-all
+    assert all(session.landmark(c).status is LandmarkStatus.ACCEPTED for c in session.codes() if c != "S")
+    assert not controller.accept_all()  # nothing left: no empty undo entry
+    assert stack.count() == 2
+    assert controller.reset_all()
+    assert all(lm.status is LandmarkStatus.AI for lm in session.annotation.landmarks.values())
+    assert session.landmark("S").x == 50
+    stack.undo()
+    assert session.landmark("S").x == 10
+    stack.undo()
+    stored = store.load_annotation(records[0].rel_path)
+    assert all(lm.status is not LandmarkStatus.ACCEPTED for lm in stored.landmarks.values())
+    assert stored.landmarks["S"].status is LandmarkStatus.CORRECTED
+
+
+def test_views_are_told_what_changed(review):
+    session, controller, store, records, changes = review
+    controller.move("N", 1e6, -5)  # clamped inside the image
+    assert changes[-1] == ["N"]
+    n = session.landmark("N")
+    assert (n.x, n.y) == (499.0, 0.0)
+    session.select("Or")
+    controller.mark_missing()
+    assert session.landmark("Or").status is LandmarkStatus.MISSING
+    controller.active_stack.undo()
+    assert session.landmark("Or").status is LandmarkStatus.AI
+
+
+def test_undo_after_switching_image_edits_the_image_it_belongs_to(review):
+    session, controller, store, records, changes = review
+    controller.move("S", 111, 222)
+    stack_a = controller.active_stack
+    grey = np.zeros((600, 500), np.uint8)
+    session.open_image(records[1].rel_path, Radiograph(None, "synthetic", grey, grey, grey, 8, "MONOCHROME2"))
+    assert controller.active_stack is not stack_a and controller.active_stack.count() == 0
+    stack_a.undo()  # e.g. from the history of the other image
+    assert store.load_annotation(records[0].rel_path).landmarks["S"].x == 50
+    assert session.landmark("S").status is LandmarkStatus.MISSING  # second image untouched
+
+
+def test_calibration_and_cvm_commands(review):
+    session, controller, store, records, changes = review
+    rel = records[0].rel_path
+    cal = Calibration.from_ruler((0, 0), (100, 0), 10.0)
+    assert controller.set_calibration(cal)
+    assert store.load_annotation(rel).calibration == cal
+    assert controller.set_cvm_stage("CS3")
+    assert store.load_annotation(rel).cvm_stage == "CS3"
+    controller.active_stack.undo()
+    controller.active_stack.undo()
+    ann = store.load_annotation(rel)
+    assert ann.cvm_stage is None and not ann.calibration.is_calibrated
+
+
+def test_place_mode_places_and_moves_on(review):
+    session, controller, store, records, changes = review
+    session.select("S")
+    assert not controller.place_at(5, 5)  # a plain click never moves a placed landmark
+    controller.place_mode = True
+    assert controller.place_at(5, 5)
+    assert session.landmark("S").status is LandmarkStatus.CORRECTED
+    assert session.selected == session.codes()[1]

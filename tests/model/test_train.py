@@ -1,0 +1,130 @@
+"""Training mechanics on small synthetic data: fit, cancel, resume, fine-tune, masking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cephview.core.calibration import Calibration, CalibrationSource
+from cephview.core.datasets import AnnotatedImage, LandmarkDataset
+from cephview.core.schema import load_schema
+from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.modelfile import load_model
+from cephview.model.predictor import Predictor
+from cephview.model.train import Trainer, TrainingCancelled, fit, heatmap_loss
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from cephview.core.synthetic import synthetic_cephalogram
+    import cv2
+
+    folder = tmp_path_factory.mktemp("synthetic")
+    items = []
+    for seed in range(6):
+        image, points = synthetic_cephalogram(seed, width=240, height=300)
+        path = folder / f"{seed:03d}.png"
+        cv2.imwrite(str(path), image)
+        points = points.copy()
+        if seed == 0:
+            points[3] = np.nan  # one landmark without ground truth
+        items.append(AnnotatedImage(path, points, Calibration.isotropic(0.4, CalibrationSource.USER)))
+    return LandmarkDataset(load_schema("isbi2015"), items, "synthetic test set")
+
+
+def tiny_config(**kw) -> TrainConfig:
+    cfg = TrainConfig(
+        global_stage=StageConfig(kind="global", encoder="resnet18", input_width=96, input_height=128, sigma=1.5),
+        refine_stage=StageConfig(kind="refine", encoder="resnet18", input_width=48, input_height=48, sigma=1.5, patch_scale=0.5),
+        epochs_global=2, epochs_refine=1, batch_size_global=2, batch_size_refine=8, patches_per_image=2,
+        pretrained=False, val_fraction=0.34, refine_offset_px=8.0,
+    )
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_fit_writes_a_usable_model_with_metadata(dataset, tmp_path):
+    events = []
+    model = fit(dataset, tiny_config(), tmp_path / "m.pt", progress=events.append)
+    loaded = load_model(tmp_path / "m.pt")
+    assert set(loaded.stages) == {"global", "refine"}
+    assert loaded.meta["training_data"] == "synthetic test set"
+    assert len(loaded.meta["val_images"]) == 2 and len(loaded.meta["train_images"]) == 4
+    assert np.isfinite(loaded.meta["validation"]["global"]["mre"])
+    epochs = [e for e in events if e.finished_epoch]
+    assert [(e.stage, e.epoch) for e in epochs] == [("global", 1), ("global", 2), ("refine", 1)]
+    assert all(e.seconds_left is not None for e in events)
+    pred = Predictor(loaded).predict(np.zeros((300, 240), np.uint8))
+    assert pred.points.shape == (19, 2)
+    assert model.version == loaded.version
+
+
+def test_cancel_leaves_the_output_untouched(dataset, tmp_path):
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"previous model")
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(TrainingCancelled):
+        fit(dataset, tiny_config(), out, should_stop=should_stop)
+    assert out.read_bytes() == b"previous model"
+
+
+def test_resume_continues_from_the_checkpoint(dataset, tmp_path):
+    out = tmp_path / "m.pt"
+    state = {"epochs_done": 0}
+
+    def progress(p):
+        if p.finished_epoch:
+            state["epochs_done"] += 1
+
+    with pytest.raises(TrainingCancelled):
+        fit(dataset, tiny_config(), out, progress=progress, should_stop=lambda: state["epochs_done"] >= 1)
+    assert (tmp_path / "m.pt.ckpt").is_file() and not out.exists()
+    seen = []
+    fit(dataset, tiny_config(), out, resume=True, progress=lambda p: p.finished_epoch and seen.append((p.stage, p.epoch)))
+    assert seen == [("global", 2), ("refine", 1)]  # epoch 1 was not trained again
+    history = load_model(out).meta["history"]["global"]
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(dataset, tmp_path):
+    out = tmp_path / "m.pt"
+    with pytest.raises(TrainingCancelled):
+        fit(dataset, tiny_config(), out, should_stop=lambda: True)
+    from cephview.core.errors import CephviewError
+
+    # a cancelled run before the first epoch wrote no checkpoint; make one, then change settings
+    fit(dataset, tiny_config(epochs_global=1, epochs_refine=0, stages=["global"]), out)
+    with pytest.raises(CephviewError, match="other settings"):
+        fit(dataset, tiny_config(epochs_global=3, stages=["global"]), out, resume=True)
+
+
+def test_fine_tune_starts_from_init_and_keeps_untrained_stages(dataset, tmp_path):
+    base = tmp_path / "base.pt"
+    fit(dataset, tiny_config(epochs_global=1), base)
+    tuned = tmp_path / "tuned.pt"
+    fit(dataset, tiny_config(stages=["refine"], epochs_refine=1), tuned, init=base)
+    a, b = load_model(base), load_model(tuned)
+    ga, gb = a.stages["global"][1].state_dict(), b.stages["global"][1].state_dict()
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)
+    ra, rb = a.stages["refine"][1].state_dict(), b.stages["refine"][1].state_dict()
+    assert any(not torch.equal(ra[k], rb[k]) for k in ra if ra[k].dtype.is_floating_point)
+
+
+def test_masked_landmarks_do_not_count_in_the_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8)
+    target = torch.rand(2, 3, 8, 8)
+    mask = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    before = heatmap_loss(logits, target, mask)
+    changed = logits.clone()
+    changed[0, 1] += torch.randn(8, 8) * 5
+    assert torch.isclose(heatmap_loss(changed, target, mask), before)
+    changed[1, 1] += torch.randn(8, 8) * 5
+    assert not torch.isclose(heatmap_loss(changed, target, mask), before)
