@@ -132,6 +132,16 @@ def open_dataset_from_args(args: argparse.Namespace):
 
 
 # ---------------------------------------------------------------- train
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise CephviewError(f"--input-size must look like 320x384, got {text!r}") from None
+    if w % 32 or h % 32:
+        raise CephviewError("--input-size sides must be multiples of 32")
+    return w, h
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from cephview.model.config import TrainConfig
     from cephview.model.train import TrainingCancelled, TrainProgress, fit
@@ -150,6 +160,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.stages = args.stages.split(",")
     if args.encoder:
         cfg.global_stage.encoder = cfg.refine_stage.encoder = args.encoder
+    if args.input_size:
+        cfg.global_stage.input_width, cfg.global_stage.input_height = _parse_size(args.input_size)
+    if args.patch_size:
+        cfg.refine_stage.input_width = cfg.refine_stage.input_height = args.patch_size
     cfg.num_threads = args.threads
     bar = ProgressBar("train")
 
@@ -238,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs-refine", type=int)
     p.add_argument("--stages", help="comma-separated: global,refine")
     p.add_argument("--encoder", choices=["efficientnet_lite0", "resnet18"])
+    p.add_argument("--input-size", help="global stage input WxH, multiples of 32 (default 320x384)")
+    p.add_argument("--patch-size", type=int, help="refinement patch side in pixels (default 128)")
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--val-fraction", type=float)

@@ -62,6 +62,9 @@ class TrainConfig:
     gamma_range: tuple[float, float] = (0.6, 1.6)
     noise_std: float = 0.03
     num_threads: int = 0  # 0: leave torch's default
+    # Fine-tuning: train only decoder and head; the encoder (BatchNorm statistics included)
+    # stays as it was, which is faster on a CPU and forgets less on a handful of images.
+    freeze_encoder: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)

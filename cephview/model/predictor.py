@@ -71,6 +71,9 @@ class Predictor:
         points = coords.apply(coords.invert(image_to_hm), pts_hm)
         if refine and "refine" in self.model.stages:
             points, conf = self._refine(image, points, conf, frames[name])
+        # A landmark is a point of the image: keep estimates from the padding inside it.
+        points[:, 0] = np.clip(points[:, 0], 0, w - 1)
+        points[:, 1] = np.clip(points[:, 1], 0, h - 1)
         return Prediction(
             points=points, confidence=conf, heatmaps=display_maps(hm, cfg.sigma),
             heatmap_to_image=coords.invert(image_to_hm), facing=name, codes=self.codes,

@@ -109,12 +109,21 @@ class _StageRun:
 
     def __init__(self, name: str, stage: StageConfig, net: torch.nn.Module, epochs: int, cfg: TrainConfig, device: torch.device) -> None:
         self.name, self.stage, self.net, self.epochs = name, stage, net.to(device), epochs
-        self.optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.freeze_encoder = cfg.freeze_encoder
+        if cfg.freeze_encoder:
+            net.encoder.requires_grad_(False)
+        params = [p for p in net.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg.warmup_epochs, epochs))
         self.epoch = 0
         self.best_val = math.inf
         self.best_state = copy.deepcopy(net.state_dict())
         self.history: list[dict] = []
+
+    def train_mode(self) -> None:
+        self.net.train()
+        if self.freeze_encoder:
+            self.net.encoder.eval()  # frozen means frozen: BatchNorm statistics too
 
     def state(self) -> dict:
         return {
@@ -209,7 +218,7 @@ class Trainer:
         return to([normalise(x) for x in xs]).unsqueeze(1), to(ys), to(masks)
 
     def _train_epoch(self, run: _StageRun, rng: np.random.Generator, started: float, done_before: int, total_steps: int) -> float:
-        run.net.train()
+        run.train_mode()
         batches = self._batches(run, rng)
         losses = []
         for step, batch in enumerate(batches, 1):
@@ -267,7 +276,7 @@ class Trainer:
                     pts, _ = decode(hm, run.stage.sigma)
                     pred = coords.apply(coords.invert(coords.input_to_heatmap(run.stage.output_stride) @ m), pts)[0]
                     errors.append(float(np.linalg.norm(pred - self.points[i][k])) * scale)
-        run.net.train()
+        run.train_mode()
         return float(np.mean(errors))
 
     # ------------------------------------------------------------------ main
@@ -283,7 +292,8 @@ class Trainer:
         rng_state = None
         if resume and self.checkpoint_path.is_file():
             ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-            if ckpt.get("config") != cfg.to_dict():
+            # Through from_dict: a checkpoint from before a new config field (at its default) still matches.
+            if TrainConfig.from_dict(ckpt.get("config") or {}).to_dict() != cfg.to_dict():
                 raise CephviewError(f"{self.checkpoint_path}: checkpoint was made with other settings; start without --resume")
             finished, current, rng_state = ckpt["finished"], ckpt["current"], ckpt["rng"]
             log.info("resuming from %s", self.checkpoint_path)

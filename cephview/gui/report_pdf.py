@@ -1,0 +1,351 @@
+"""The printable report as a PDF, written with Qt's own PDF writer (QtGui only, no widgets).
+
+Page 1 shows the radiograph with landmarks and the tracing of the chosen analyses; then come
+the landmark table and the measurements against norms with deviation bars. The layout is
+built first as a list of pages of drawing steps and painted afterwards, so every footer can
+say "page n of N" and nothing is drawn past a page's bottom margin. A DRAFT watermark crosses
+every page while any landmark is unreviewed. Patient identifiers appear only when the
+:class:`ReportData` carries them (``include_patient``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QMarginsF, Qt
+from PySide6.QtGui import QGuiApplication, QPageLayout, QPageSize, QPainter, QPdfWriter
+
+from cephview.analysis.report_data import LandmarkRow, MeasurementRow, ReportData
+from cephview.analysis.tracing import TracingPrimitive
+from cephview.core.errors import CephviewError
+from cephview.gui.report_draw import (
+    STATUS_COLORS, TRACING_COLORS, Canvas, TextRecord, draw_deviation_bar, draw_radiograph, draw_watermark,
+    fit_rect, font,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_W, PAGE_H = 210.0, 297.0  # A4, mm
+LEFT, RIGHT, TOP, BOTTOM = 15.0, 195.0, 14.0, 280.0  # content area; the footer sits below BOTTOM
+DPI = 300
+ROW_H = 5.2
+GREY, RED = "#616161", "#c62828"
+ALIGN_R = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+ALIGN_C = Qt.AlignmentFlag.AlignCenter
+
+Step = Callable[[Canvas], None]
+# (title, width mm, alignment) of the table columns
+LANDMARK_COLUMNS = (("Code", 14, None), ("Name", 58, None), ("x px", 18, ALIGN_R), ("y px", 18, ALIGN_R),
+                    ("x mm", 17, ALIGN_R), ("y mm", 17, ALIGN_R), ("Conf.", 16, ALIGN_R), ("Status", 22, None))
+MEAS_COLUMNS = (("Measurement", 29, None), ("Value", 19, ALIGN_R), ("Norm", 26, ALIGN_R), ("SD", 11, ALIGN_R),
+                ("-3     0     +3", 35, ALIGN_C), ("Interpretation", 60, None))
+
+
+@dataclass
+class RenderedReport:
+    """What was written: the file, its page count, and every text drawn (page, text, rect in mm)."""
+
+    path: Path
+    pages: int
+    texts: list[TextRecord] = field(default_factory=list)
+
+    def text_on(self, page: int) -> str:
+        return "\n".join(t.text for t in self.texts if t.page == page)
+
+
+def ensure_gui_application() -> QGuiApplication:
+    """The running Qt application, or a new QGuiApplication (offscreen when there is no display)."""
+    app = QGuiApplication.instance()
+    if app is not None:
+        return app  # type: ignore[return-value]
+    if not os.environ.get("QT_QPA_PLATFORM") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = QGuiApplication(["cephview"])
+    globals()["_APP"] = app  # keep it alive for the process: Qt must not outlive its application
+    return app
+
+
+class _Flow:
+    """Places blocks top to bottom, starting a new page when the next block would not fit."""
+
+    def __init__(self) -> None:
+        self.pages: list[list[Step]] = [[]]
+        self.y = TOP
+
+    def new_page(self) -> None:
+        self.pages.append([])
+        self.y = TOP
+
+    def need(self, height: float, on_new_page: Callable[[], None] | None = None) -> None:
+        if self.y + height > BOTTOM and self.y > TOP:
+            self.new_page()
+            if on_new_page:
+                on_new_page()
+
+    def add(self, step: Step) -> None:
+        self.pages[-1].append(step)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+class _ReportLayout:
+    def __init__(self, data: ReportData, canvas: Canvas, display: np.ndarray,
+                 points: Mapping[str, tuple[float, float]], tracings: Mapping[str, Sequence[TracingPrimitive]]) -> None:
+        self.data, self.canvas, self.display = data, canvas, display
+        self.points, self.tracings = points, tracings
+        self.flow = _Flow()
+
+    # ---- helpers
+    def text_block(self, text: str, size: float, color: str = "#000000", bold: bool = False,
+                   italic: bool = False, gap: float = 0.6) -> None:
+        """Wrapped text over the content width, kept on one page."""
+        f = font(size, bold, italic)
+        _, h = self.canvas.measure(text, f, RIGHT - LEFT)
+        self.flow.need(h)
+        y = self.flow.y
+        self.flow.add(lambda c: c.text(LEFT, y, RIGHT - LEFT, h, text, f, color, wrap=True,
+                                       align=Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop))
+        self.flow.y += h + gap
+
+    def table_header(self, columns: Sequence[tuple[str, float, object]]) -> None:
+        y, f = self.flow.y, font(7.5, bold=True)
+
+        def draw(c: Canvas) -> None:
+            c.rect(LEFT, y, RIGHT - LEFT, ROW_H, "#e0e0e0")
+            x = LEFT
+            for title, width, align in columns:
+                c.text(x + 1, y, width - 2, ROW_H, title, f, align=align or Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+                x += width
+
+        self.flow.add(draw)
+        self.flow.y += ROW_H
+
+    # ---- page 1
+    def first_page(self) -> None:
+        d, flow = self.data, self.flow
+        y = flow.y
+        flow.add(lambda c: c.text(LEFT, y, RIGHT - LEFT, 8, d.title, font(16, bold=True)))
+        flow.add(lambda c: c.text(LEFT, y, RIGHT - LEFT, 8, d.created, font(8), GREY, ALIGN_R))
+        flow.y += 9.5
+        size = f" ({d.image_size[0]} x {d.image_size[1]} px)" if d.image_size else ""
+        self.text_block(f"Image: {d.image_name}{size}    Landmark set: {d.schema}    "
+                        f"Analyses: {', '.join(d.analyses) or 'none'}", 8.5)
+        self.text_block(f"Calibration: {d.calibration_text}", 8.5)
+        if d.patient:
+            self.text_block("    ".join(f"{k}: {v}" for k, v in d.patient.items()), 8.5, bold=True)
+        if d.cvm_stage:
+            self.text_block(f"CVM stage (set by hand): {d.cvm_stage}", 8.5)
+        total = len(d.landmarks)
+        if d.draft:
+            self.text_block(f"DRAFT: {total - d.reviewed_count} of {total} landmarks not yet reviewed. "
+                            "Measurements marked * use unreviewed landmarks and are provisional.", 8.5, RED, bold=True)
+        else:
+            self.text_block(f"All {total} landmarks reviewed.", 8.5, "#2e7d32", bold=True)
+        legend_h = 6.0
+        img_h, img_w = self.display.shape[:2]
+        box = fit_rect(img_w, img_h, LEFT, flow.y + 1, RIGHT - LEFT, BOTTOM - flow.y - 1 - legend_h)
+        statuses = {r.code: r.status for r in d.landmarks}
+        flow.add(lambda c: draw_radiograph(c, self.display, box, self.points, statuses, self.tracings))
+        flow.y = box[1] + box[3] + 1.5
+        self.legend(flow.y)
+        flow.new_page()
+
+    def legend(self, y: float) -> None:
+        items = [(name, TRACING_COLORS[i % len(TRACING_COLORS)], "line") for i, name in enumerate(self.tracings)]
+        used = {r.status for r in self.data.landmarks if r.placed}
+        items += [(status, STATUS_COLORS[status], "dot") for status in STATUS_COLORS if status in used]
+        f = font(7.5)
+
+        def draw(c: Canvas) -> None:
+            x = LEFT
+            for label, color, kind in items:
+                if kind == "line":
+                    c.rect(x, y + 1.5, 6, 1.2, color, "#424242")
+                else:
+                    c.rect(x + 1.8, y + 0.9, 2.4, 2.4, color, "#424242")
+                w, _ = c.measure(label, f)
+                c.text(x + 7, y, w + 1, 4, label, f)
+                x += 7 + w + 5
+
+        self.flow.add(draw)
+
+    # ---- landmarks
+    def landmark_table(self) -> None:
+        self.text_block("Landmarks", 12, bold=True, gap=1.2)
+        self.table_header(LANDMARK_COLUMNS)
+        for i, row in enumerate(self.data.landmarks):
+            self.flow.need(ROW_H, lambda: self.table_header(LANDMARK_COLUMNS))
+            self.flow.add(self._landmark_row(row, self.flow.y, i % 2 == 1))
+            self.flow.y += ROW_H
+        self.flow.y += 4
+
+    def _landmark_row(self, row: LandmarkRow, y: float, shade: bool) -> Step:
+        cells = [row.code, row.name, _fmt(row.x_px, 1), _fmt(row.y_px, 1), _fmt(row.x_mm, 1), _fmt(row.y_mm, 1),
+                 _fmt(row.confidence, 2), row.status]
+        f = font(7.5)
+
+        def draw(c: Canvas) -> None:
+            if shade:
+                c.rect(LEFT, y, RIGHT - LEFT, ROW_H, "#f5f5f5")
+            x = LEFT
+            for col, ((_, width, align), cell) in enumerate(zip(LANDMARK_COLUMNS, cells)):
+                if col == len(cells) - 1:  # status: a dot in the review window's colour
+                    c.rect(x + 1, y + 1.4, 2.4, 2.4, STATUS_COLORS.get(row.status, "#ffffff"), "#424242")
+                    c.text(x + 4.5, y, width - 5, ROW_H, cell, f, RED if cell == "ai" else "#000000")
+                else:
+                    c.text(x + 1, y, width - 2, ROW_H, cell, f, align=align or Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+                x += width
+
+        return draw
+
+    # ---- measurements
+    def measurements(self) -> None:
+        d = self.data
+        self.flow.need(30)
+        self.text_block("Measurements", 12, bold=True, gap=0.8)
+        self.text_block(f"Norms: {d.norm_title}" + (f" ({d.norm_set})" if d.norm_set else ""), 8, GREY, gap=1.5)
+        for section in d.sections:
+            _, ref_h = self.canvas.measure(section.reference, font(7, italic=True), RIGHT - LEFT)
+            first = self._meas_height(section.rows[0]) if section.rows else 0
+            self.flow.need(6 + ref_h + ROW_H + first)  # never a heading alone at a page's foot
+            self.text_block(section.title, 10, bold=True, gap=0.2)
+            self.text_block(section.reference, 7, GREY, italic=True, gap=1.0)
+            if not section.rows:
+                self.text_block("No measurements.", 8, GREY)
+                continue
+            self.table_header(MEAS_COLUMNS)
+            for i, row in enumerate(section.rows):
+                h = self._meas_height(row)
+                self.flow.need(h, lambda: self.table_header(MEAS_COLUMNS))
+                self.flow.add(self._meas_row(row, self.flow.y, h, i % 2 == 1))
+                self.flow.y += h
+            self.flow.y += 3
+        self.notes()
+
+    def _meas_height(self, row: MeasurementRow) -> float:
+        _, h = self.canvas.measure(row.interpretation, font(7.5), MEAS_COLUMNS[-1][1] - 2)
+        return max(ROW_H, h + 1.4)
+
+    def _meas_row(self, row: MeasurementRow, y: float, h: float, shade: bool) -> Step:
+        provisional = row.provisional and row.value is not None
+        value = row.value_text + (" *" if provisional else "")
+        cells = [row.name, value, row.norm_text, row.deviation_text]
+        f, fi = font(7.5), font(7.5, italic=True)
+        color = GREY if row.value is None else "#000000"
+
+        def draw(c: Canvas) -> None:
+            if shade:
+                c.rect(LEFT, y, RIGHT - LEFT, h, "#f5f5f5")
+            x = LEFT
+            for col, ((_, width, align), cell) in enumerate(zip(MEAS_COLUMNS[:4], cells)):
+                c.text(x + 1, y, width - 2, h, cell, fi if provisional and col == 1 else f, color,
+                       align=align or Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+                x += width
+            bar_w = MEAS_COLUMNS[4][1]
+            if row.value is not None and row.norm_sd is not None:
+                draw_deviation_bar(c, x + 2, y, bar_w - 4, h, row.deviation_sd, provisional)
+            elif row.value is not None and row.norm_mean is not None:
+                c.text(x, y, bar_w, h, "range only", font(6.5, italic=True), GREY, ALIGN_C)
+            x += bar_w
+            c.text(x + 1, y, MEAS_COLUMNS[-1][1] - 2, h, row.interpretation, f, color, wrap=True)
+
+        return draw
+
+    def notes(self) -> None:
+        d = self.data
+        if d.any_provisional:
+            self.text_block("* provisional: computed from landmarks that have not been reviewed (status ai).", 7.5)
+        self.text_block("SD: deviation from the norm mean in standard deviations; the bar runs from -3 to +3 SD, "
+                        "the green band is +-1 SD; a hollow marker is a provisional value, an arrow one beyond "
+                        "3 SD. 'range only': the norm source gives a range but no SD.", 7.5, GREY, gap=1.5)
+        if d.norm_population:
+            self.text_block(f"Norm population: {d.norm_population}", 7, GREY)
+        for short, full in d.norm_sources.items():
+            self.text_block(f"{short}: {full}", 7, GREY, gap=0.3)
+
+    # ---- all
+    def build(self) -> list[list[Step]]:
+        self.first_page()
+        self.landmark_table()
+        self.measurements()
+        return [page for page in self.flow.pages if page]
+
+
+def _footer(c: Canvas, data: ReportData, page: int, pages: int) -> None:
+    f, y = font(7), BOTTOM + 4
+    c.line(LEFT, y - 0.8, RIGHT, y - 0.8, "#9e9e9e", 0.15)
+    model = data.model_version or "none (landmarks from a file)"
+    c.text(LEFT, y, 150, 4, f"cephview {data.cephview_version}    model: {model}    created {data.created}    "
+                            f"image {data.image_name}", f, GREY)
+    c.text(RIGHT - 30, y, 30, 4, f"page {page} of {pages}", f, GREY, ALIGN_R)
+
+
+def render_report_pdf(
+    report_data: ReportData,
+    display_image: np.ndarray,
+    points: Mapping[str, tuple[float, float]],
+    tracings: Mapping[str, Sequence[TracingPrimitive]] | Sequence[TracingPrimitive],
+    out_path: str | Path,
+) -> RenderedReport:
+    """Write the report PDF.
+
+    Parameters
+    ----------
+    report_data : ReportData
+        From :func:`cephview.analysis.report_data.build_report_data`.
+    display_image : ndarray
+        2-D uint8 image as shown (``Radiograph.display`` or the viewer's window/level).
+    points : mapping
+        code -> (x, y) in image pixels (:func:`~cephview.analysis.report_data.report_points`).
+    tracings : mapping or sequence
+        analysis name -> primitives (:func:`~cephview.analysis.report_data.report_tracings`), or
+        one list drawn in the first colour.
+    out_path : str or Path
+        The PDF to write; written to a temporary file first, so a failure leaves no half file.
+    """
+    ensure_gui_application()
+    out_path = Path(out_path)
+    if not isinstance(tracings, Mapping):
+        tracings = {"tracing": list(tracings)}
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    writer = QPdfWriter(str(tmp))
+    writer.setResolution(DPI)
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                                     QMarginsF(0, 0, 0, 0)))
+    writer.setTitle(report_data.title)  # the file's metadata: never patient identifiers
+    writer.setCreator(f"cephview {report_data.cephview_version}")
+    canvas = Canvas(writer, DPI)
+    pages = _ReportLayout(report_data, canvas, display_image, points, tracings).build()
+    painter = QPainter()
+    if not painter.begin(writer):
+        tmp.unlink(missing_ok=True)
+        raise CephviewError(f"{out_path}: cannot write a PDF there (is the folder writable?)")
+    canvas.painter = painter
+    try:
+        for i, steps in enumerate(pages):
+            if i:
+                writer.newPage()
+            canvas.page = i + 1
+            for step in steps:
+                step(canvas)
+            _footer(canvas, report_data, i + 1, len(pages))
+            if report_data.draft:
+                draw_watermark(canvas, PAGE_W, PAGE_H)
+    except BaseException:
+        painter.end()
+        tmp.unlink(missing_ok=True)
+        raise
+    painter.end()
+    del writer  # flushes and closes the file
+    if not tmp.is_file() or tmp.stat().st_size == 0:
+        raise CephviewError(f"{out_path}: the PDF could not be written")
+    os.replace(tmp, out_path)
+    log.info("wrote %d-page report to %s", len(pages), out_path)
+    return RenderedReport(out_path, len(pages), canvas.texts)

@@ -1,0 +1,327 @@
+"""Human-in-the-loop fine-tuning: learn from a project's reviews, keep the new model only if better.
+
+``finetune_project`` takes the reviewed landmarks of a project (see :mod:`project_data`), holds
+part of the reviewed images out, fine-tunes the active model on the rest (optionally mixed
+with base training data so it does not forget), measures old and new on the held-out images
+and promotes the new one only when it is better (or when forced). Every version is kept in
+the project's :class:`~cephview.model.registry.ModelRegistry` with its figures. A cancelled
+run raises :class:`~cephview.model.train.TrainingCancelled` and changes nothing.
+
+No Qt here: the GUI runs ``finetune_project`` in a worker with ``progress`` and ``should_stop``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from cephview.core.datasets import LandmarkDataset
+from cephview.core.errors import CephviewError
+from cephview.core.schema import load_schema
+from cephview.core.store import ProjectStore
+from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.metrics import Evaluation
+from cephview.model.modelfile import LandmarkModel, load_model, save_model
+from cephview.model.project_data import (
+    CorrectionStats, LandmarkCorrections, RepredictResult, correction_stats, dataset_keys,
+    project_dataset, repredict_unreviewed, unreviewed_images,
+)
+from cephview.model.registry import BASE, ModelRegistry, ModelVersion, active_model_path
+from cephview.model.train import Trainer, TrainingCancelled, TrainProgress
+
+__all__ = [
+    "BASE", "CorrectionStats", "FinetuneProgress", "FinetuneResult", "FinetuneSettings", "HoldoutSplit",
+    "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "TrainingCancelled",
+    "active_model_path", "correction_stats", "finetune_project", "project_dataset", "repredict_unreviewed",
+    "split_holdout", "unreviewed_images",
+]
+
+log = logging.getLogger(__name__)
+
+MIN_IMAGES_FOR_HOLDOUT = 5
+
+
+@dataclass
+class FinetuneSettings:
+    epochs: int = 10  # per stage
+    epochs_refine: int | None = None  # None: as ``epochs``
+    lr: float = 2e-4  # gentle: the model already knows the anatomy
+    freeze_encoder: bool = False
+    stages: list[str] | None = None  # None: every stage of the active model
+    holdout_fraction: float = 0.25  # of the reviewed images, to judge old vs new
+    min_images_for_holdout: int = MIN_IMAGES_FOR_HOLDOUT
+    base_ratio: float = 1.0  # base images mixed in per project training image (with base data)
+    seed: int = 0
+    force: bool = False  # promote even if not better (the user has seen both figures)
+    min_improvement: float = 0.0  # relative MRE reduction needed to promote
+    device: str | None = None
+    num_threads: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def train_config(self, model: LandmarkModel) -> TrainConfig:
+        """The model's own training recipe (augmentation, batch sizes), with fine-tuning's epochs and rate."""
+        recipe = model.meta.get("config")
+        cfg = TrainConfig.from_dict(recipe) if isinstance(recipe, dict) else TrainConfig()
+        # The stages keep the model's sizes: images are prepared for those, not the defaults.
+        cfg.global_stage = StageConfig.from_dict(vars(model.stages["global"][0]))
+        if "refine" in model.stages:
+            cfg.refine_stage = StageConfig.from_dict(vars(model.stages["refine"][0]))
+        wanted = self.stages or ["global", "refine"]
+        cfg.stages = [s for s in ("global", "refine") if s in model.stages and s in wanted]
+        if not cfg.stages:
+            raise CephviewError(f"the model has none of the stages {', '.join(wanted)} to fine-tune")
+        cfg.epochs_global = self.epochs
+        cfg.epochs_refine = self.epochs if self.epochs_refine is None else self.epochs_refine
+        cfg.lr, cfg.warmup_epochs, cfg.seed = self.lr, 0, self.seed
+        # The held-out images judge the result; choosing epochs on them as well would flatter it.
+        cfg.val_fraction = 0.0
+        cfg.pretrained = False
+        cfg.freeze_encoder = self.freeze_encoder
+        cfg.num_threads = self.num_threads
+        for key, value in self.overrides.items():
+            if not hasattr(cfg, key):
+                raise CephviewError(f"unknown training setting {key!r}")
+            setattr(cfg, key, value)
+        return cfg
+
+
+@dataclass
+class FinetuneProgress:
+    phase: str  # "evaluating current", "training", "evaluating new", "saving"
+    done: int
+    total: int
+    message: str = ""
+    train: TrainProgress | None = None  # during "training"
+    seconds_left: float | None = None
+
+
+FinetuneCallback = Callable[[FinetuneProgress], None]
+
+
+@dataclass
+class HoldoutSplit:
+    train: list[int]
+    held_out: list[int]
+    in_sample: bool = False  # too few images: compared on the training images
+    note: str = ""
+
+
+@dataclass
+class FinetuneResult:
+    version: ModelVersion  # the new version (kept whether promoted or not)
+    parent: ModelVersion
+    promoted: bool
+    reason: str
+    before: Evaluation  # the parent on the held-out images
+    after: Evaluation  # the new model on the same images
+    held_out: list[str]
+    train_images: list[str]
+    base_images: int = 0
+    in_sample: bool = False
+    note: str = ""
+    to_repredict: list[str] = field(default_factory=list)  # after promotion: images to predict again
+    training_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def unit(self) -> str:
+        return self.after.unit
+
+    @property
+    def relative_change(self) -> float | None:
+        """(after - before) / before; negative is better."""
+        b, a = self.before.mre, self.after.mre
+        return (a - b) / b if b and math.isfinite(a) and math.isfinite(b) else None
+
+    def summary(self) -> str:
+        change = self.relative_change
+        pct = f" ({100 * change:+.1f} %)" if change is not None else ""
+        where = "training images (in-sample)" if self.in_sample else f"{len(self.held_out)} held-out image(s)"
+        verdict = "promoted" if self.promoted else "kept aside"
+        return (f"MRE on {where}: {self.parent.version} {self.before.mre:.3f} {self.unit} -> "
+                f"{self.version.version} {self.after.mre:.3f} {self.unit}{pct}; {verdict}: {self.reason}")
+
+
+def _rank(seed: int, sha: str) -> str:
+    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()
+
+
+def split_holdout(
+    keys: list[str], hashes: list[str], fraction: float, seed: int,
+    exclude: set[str] | frozenset[str] = frozenset(), min_images: int = MIN_IMAGES_FOR_HOLDOUT,
+) -> HoldoutSplit:
+    """Which reviewed images judge old vs new; fixed by ``seed`` and each file's content hash.
+
+    Ranking by hash keeps an image's role stable as the project grows. Images that taught the
+    current model (``exclude``) are never held out: measuring it on its own training images
+    would flatter it.
+    """
+    n = len(keys)
+    if n < min_images:
+        everything = list(range(n))
+        return HoldoutSplit(everything, everything, True, (
+            f"only {n} reviewed image(s), too few to hold any out (at least {min_images}): old and new "
+            "were compared on the training images, which favours the new model"))
+    n_hold = max(1, round(n * fraction))
+    rank = sorted(range(n), key=lambda i: _rank(seed, hashes[i]))
+    held = [i for i in rank if keys[i] not in exclude][:n_hold]
+    note = ""
+    if not held:
+        held = rank[:n_hold]
+        note = "every reviewed image taught the current model already; the comparison favours it"
+    elif len(held) < n_hold:
+        note = f"{len(held)} image(s) held out: the others taught the current model"
+    held_set = set(held)
+    return HoldoutSplit([i for i in range(n) if i not in held_set], sorted(held), False, note)
+
+
+def mix_base_data(
+    train: LandmarkDataset, base: LandmarkDataset | None, ratio: float, seed: int,
+) -> tuple[LandmarkDataset, int]:
+    """``train`` plus ``ratio`` base images per training image, drawn by ``seed``."""
+    if base is None or ratio <= 0 or len(base) == 0:
+        return train, 0
+    if base.schema.codes != train.schema.codes:
+        raise CephviewError(f"the base data has the {base.schema.name} landmarks, the project {train.schema.name}")
+    n = min(len(base), max(1, round(len(train) * ratio)))
+    pick = np.sort(np.random.default_rng(seed).choice(len(base), size=n, replace=False))
+    images = train.images + [base.images[i] for i in pick]
+    return LandmarkDataset(train.schema, images, f"{train.description} + {n} images of {base.description}"), n
+
+
+def decide_promotion(
+    before: float, after: float, force: bool, in_sample: bool, min_improvement: float = 0.0,
+) -> tuple[bool, bool, str]:
+    """(promote, forced, reason): better on held-out images, or forced by the user."""
+    if not math.isfinite(after):
+        promote, reason = False, "the new model could not be measured"
+    elif in_sample:
+        promote, reason = False, "too few reviewed images to judge it; promote it by hand if you trust it"
+    elif not math.isfinite(before) or after < before * (1.0 - min_improvement):
+        promote, reason = True, "better on the held-out images"
+    else:
+        promote, reason = False, "not better on the held-out images"
+    if force and not promote:
+        return True, True, reason + " (promoted by request)"
+    return promote, False, reason
+
+
+def _evaluate(
+    model: LandmarkModel, dataset: LandmarkDataset, device: str | None, phase: str,
+    report: FinetuneCallback, stop: Callable[[], bool],
+) -> Evaluation:
+    from cephview.model.evaluate import evaluate_dataset
+    from cephview.model.predictor import Predictor
+
+    def step(done: int, total: int) -> None:
+        report(FinetuneProgress(phase, done, total, f"{phase}: image {done} of {total}"))
+        if stop():
+            raise TrainingCancelled("fine-tuning cancelled; the active model was not changed")
+
+    result = evaluate_dataset(Predictor(model, device or "cpu"), dataset, progress=step)
+    if result.failures:
+        log.warning("held-out images that failed: %s", ", ".join(result.failures))
+    return result.evaluations[0]
+
+
+def _metrics(before: Evaluation, after: Evaluation, held_out: list[str], in_sample: bool) -> dict:
+    codes = list(after.per_landmark) or list(before.per_landmark)
+    return {
+        "unit": after.unit, "parent_mre": before.mre, "mre": after.mre, "sd": after.sd,
+        "sdr": {f"{k:g}": v for k, v in after.sdr.items()}, "held_out": held_out, "in_sample": in_sample,
+        "per_landmark": {
+            c: {"parent_mre": before.per_landmark.get(c, {}).get("mre"), "mre": after.per_landmark.get(c, {}).get("mre")}
+            for c in codes
+        },
+    }
+
+
+def finetune_project(
+    store: ProjectStore, settings: FinetuneSettings | None = None,
+    progress: FinetuneCallback | None = None, should_stop: Callable[[], bool] | None = None,
+    *, base_data: LandmarkDataset | None = None, registry: ModelRegistry | None = None,
+) -> FinetuneResult:
+    """Fine-tune the project's active model on its reviewed images; see the module docstring.
+
+    Raises :class:`TrainingCancelled` when ``should_stop`` returns True (nothing written) and
+    :class:`CephviewError` when there is nothing to learn from.
+    """
+    settings = settings or FinetuneSettings()
+    registry = registry or ModelRegistry(store)
+    report = progress or (lambda p: None)
+    stop = should_stop or (lambda: False)
+    started = time.monotonic()
+
+    parent = registry.active_version()
+    parent_path = registry.path(parent)
+    parent_model = load_model(parent_path)
+    schema = load_schema(parent_model.schema)
+    data = project_dataset(store, schema)
+    if len(data) == 0:
+        raise CephviewError("nothing to learn from yet: accept or correct the AI landmarks of some images first")
+    keys = dataset_keys(store, data)
+    hashes = [(r.sha256 if (r := store.image(k)) else k) for k in keys]
+    split = split_holdout(keys, hashes, settings.holdout_fraction, settings.seed,
+                          set(parent.train_images), settings.min_images_for_holdout)
+    if split.note:
+        log.warning("%s", split.note)
+    held_ds, train_ds = data.subset(split.held_out), data.subset(split.train)
+    train_keys, held_keys = [keys[i] for i in split.train], [keys[i] for i in split.held_out]
+    mixed, n_base = mix_base_data(train_ds, base_data, settings.base_ratio, settings.seed)
+    cfg = settings.train_config(parent_model)
+    log.info("fine-tuning %s on %d project + %d base images, %d held out", parent.version, len(train_ds), n_base, len(held_ds))
+
+    before = _evaluate(parent_model, held_ds, settings.device, "evaluating current", report, stop)
+    registry.folder.mkdir(parents=True, exist_ok=True)
+    # Work inside models/ (same file system, so the finished file moves in atomically);
+    # the folder and its checkpoint vanish whether the run completes, fails or is cancelled.
+    with tempfile.TemporaryDirectory(prefix=".finetune-", dir=registry.folder) as work:
+        out = Path(work) / "candidate.pt"
+        t0 = time.monotonic()
+        candidate = Trainer(
+            mixed, cfg, out, init=parent_path, device=settings.device,
+            progress=lambda p: report(FinetuneProgress(
+                "training", p.epoch, p.epochs, f"{p.stage} epoch {p.epoch}/{p.epochs} loss {p.loss:.4f}", p, p.seconds_left)),
+            should_stop=stop,
+        ).fit()
+        training_seconds = time.monotonic() - t0
+        after = _evaluate(candidate, held_ds, settings.device, "evaluating new", report, stop)
+        promote, forced, reason = decide_promotion(
+            before.mre, after.mre, settings.force, split.in_sample, settings.min_improvement)
+        if stop():
+            raise TrainingCancelled("fine-tuning cancelled; the active model was not changed")
+        report(FinetuneProgress("saving", 0, 1, "saving the new version"))
+        name = registry.next_name()
+        now = datetime.now(timezone.utc)
+        candidate.meta.update({
+            "version": f"{name}-{now.strftime('%Y%m%d-%H%M%S')}", "project_version": name,
+            "parent": parent.version, "parent_model_version": parent_model.version,
+            "held_out_images": held_keys, "held_out": _metrics(before, after, held_keys, split.in_sample),
+        })
+        save_model(candidate, out)
+        entry = ModelVersion(
+            name, "", now.isoformat(timespec="seconds"), parent.version, candidate.version,
+            _metrics(before, after, held_keys, split.in_sample),
+            {**settings.to_dict(), "base_images": n_base, "base_data": base_data.description if base_data else None},
+            train_keys, forced=forced, note=split.note,
+        )
+        entry = registry.add(out, entry, activate=promote)
+    report(FinetuneProgress("saving", 1, 1, "done"))
+    result = FinetuneResult(
+        entry, parent, promote, reason, before, after, held_keys, train_keys, n_base, split.in_sample,
+        split.note, unreviewed_images(store) if promote else [], training_seconds, time.monotonic() - started,
+    )
+    log.info("%s", result.summary())
+    return result

@@ -1,0 +1,150 @@
+"""The models of one project: every fine-tuned version with its metrics, and which one is active.
+
+Files live in ``<project>/models/vN.pt``; the index is one JSON value in the project store's
+settings (key ``model_registry``), so it changes in one SQLite transaction together with
+nothing else half-done. The shipped model is the implicit version ``base``: it is never
+copied, and activating it means "use the model cephview ships".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from cephview.core.errors import CephviewError
+from cephview.core.store import ProjectStore
+
+log = logging.getLogger(__name__)
+
+REGISTRY_KEY = "model_registry"
+BASE = "base"
+MODELS_FOLDER = "models"
+_NAME = re.compile(r"^v(\d+)$")
+
+
+@dataclass
+class ModelVersion:
+    version: str  # "base", "v1", "v2", ...
+    file: str  # project versions: relative to the project folder (posix); base: absolute
+    created: str | None = None
+    parent: str | None = None  # the version it was fine-tuned from
+    model_version: str | None = None  # the model file's own version (what annotations record)
+    metrics: dict = field(default_factory=dict)  # held-out comparison with the parent
+    settings: dict = field(default_factory=dict)  # how it was trained
+    train_images: list[str] = field(default_factory=list)  # store keys it learnt from
+    promoted: bool = False  # became the active model when it was made
+    forced: bool = False  # ... although it did not measure better
+    note: str = ""
+
+    @property
+    def is_base(self) -> bool:
+        return self.version == BASE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelVersion":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class ModelRegistry:
+    """List, add and activate a project's model versions. Thread-safe as the store is."""
+
+    def __init__(self, store: ProjectStore, base_model: str | Path | None = None) -> None:
+        from cephview.model.modelfile import default_model_path
+
+        self.store = store
+        self.base_model = Path(base_model) if base_model else default_model_path()
+
+    @property
+    def folder(self) -> Path:
+        return self.store.folder / MODELS_FOLDER
+
+    def _read(self) -> dict:
+        data = self.store.get_setting(REGISTRY_KEY) or {}
+        return {"active": data.get("active") or BASE, "versions": list(data.get("versions", []))}
+
+    def _write(self, data: dict) -> None:
+        self.store.set_setting(REGISTRY_KEY, data)
+
+    # ---- reading -------------------------------------------------------------------------
+    def base(self) -> ModelVersion:
+        return ModelVersion(BASE, str(self.base_model.resolve()), note="the model cephview ships")
+
+    def list_versions(self) -> list[ModelVersion]:
+        """The base first, then the project's versions in the order they were made."""
+        return [self.base()] + [ModelVersion.from_dict(d) for d in self._read()["versions"]]
+
+    def get(self, version: str) -> ModelVersion:
+        for v in self.list_versions():
+            if v.version == version:
+                return v
+        known = ", ".join(v.version for v in self.list_versions())
+        raise CephviewError(f"no model version {version!r} in this project; known: {known}")
+
+    def path(self, version: ModelVersion | str) -> Path:
+        v = self.get(version) if isinstance(version, str) else version
+        p = Path(v.file)
+        return p if p.is_absolute() else self.store.folder / p
+
+    @property
+    def active(self) -> str:
+        return self._read()["active"]
+
+    def active_version(self) -> ModelVersion:
+        return self.get(self.active)
+
+    def active_path(self) -> Path:
+        """The model file predictions and the next fine-tuning start from."""
+        return self.path(self.active_version())
+
+    # ---- changing ------------------------------------------------------------------------
+    def activate(self, version: str) -> ModelVersion:
+        """Make ``version`` the active model (also to go back to an older one, or to ``base``)."""
+        v = self.get(version)
+        path = self.path(v)
+        if not path.is_file():
+            raise CephviewError(f"model file of version {version} is missing ({path}); choose another version")
+        data = self._read()
+        data["active"] = v.version
+        self._write(data)
+        log.info("active model of %s is now %s", self.store.folder, v.version)
+        return v
+
+    def next_name(self) -> str:
+        """A version name used by no entry and no file (a crash may leave an unregistered file)."""
+        used = [int(m.group(1)) for d in self._read()["versions"] if (m := _NAME.match(d["version"]))]
+        if self.folder.is_dir():
+            used += [int(m.group(1)) for p in self.folder.glob("v*.pt") if (m := _NAME.match(p.stem))]
+        return f"v{max(used, default=0) + 1}"
+
+    def add(self, model_file: Path, entry: ModelVersion, activate: bool) -> ModelVersion:
+        """Move a finished model file into the project as ``entry.version`` and index it.
+
+        The file is moved first: a crash in between leaves an unindexed file, never an index
+        entry without its file.
+        """
+        if any(d["version"] == entry.version for d in self._read()["versions"]) or entry.version == BASE:
+            raise CephviewError(f"model version {entry.version} exists already")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        dest = self.folder / f"{entry.version}.pt"
+        os.replace(model_file, dest)
+        entry.file = dest.relative_to(self.store.folder).as_posix()
+        entry.promoted = activate
+        data = self._read()
+        data["versions"].append(entry.to_dict())
+        if activate:
+            data["active"] = entry.version
+        self._write(data)
+        log.info("added model version %s (%s)", entry.version, "active" if activate else "kept aside")
+        return entry
+
+
+def active_model_path(store: ProjectStore, base_model: str | Path | None = None) -> Path:
+    """The model file a project's predictions should use."""
+    return ModelRegistry(store, base_model).active_path()

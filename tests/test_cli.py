@@ -1,0 +1,112 @@
+"""The command line contracts: exit codes, one-line errors, CSV columns, batch behaviour."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cephview.cli import main
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    from cephview.core.synthetic import write_synthetic_dataset
+
+    folder = tmp_path_factory.mktemp("images")
+    write_synthetic_dataset(folder, 3, seed=5, width=240, height=300)
+    return folder
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_info_prints_the_contract_fields(image_folder, capsys):
+    code, out, _ = run(["info", str(image_folder / "synthetic_0000.png")], capsys)
+    assert code == 0
+    info = json.loads(out)
+    assert {"width", "height", "mm_per_px", "calibration", "photometric", "bits"} <= set(info)
+    assert (info["width"], info["height"], info["bits"]) == (240, 300, 8)
+    assert info["mm_per_px"] is None and info["calibration"] == "none"
+
+
+def test_info_on_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
+    code, out, err = run(["info", str(bad)], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"cephview: error: {bad}: ")
+
+
+def test_predict_writes_long_csv_and_reports_failures(image_folder, tiny_model_path, tmp_path, capsys):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for p in sorted(image_folder.glob("*.png"))[:2]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    out = tmp_path / "pred.csv"
+    code, _, err = run(["predict", str(folder), "--out", str(out), "--model", str(tiny_model_path)], capsys)
+    assert code == 2
+    assert "corrupt.png" in err.splitlines()[-1] and "1 of 3 inputs failed" in err
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["image", "landmark", "x_px", "y_px", "confidence"]
+    assert len(rows) == 2 * 19 and {r["image"] for r in rows} == {"synthetic_0000.png", "synthetic_0001.png"}
+    assert all(0 <= float(r["x_px"]) < 240 and 0 <= float(r["y_px"]) < 300 for r in rows)
+
+
+def test_predict_with_a_corrupt_model_is_a_clear_error(image_folder, tmp_path, capsys):
+    model = tmp_path / "bad.pt"
+    model.write_bytes(b"not a model")
+    code, _, err = run(["predict", str(image_folder), "--out", str(tmp_path / "x.csv"), "--model", str(model)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "bad.pt" in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_evaluate_on_a_folder_with_csv(image_folder, tiny_model_path, tmp_path, capsys):
+    js, plot = tmp_path / "e.json", tmp_path / "e.png"
+    code, out, _ = run([
+        "evaluate", "--images", str(image_folder), "--annotations", str(image_folder / "landmarks.csv"),
+        "--model", str(tiny_model_path), "--json", str(js), "--plot", str(plot),
+    ], capsys)
+    assert code == 0
+    assert "SDR2" in out and "per-landmark" in out
+    data = json.loads(js.read_text())
+    assert data["evaluations"][0]["reference"] == "annotations" and data["evaluations"][0]["count"] == 3
+    assert cv2.imread(str(plot)) is not None
+
+
+def test_train_then_fine_tune_from_the_command_line(image_folder, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    args = ["train", "--images", str(image_folder), "--annotations", str(image_folder / "landmarks.csv"),
+            "--out", str(out), "--epochs", "1", "--encoder", "resnet18", "--val-fraction", "0.34"]
+    # a tiny network keeps this fast
+    args += ["--input-size", "96x128", "--patch-size", "48"]
+    code, stdout, _ = run(args, capsys)
+    assert code == 0 and out.is_file()
+    first = json.loads(stdout)["version"]
+    tuned = tmp_path / "t.pt"
+    tune_args = [str(tuned) if a == str(out) else a for a in args] + ["--init", str(out)]
+    code, stdout, _ = run(tune_args, capsys)
+    assert code == 0
+    from cephview.model.modelfile import load_model
+
+    assert load_model(tuned).meta["init"] == first
+
+
+def test_console_script_runs_as_a_process(image_folder):
+    """The installed entry point: no traceback, exit code 2, one line."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cephview.cli", "info", str(image_folder / "missing.png")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"cephview: error: {image_folder / 'missing.png'}: no such file"]
