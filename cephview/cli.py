@@ -18,7 +18,7 @@ from cephview.core.errors import CephviewError
 log = logging.getLogger("cephview")
 
 EXIT_USAGE = 2
-COMMANDS = ("info", "predict", "train", "evaluate", "measure", "report", "gui")
+COMMANDS = ("info", "predict", "train", "models", "evaluate", "measure", "report", "gui")
 
 
 def error(message: str) -> None:
@@ -147,6 +147,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cephview.model.train import TrainingCancelled, TrainProgress, fit
     from cephview.progress import ProgressBar, format_seconds
 
+    if args.project:
+        return cmd_train_project(args)
+    if args.out is None:
+        raise CephviewError("--out is missing: give the model file to write (or --project DIR to fine-tune a project)")
     dataset = open_dataset_from_args(args)
     cfg = TrainConfig()
     if args.init:  # fine-tuning: fewer epochs and a gentler rate unless told otherwise
@@ -184,6 +188,100 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- project fine-tuning
+def cmd_train_project(args: argparse.Namespace) -> int:
+    """Fine-tune the project's active model on its reviewed images; promote it only if better."""
+    from cephview.core.store import ProjectStore
+    from cephview.model.project_training import FinetuneProgress, FinetuneSettings, TrainingCancelled, finetune_project
+    from cephview.progress import ProgressBar, format_seconds
+
+    settings = FinetuneSettings(freeze_encoder=args.freeze_encoder, force=args.force, num_threads=args.threads, device=args.device)
+    if args.epochs is not None:
+        settings.epochs = args.epochs
+    if args.epochs_refine is not None:
+        settings.epochs_refine = args.epochs_refine
+    if args.lr is not None:
+        settings.lr = args.lr
+    if args.seed is not None:
+        settings.seed = args.seed
+    if args.stages:
+        settings.stages = args.stages.split(",")
+    base = None
+    if args.mix_base:
+        from cephview.core.datasets import read_isbi2015
+
+        base = read_isbi2015(args.mix_base, "train")
+    bar = ProgressBar("fine-tune")
+
+    def progress(p: FinetuneProgress) -> None:
+        t = p.train
+        if t is not None and t.finished_epoch:
+            bar.message(f"{t.stage} epoch {t.epoch}/{t.epochs}  loss {t.loss:.4f}  ETA {format_seconds(t.seconds_left)}")
+        elif t is not None:
+            bar.update(t.step, t.steps, f"{t.stage} epoch {t.epoch}/{t.epochs} loss {t.loss:.4f}", t.seconds_left)
+        elif p.total:
+            bar.update(p.done, p.total, p.phase)
+
+    with ProjectStore.open(args.project, create=False) as store:
+        try:
+            result = finetune_project(store, settings, progress, base_data=base)
+        except TrainingCancelled as exc:
+            bar.close()
+            error(str(exc))
+            return 1
+        bar.close()
+        unit = result.unit
+        where = "training images, in-sample" if result.in_sample else "held-out images"
+        print(f"trained on {len(result.train_images)} reviewed image(s)"
+              + (f" + {result.base_images} base image(s)" if result.base_images else "")
+              + f" in {result.training_seconds:.0f} s; compared on {len(result.held_out)} {where}")
+        if result.note:
+            print(f"note: {result.note}")
+        change = result.relative_change
+        print(f"MRE before ({result.parent.version}): {result.before.mre:.3f} {unit}")
+        print(f"MRE after  ({result.version.version}): {result.after.mre:.3f} {unit}"
+              + (f"  ({100 * change:+.1f} %)" if change is not None else ""))
+        verdict = "promoted: now the active model" if result.promoted else "kept aside (the active model is unchanged)"
+        print(f"{result.version.version} {verdict}; {result.reason}")
+        if result.promoted and result.to_repredict:
+            if args.repredict:
+                from cephview.model.predictor import Predictor
+                from cephview.model.project_training import ModelRegistry, repredict_unreviewed
+
+                predictor = Predictor.from_file(ModelRegistry(store).active_path(), device=args.device or "cpu")
+                done = repredict_unreviewed(store, predictor, result.to_repredict, progress=ProgressBar("predict").update)
+                print(f"predicted {len(done.updated)} unreviewed image(s) again")
+                return report_failures(done.failures, len(result.to_repredict))
+            print(f"{len(result.to_repredict)} unreviewed image(s) could be predicted again (--repredict)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List a project's model versions, or make one of them active again."""
+    from cephview.core.store import ProjectStore
+    from cephview.model.project_training import ModelRegistry
+
+    with ProjectStore.open(args.project, create=False) as store:
+        registry = ModelRegistry(store)
+        if args.activate:
+            v = registry.activate(args.activate)
+            print(f"active model: {v.version}")
+            return 0
+        active = registry.active
+        print(f"  {'version':<8} {'parent':<7} {'created':<26} {'before':>8} {'after':>8} unit  status")
+        for v in registry.list_versions():
+            m = v.metrics
+            fig = lambda x: f"{x:8.3f}" if isinstance(x, (int, float)) else f"{'-':>8}"  # noqa: E731
+            status = "shipped" if v.is_base else ("promoted" if v.promoted else "kept aside")
+            if v.forced:
+                status += " (forced)"
+            if m.get("in_sample"):
+                status += ", in-sample figures"
+            print(f"{'*' if v.version == active else ' '} {v.version:<8} {v.parent or '-':<7} {v.created or '-':<26} "
+                  f"{fig(m.get('parent_mre'))} {fig(m.get('mre'))} {m.get('unit', '-'):<4}  {status}")
+    return 0
+
+
 # ---------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cephview.model.evaluate import evaluate_dataset, per_landmark_errors
@@ -212,6 +310,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         errors = per_landmark_errors(result, dataset, ref.reference)
         draw_error_boxplot(errors, dataset.schema.codes, args.plot, ref.unit, f"{dataset.description} vs {ref.reference}")
     return report_failures(result.failures, len(dataset))
+
+
+# ---------------------------------------------------------------- measure, report
+def cmd_measure(args: argparse.Namespace) -> int:
+    from cephview.cli_report import run_measure
+
+    return run_measure(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cephview.cli_report import run_report
+
+    return run_report(args)
 
 
 # ---------------------------------------------------------------- gui
@@ -243,9 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("train", help="train a model, or fine-tune one with --init")
+    p = sub.add_parser("train", help="train a model, fine-tune one with --init, or a project's with --project")
     add_dataset_args(p, "train")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", type=Path, help="model file to write (not with --project)")
+    p.add_argument("--project", type=Path, help="fine-tune this project's active model on its reviewed images")
+    p.add_argument("--freeze-encoder", action="store_true", help="train only the decoder (faster, forgets less)")
+    p.add_argument("--mix-base", type=Path, metavar="DIR_ISBI", help="mix in ISBI 2015 training images (with --project)")
+    p.add_argument("--force", action="store_true", help="promote even if not better on the held-out images")
+    p.add_argument("--repredict", action="store_true", help="after promotion, predict unreviewed images again")
     p.add_argument("--init", type=Path, help="model to fine-tune from")
     p.add_argument("--epochs", type=int, help="epochs of every stage")
     p.add_argument("--epochs-global", type=int)
@@ -262,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("models", help="list a project's model versions, or --activate one")
+    p.add_argument("--project", type=Path, required=True)
+    p.add_argument("--activate", metavar="VERSION", help="make VERSION (e.g. v2, or base) the active model")
+    p.set_defaults(func=cmd_models)
+
     p = sub.add_parser("evaluate", help="score a model: MRE, SD, SDR, per landmark")
     add_dataset_args(p, "test1")
     p.add_argument("--model", type=Path)
@@ -270,6 +391,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-refine", action="store_true")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
+
+    from cephview.cli_report import add_landmark_source_args
+
+    p = sub.add_parser("measure", help="measure analyses from landmarks (CSV or model), write a CSV")
+    p.add_argument("paths", nargs="+", help="images or folders")
+    p.add_argument("--out", required=True, type=Path, help="measurement CSV to write")
+    p.add_argument("--analyses", help="comma-separated, e.g. steiner,downs (default: all)")
+    add_landmark_source_args(p)
+    p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("report", help="write a PDF report of one image: tracing, landmarks, measurements")
+    p.add_argument("path", help="image file")
+    p.add_argument("--out", required=True, type=Path, help="PDF to write")
+    p.add_argument("--analyses", help="comma-separated, e.g. steiner,downs (default: steiner,downs)")
+    p.add_argument("--include-patient", action="store_true",
+                   help="print patient name, ID and birth date (left out by default)")
+    add_landmark_source_args(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("gui", help="open the review window (also: cephview [PATH...])")
     p.add_argument("paths", nargs="*")

@@ -69,6 +69,13 @@ def build_actions(w) -> SimpleNamespace:
     a.labels = _action(w, "Show landmark codes", w.controls.labels.setChecked, "Shift+L", checkable=True)
     a.labels.setChecked(True)
     w.controls.labels.toggled.connect(a.labels.setChecked)
+    # one check per analysis; the overlay holds the state (the measurement panel's boxes follow it too)
+    a.tracing = {
+        name: _action(w, name, lambda on, n=name: w.tracing.set_enabled(n, on), tip=f"Draw the {name} tracing",
+                      checkable=True)
+        for name in w.tracing.analyses
+    }
+    w.tracing.enabledChanged.connect(lambda name, on: a.tracing[name].setChecked(on))
     # Tools
     a.predict = _action(w, "&Find landmarks again", w.predict_current, "Ctrl+R",
                         "Run the AI on this image again (reviewed landmarks are kept)")
@@ -103,6 +110,8 @@ def build_actions(w) -> SimpleNamespace:
     view.addActions([a.fit, a.one_to_one, a.zoom_in, a.zoom_out])
     view.addSeparator()
     view.addActions([a.heatmap, a.labels])
+    w.tracing_menu = view.addMenu("Tracing")
+    w.tracing_menu.addActions(list(a.tracing.values()))
     w.docks_menu = view.addMenu("Panels")
     tools = bar.addMenu("&Tools")
     tools.addActions([a.predict, a.predict_all, a.cancel, a.ruler, a.choose_model])

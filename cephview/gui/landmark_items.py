@@ -3,8 +3,9 @@
 Each :class:`LandmarkMarker` ignores the view's zoom (``ItemIgnoresTransformations``), so its
 circle and code label keep their size in screen pixels. A drag moves the marker only on screen
 and reports ``moveFinished`` once, on mouse release; the layer's owner turns that into one undo
-command. The :class:`LandmarkLayer` observes the session and is the only place that creates,
-moves or restyles markers.
+command. In between, ``moveChanging`` reports each in-drag position for live previews (the
+measurements); it stores nothing and creates no command. The :class:`LandmarkLayer` observes
+the session and is the only place that creates, moves or restyles markers.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ class LandmarkMarker(pg.GraphicsObject):
         if ev.isFinish():
             self.dragging = False
             self.layer.moveFinished.emit(self.code, x, y)
+        else:
+            self.layer.moveChanging.emit(self.code, x, y)
 
 
 class LandmarkLayer(QObject):
@@ -159,11 +162,14 @@ class LandmarkLayer(QObject):
     -------
     moveFinished(str, float, float)
         A drag of this landmark ended at image (x, y) (already clamped inside the image).
+    moveChanging(str, float, float)
+        A drag of this landmark is under way and has reached image (x, y); preview only.
     markerClicked(str)
         A marker was clicked or started to be dragged.
     """
 
     moveFinished = Signal(str, float, float)
+    moveChanging = Signal(str, float, float)
     markerClicked = Signal(str)
 
     def __init__(self, view: pg.ViewBox, session: ReviewSession) -> None:

@@ -25,10 +25,13 @@ from cephview.gui.display_controls import DisplayControls
 from cephview.gui.heatmap_overlay import HeatmapOverlay
 from cephview.gui.landmark_items import LandmarkLayer
 from cephview.gui.landmark_table import LandmarkTable
+from cephview.gui.live_measurements import LiveMeasurements
+from cephview.gui.measurement_dock import MeasurementDock
 from cephview.gui.project_mixin import ProjectMixin
 from cephview.gui.review_controller import ReviewController
 from cephview.gui.ruler_tool import RulerTool
 from cephview.gui.session import PredictionResult, ReviewSession
+from cephview.gui.tracing_overlay import TracingOverlay
 from cephview.gui.viewer import ImageViewer
 from cephview.gui.welcome import WelcomeWidget
 from cephview.gui.worker import PredictionService, default_predictor_factory
@@ -59,6 +62,8 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.layer = LandmarkLayer(self.viewer.view, self.session)
         self.overlay = HeatmapOverlay(self.viewer.view, self.session)
         self.ruler = RulerTool(self.viewer.view)
+        self.live = LiveMeasurements(self.session, self.layer, self)
+        self.tracing = TracingOverlay(self.viewer.view, self.live)
         self.welcome = WelcomeWidget()
         self.central = QStackedWidget()
         self.central.addWidget(self.welcome)
@@ -69,6 +74,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.table = LandmarkTable(self.session)
         self.controls = DisplayControls(self.viewer, self.layer, self.overlay)
         self.cvm = CvmWidget(self.session)
+        self.measurements = MeasurementDock(self.live, self.tracing)
         self.history = QUndoView(self.controller.undo_group)
         self.history.setEmptyLabel("<image opened>")
         self.prediction = PredictionService(
@@ -81,6 +87,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         for name, title, widget, area in (
             ("worklist", "Worklist", self.worklist, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("landmarks", "Landmarks", self.table, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("measurements", "Measurements", self.measurements, Qt.DockWidgetArea.RightDockWidgetArea),
             ("display", "Display", self.controls, Qt.DockWidgetArea.RightDockWidgetArea),
             ("cvm", "CVM stage", self.cvm, Qt.DockWidgetArea.RightDockWidgetArea),
             ("history", "History", self.history, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -92,7 +99,9 @@ class MainWindow(ProjectMixin, QMainWindow):
             self.docks_menu.addAction(dock.toggleViewAction())
             self.docks[name] = dock
         self.tabifyDockWidget(self.docks["display"], self.docks["cvm"])
+        self.tabifyDockWidget(self.docks["landmarks"], self.docks["measurements"])
         self.docks["display"].raise_()
+        self.docks["landmarks"].raise_()
         self._sized_docks = False
 
         self._view_timer = QTimer(self)
@@ -345,6 +354,9 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.controls.labels.setChecked(str(s.value("markers/labels", "true")).lower() == "true")
         self.controls.threshold.setValue(float(s.value("markers/low_confidence", self.layer.low_confidence)))
         self.welcome.set_recent(self.recent_projects())
+        self.measurements.set_norm_set(str(s.value("measurements/norm_set", self.live.norm_set)))
+        for name in str(s.value("tracing/analyses", "")).split(","):
+            self.tracing.set_enabled(name, True)
 
     def _save_settings(self) -> None:
         s = self.settings
@@ -353,6 +365,8 @@ class MainWindow(ProjectMixin, QMainWindow):
         s.setValue("markers/size", self.layer.marker_size)
         s.setValue("markers/labels", "true" if self.layer.labels_visible else "false")
         s.setValue("markers/low_confidence", self.layer.low_confidence)
+        s.setValue("measurements/norm_set", self.live.norm_set)
+        s.setValue("tracing/analyses", ",".join(self.tracing.enabled))
         s.sync()
 
     def closeEvent(self, event) -> None:

@@ -23,7 +23,7 @@ STATUS_COLORS = {
     "ai": "#ffd400", "accepted": "#3ddc84", "corrected": "#29b6f6", "manual": "#ff6ef5", "missing": "#9e9e9e",
 }
 # One colour per analysis, in the order they are drawn; chosen to stay apart on a grey image.
-TRACING_COLORS = ("#00e5ff", "#ff9100", "#76ff03", "#ff4081", "#b388ff", "#ffea00", "#1de9b6", "#ff6e40")
+TRACING_COLORS = ("#00e5ff", "#ff9100", "#76ff03", "#ff4081", "#b388ff", "#2979ff", "#1de9b6", "#ff6e40")
 IMAGE_DPI = 200  # the radiograph is resampled to this at its printed size: sharp on paper, small file
 FONT_FAMILY = "DejaVu Sans"
 
@@ -241,7 +241,7 @@ def draw_watermark(canvas: Canvas, page_w: float, page_h: float, text: str = "DR
     painter.rotate(-math.degrees(math.atan2(page_h, page_w)))
     f = font(110, bold=True)
     painter.setFont(f)
-    painter.setPen(QColor(211, 47, 47, 60))
+    painter.setPen(QColor(211, 47, 47, 45))
     diag = math.hypot(page_w, page_h)
     painter.drawText(canvas.r(-diag / 2, -40, diag, 80), int(Qt.AlignmentFlag.AlignCenter), text)
     painter.restore()

@@ -34,16 +34,24 @@ PAGE_W, PAGE_H = 210.0, 297.0  # A4, mm
 LEFT, RIGHT, TOP, BOTTOM = 15.0, 195.0, 14.0, 280.0  # content area; the footer sits below BOTTOM
 DPI = 300
 ROW_H = 5.2
+LEGEND_LINE = 4.5
+KEEP_TOGETHER = 45.0  # mm: measurement tables up to this height are not split across pages
+LEGEND_PT = 7.5
+
 GREY, RED = "#616161", "#c62828"
+STATUS_WORDS = {"ai": "ai (not reviewed)", "accepted": "accepted", "corrected": "corrected",
+                "manual": "placed by hand", "missing": "missing"}
 ALIGN_R = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 ALIGN_C = Qt.AlignmentFlag.AlignCenter
 
 Step = Callable[[Canvas], None]
+BAR_TITLE = "SD bar"  # header cell drawn as the scale's -3 / 0 / +3 labels
 # (title, width mm, alignment) of the table columns
 LANDMARK_COLUMNS = (("Code", 14, None), ("Name", 58, None), ("x px", 18, ALIGN_R), ("y px", 18, ALIGN_R),
                     ("x mm", 17, ALIGN_R), ("y mm", 17, ALIGN_R), ("Conf.", 16, ALIGN_R), ("Status", 22, None))
-MEAS_COLUMNS = (("Measurement", 29, None), ("Value", 19, ALIGN_R), ("Norm", 26, ALIGN_R), ("SD", 11, ALIGN_R),
-                ("-3     0     +3", 35, ALIGN_C), ("Interpretation", 60, None))
+MEAS_COLUMNS = (("Measurement", 29, None), ("Value", 19, ALIGN_R), ("Norm", 25, ALIGN_R), ("SD", 11, ALIGN_R),
+                (BAR_TITLE, 38, ALIGN_C), ("Interpretation", 58, None))
+BAR_INSET = 4.0  # room for the -3 / +3 labels over the bar's ends
 
 
 @dataclass
@@ -114,14 +122,21 @@ class _ReportLayout:
                                        align=Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop))
         self.flow.y += h + gap
 
-    def table_header(self, columns: Sequence[tuple[str, float, object]]) -> None:
+    def table_header(self, columns: Sequence[tuple[str, float, object]], continued: str = "") -> None:
+        if continued:  # a table carried over to a new page says whose it is
+            self.text_block(f"{continued} (continued)", 8, GREY, bold=True, gap=0.4)
         y, f = self.flow.y, font(7.5, bold=True)
 
         def draw(c: Canvas) -> None:
             c.rect(LEFT, y, RIGHT - LEFT, ROW_H, "#e0e0e0")
             x = LEFT
             for title, width, align in columns:
-                c.text(x + 1, y, width - 2, ROW_H, title, f, align=align or Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+                if title == BAR_TITLE:  # labels over the bar's ends and centre
+                    for label, at in (("-3", x + BAR_INSET), ("0", x + width / 2), ("+3", x + width - BAR_INSET)):
+                        c.text(at - 4, y, 8, ROW_H, label, font(7, italic=True), GREY, align=ALIGN_C)
+                else:
+                    c.text(x + 1, y, width - 2, ROW_H, title, f,
+                           align=align or Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
                 x += width
 
         self.flow.add(draw)
@@ -148,31 +163,41 @@ class _ReportLayout:
                             "Measurements marked * use unreviewed landmarks and are provisional.", 8.5, RED, bold=True)
         else:
             self.text_block(f"All {total} landmarks reviewed.", 8.5, "#2e7d32", bold=True)
-        legend_h = 6.0
+        legend = self.legend_items()
+        legend_h = (legend[-1][1] if legend else 0.0) + LEGEND_LINE + 1.5
         img_h, img_w = self.display.shape[:2]
         box = fit_rect(img_w, img_h, LEFT, flow.y + 1, RIGHT - LEFT, BOTTOM - flow.y - 1 - legend_h)
         statuses = {r.code: r.status for r in d.landmarks}
         flow.add(lambda c: draw_radiograph(c, self.display, box, self.points, statuses, self.tracings))
         flow.y = box[1] + box[3] + 1.5
-        self.legend(flow.y)
+        self.legend(flow.y, legend)
         flow.new_page()
 
-    def legend(self, y: float) -> None:
-        items = [(name, TRACING_COLORS[i % len(TRACING_COLORS)], "line") for i, name in enumerate(self.tracings)]
+    def legend_items(self) -> list[tuple[float, float, str, str, str]]:
+        """(x, line offset, label, colour, kind) of every legend entry, wrapped to the content width."""
+        entries = [(name, TRACING_COLORS[i % len(TRACING_COLORS)], "line")
+                   for i, (name, prims) in enumerate(self.tracings.items()) if prims]
         used = {r.status for r in self.data.landmarks if r.placed}
-        items += [(status, STATUS_COLORS[status], "dot") for status in STATUS_COLORS if status in used]
-        f = font(7.5)
+        entries += [(STATUS_WORDS.get(s, s), STATUS_COLORS[s], "dot") for s in STATUS_COLORS if s in used]
+        out, x, dy = [], LEFT, 0.0
+        for label, color, kind in entries:
+            w = (7 if kind == "line" else 3.4) + self.canvas.measure(label, font(LEGEND_PT))[0]
+            if x + w > RIGHT and x > LEFT:
+                x, dy = LEFT, dy + LEGEND_LINE
+            out.append((x, dy, label, color, kind))
+            x += w + 5
+        return out
 
+    def legend(self, y: float, items: list[tuple[float, float, str, str, str]]) -> None:
         def draw(c: Canvas) -> None:
-            x = LEFT
-            for label, color, kind in items:
+            for x, dy, label, color, kind in items:
                 if kind == "line":
-                    c.rect(x, y + 1.5, 6, 1.2, color, "#424242")
+                    c.rect(x, y + dy + 1.5, 6, 1.2, color, "#424242")
                 else:
-                    c.rect(x + 1.8, y + 0.9, 2.4, 2.4, color, "#424242")
-                w, _ = c.measure(label, f)
-                c.text(x + 7, y, w + 1, 4, label, f)
-                x += 7 + w + 5
+                    c.rect(x, y + dy + 0.9, 2.4, 2.4, color, "#424242")
+                lx = x + (7 if kind == "line" else 3.4)
+                w, _ = c.measure(label, font(LEGEND_PT))
+                c.text(lx, y + dy, w + 1, 4, label, font(LEGEND_PT))
 
         self.flow.add(draw)
 
@@ -181,7 +206,7 @@ class _ReportLayout:
         self.text_block("Landmarks", 12, bold=True, gap=1.2)
         self.table_header(LANDMARK_COLUMNS)
         for i, row in enumerate(self.data.landmarks):
-            self.flow.need(ROW_H, lambda: self.table_header(LANDMARK_COLUMNS))
+            self.flow.need(ROW_H, lambda: self.table_header(LANDMARK_COLUMNS, "Landmarks"))
             self.flow.add(self._landmark_row(row, self.flow.y, i % 2 == 1))
             self.flow.y += ROW_H
         self.flow.y += 4
@@ -213,17 +238,19 @@ class _ReportLayout:
         self.text_block(f"Norms: {d.norm_title}" + (f" ({d.norm_set})" if d.norm_set else ""), 8, GREY, gap=1.5)
         for section in d.sections:
             _, ref_h = self.canvas.measure(section.reference, font(7, italic=True), RIGHT - LEFT)
-            first = self._meas_height(section.rows[0]) if section.rows else 0
-            self.flow.need(6 + ref_h + ROW_H + first)  # never a heading alone at a page's foot
+            heights = [self._meas_height(r) for r in section.rows]
+            # a short table moves whole to the next page rather than leave one row behind;
+            # a long one may break, but never after its heading alone
+            keep = sum(heights) if sum(heights) <= KEEP_TOGETHER else sum(heights[:1])
+            self.flow.need(6 + ref_h + ROW_H + keep)
             self.text_block(section.title, 10, bold=True, gap=0.2)
             self.text_block(section.reference, 7, GREY, italic=True, gap=1.0)
             if not section.rows:
                 self.text_block("No measurements.", 8, GREY)
                 continue
             self.table_header(MEAS_COLUMNS)
-            for i, row in enumerate(section.rows):
-                h = self._meas_height(row)
-                self.flow.need(h, lambda: self.table_header(MEAS_COLUMNS))
+            for i, (row, h) in enumerate(zip(section.rows, heights)):
+                self.flow.need(h, lambda t=section.title: self.table_header(MEAS_COLUMNS, t))
                 self.flow.add(self._meas_row(row, self.flow.y, h, i % 2 == 1))
                 self.flow.y += h
             self.flow.y += 3
@@ -250,7 +277,7 @@ class _ReportLayout:
                 x += width
             bar_w = MEAS_COLUMNS[4][1]
             if row.value is not None and row.norm_sd is not None:
-                draw_deviation_bar(c, x + 2, y, bar_w - 4, h, row.deviation_sd, provisional)
+                draw_deviation_bar(c, x + BAR_INSET, y, bar_w - 2 * BAR_INSET, h, row.deviation_sd, provisional)
             elif row.value is not None and row.norm_mean is not None:
                 c.text(x, y, bar_w, h, "range only", font(6.5, italic=True), GREY, ALIGN_C)
             x += bar_w
@@ -312,6 +339,12 @@ def render_report_pdf(
     """
     ensure_gui_application()
     out_path = Path(out_path)
+    folder = out_path.parent
+    # checked first: Qt would print its own warning before we could say what is wrong
+    if not folder.is_dir():
+        raise CephviewError(f"{out_path}: cannot write the PDF: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CephviewError(f"{out_path}: cannot write the PDF: the folder {folder} is not writable")
     if not isinstance(tracings, Mapping):
         tracings = {"tracing": list(tracings)}
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")

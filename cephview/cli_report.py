@@ -1,0 +1,197 @@
+"""``cephview measure`` and ``cephview report``: measurements to CSV and a PDF report per image.
+
+Landmarks come from ``--annotations CSV`` (rows matched to images by file name) or, without
+it, from the model. Predicted landmarks keep status ``ai``, so their measurements are
+provisional and the report is a DRAFT until someone reviews them in the GUI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
+from cephview.core.calibration import Calibration, CalibrationSource
+from cephview.core.errors import AnnotationFormatError, CephviewError
+from cephview.core.radiograph import Radiograph
+
+log = logging.getLogger(__name__)
+
+Provenance = dict[tuple[str, str], tuple[LandmarkStatus, float | None]]  # (image, code) -> status, confidence
+
+
+def parse_analyses(text: str | None, default: tuple[str, ...] | None) -> list[str] | None:
+    """``steiner,downs`` -> canonical names; unknown names raise with the list of known ones."""
+    from cephview.analysis import get_analysis
+
+    if not text:
+        return list(default) if default is not None else None
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise CephviewError("--analyses needs at least one analysis name")
+    return [get_analysis(name).name for name in names]
+
+
+def _read_provenance(path: Path) -> Provenance:
+    """Status and confidence per landmark from a long CSV's optional columns.
+
+    Without a ``status`` column, a file of ``cephview predict`` (it has ``confidence``) holds
+    unreviewed predictions (``ai``); any other file holds positions placed by people (``manual``).
+    """
+    text = path.read_text(encoding="utf-8-sig")
+    first = text.split("\n", 1)[0]
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";" if first.count(";") > first.count(",") else ",")
+    fields = [f.strip() for f in reader.fieldnames or []]
+    if "landmark" not in fields:
+        return {}  # the wide layout carries no status
+    default = LandmarkStatus.AI if "confidence" in fields and "status" not in fields else LandmarkStatus.MANUAL
+    out: Provenance = {}
+    for line, row in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        image, code = Path(row.get("image", "")).name, row.get("landmark", "")
+        status_text = row.get("status", "")
+        try:
+            status = LandmarkStatus(status_text) if status_text else default
+        except ValueError:
+            choices = ", ".join(s.value for s in LandmarkStatus)
+            raise AnnotationFormatError(f"{path.name} line {line}: status {status_text!r} is not one of {choices}") from None
+        try:
+            conf = float(row["confidence"]) if row.get("confidence") else None
+        except ValueError:
+            raise AnnotationFormatError(f"{path.name} line {line}: confidence {row['confidence']!r} is not a number") from None
+        out[image, code] = (status, conf)
+    return out
+
+
+@dataclass
+class LandmarkSource:
+    """Gives each image its annotation record, from a CSV or from the model (loaded on first use)."""
+
+    csv_path: Path | None = None
+    model_path: Path | None = None
+    schema: str = "isbi2015"
+    device: str = "cpu"
+    mm_per_px: float | None = None
+    _points: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict, repr=False)
+    _provenance: Provenance = field(default_factory=dict, repr=False)
+    _predictor: object | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mm_per_px is not None and not self.mm_per_px > 0:
+            raise CephviewError(f"--mm-per-px must be a positive number, got {self.mm_per_px}")
+        if self.csv_path is not None:
+            from cephview.core.csvio import read_landmarks_csv
+
+            for image, coords in read_landmarks_csv(self.csv_path).items():
+                self._points.setdefault(Path(image).name, {}).update(coords)
+            self._provenance = _read_provenance(self.csv_path)
+            log.info("read landmarks of %d images from %s", len(self._points), self.csv_path)
+
+    def calibration(self, radiograph: Radiograph) -> Calibration:
+        if self.mm_per_px is not None:
+            return Calibration.isotropic(self.mm_per_px, CalibrationSource.USER)
+        return radiograph.calibration
+
+    def annotation(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
+        if self.csv_path is not None:
+            return self._from_csv(path, radiograph)
+        return self._predicted(path, radiograph)
+
+    def _from_csv(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
+        coords = self._points.get(path.name)
+        if not coords:
+            raise CephviewError(f"{path}: no landmarks for {path.name} in {self.csv_path}")
+        landmarks = {}
+        for code, (x, y) in coords.items():
+            status, conf = self._provenance.get((path.name, code), (LandmarkStatus.MANUAL, None))
+            ai = (x, y) if status is LandmarkStatus.AI else (None, None)
+            landmarks[code] = LandmarkAnnotation(code, x, y, ai[0], ai[1], conf, status)
+        return ImageAnnotation(path.name, self.schema, landmarks, self.calibration(radiograph))
+
+    def _predicted(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
+        from cephview.model.predictor import Predictor
+
+        if self._predictor is None:
+            self._predictor = Predictor.from_file(self.model_path, device=self.device)
+        predictor: Predictor = self._predictor  # type: ignore[assignment]
+        pred = predictor.predict(radiograph.model_pixels)
+        ann = ImageAnnotation.empty(path.name, predictor.model.schema)
+        ann.calibration = self.calibration(radiograph)
+        for code, (x, y), conf in zip(pred.codes, pred.points, pred.confidence):
+            ann.landmarks[code] = ann.landmarks[code].with_prediction(float(x), float(y), float(conf), pred.model_version)
+        return ann
+
+
+def _source(args: argparse.Namespace) -> LandmarkSource:
+    return LandmarkSource(args.annotations, args.model, args.schema, args.device, args.mm_per_px)
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from cephview.analysis import compute_measurements, load_norm_set, write_measurements_csv
+    from cephview.cli import error, expand_inputs, report_failures
+    from cephview.core.radiograph import load_radiograph
+
+    analyses = parse_analyses(args.analyses, None)
+    norms = load_norm_set(args.norms)
+    source = _source(args)
+    paths = expand_inputs(args.paths)
+    if not paths:
+        raise CephviewError(f"{' '.join(args.paths)}: no images found")
+    rows, failures = [], {}
+    for path in paths:
+        try:
+            radiograph = load_radiograph(path)
+            annotation = source.annotation(path, radiograph)
+            rows.append((path.name, compute_measurements(annotation, annotation.calibration, analyses, norms)))
+        except CephviewError as exc:
+            failures[str(path)] = str(exc)
+            error(str(exc))
+    write_measurements_csv(args.out, rows)
+    log.info("wrote measurements of %d of %d images to %s", len(rows), len(paths), args.out)
+    return report_failures(failures, len(paths))
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from cephview.analysis.report_data import DEFAULT_ANALYSES, build_report_data, report_points, report_tracings
+    from cephview.analysis import load_norm_set
+    from cephview.core.radiograph import load_radiograph
+
+    path = Path(args.path)
+    if path.is_dir():
+        raise CephviewError(f"{path}: is a folder; a report is made for one image file")
+    if args.out.suffix.lower() != ".pdf":
+        raise CephviewError(f"{args.out}: the report is a PDF; give --out a name ending in .pdf")
+    analyses = parse_analyses(args.analyses, DEFAULT_ANALYSES)
+    norms = load_norm_set(args.norms)
+    source = _source(args)
+    radiograph = load_radiograph(path)
+    annotation = source.annotation(path, radiograph)
+    data = build_report_data(
+        annotation, analyses=analyses, norm_set=norms, image_size=(radiograph.width, radiograph.height),
+        patient=radiograph.patient, include_patient=args.include_patient,
+    )
+    try:
+        from cephview.gui.report_pdf import ensure_gui_application, render_report_pdf
+    except ImportError as exc:
+        raise CephviewError(f"PDF reports need Qt (PySide6), which cannot be loaded ({exc})") from None
+    ensure_gui_application()
+    rendered = render_report_pdf(data, radiograph.display, report_points(annotation),
+                                 report_tracings(annotation, analyses or ()), args.out)
+    log.info("wrote %s (%d pages%s)", rendered.path, rendered.pages, ", DRAFT" if data.draft else "")
+    return 0
+
+
+def add_landmark_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--annotations", type=Path,
+                   help="landmark CSV (long or wide), rows matched to images by file name; "
+                        "without it the model predicts the landmarks (status ai, provisional)")
+    p.add_argument("--schema", default="isbi2015", help="landmark set of --annotations (default: isbi2015)")
+    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--norms", default="adult_classic", help="norm set (default: adult_classic)")
+    p.add_argument("--mm-per-px", type=float,
+                   help="pixel size in mm, for images that do not carry it (e.g. 0.1 for ISBI 2015)")

@@ -1,0 +1,363 @@
+"""Human-in-the-loop fine-tuning on small synthetic projects with tiny models: mechanics, not accuracy."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cephview.core.annotations import ImageAnnotation, LandmarkStatus
+from cephview.core.calibration import Calibration, CalibrationSource
+from cephview.core.datasets import LandmarkDataset
+from cephview.core.errors import CephviewError
+from cephview.core.schema import load_schema
+from cephview.core.store import ProjectStore
+from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.modelfile import LandmarkModel, build_network, load_model, save_model
+from cephview.model.predictor import Predictor
+from cephview.model.project_training import (
+    FinetuneSettings, ModelRegistry, TrainingCancelled, correction_stats, finetune_project,
+    project_dataset, repredict_unreviewed, split_holdout, unreviewed_images,
+)
+from cephview.model.project_training import decide_promotion, mix_base_data
+
+CODES = load_schema("isbi2015").codes
+W, H = 192, 240
+MM = 0.5
+
+
+def tiny_recipe() -> TrainConfig:
+    return TrainConfig(
+        global_stage=StageConfig(kind="global", encoder="resnet18", input_width=96, input_height=128, sigma=1.5),
+        refine_stage=StageConfig(kind="refine", encoder="resnet18", input_width=48, input_height=48, sigma=1.5, patch_scale=0.5),
+        batch_size_global=2, batch_size_refine=8, patches_per_image=2, refine_offset_px=8.0, pretrained=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory) -> Path:
+    """An untrained tiny two-stage model whose metadata carries its (tiny) training recipe."""
+    torch.manual_seed(0)
+    cfg = tiny_recipe()
+    model = LandmarkModel(
+        "isbi2015",
+        {"global": (cfg.global_stage, build_network(cfg.global_stage, 19)),
+         "refine": (cfg.refine_stage, build_network(cfg.refine_stage, 19))},
+        {"version": "tiny-base", "config": cfg.to_dict()},
+    )
+    path = tmp_path_factory.mktemp("base") / "base.pt"
+    save_model(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_cache(tmp_path_factory) -> list[tuple[Path, np.ndarray]]:
+    import cv2
+
+    from cephview.core.synthetic import synthetic_cephalogram
+
+    folder = tmp_path_factory.mktemp("images")
+    out = []
+    for seed in range(8):
+        image, points = synthetic_cephalogram(100 + seed, width=W, height=H)
+        path = folder / f"img{seed}.png"
+        cv2.imwrite(str(path), image)
+        out.append((path, points))
+    return out
+
+
+def make_project(folder: Path, images, reviewed: int, unreviewed: int = 1) -> ProjectStore:
+    """``reviewed`` images whose landmarks were corrected (final = truth, AI 5 px off), some accepted,
+    one missing; then ``unreviewed`` images with AI positions only (far from the truth)."""
+    store = ProjectStore.open(folder)
+    for i, (src, truth) in enumerate(images[: reviewed + unreviewed]):
+        dest = folder / src.name
+        shutil.copy(src, dest)
+        rel = store.add_image(dest).rel_path
+        ann = ImageAnnotation.empty(rel, "isbi2015")
+        ann.calibration = Calibration.isotropic(MM, CalibrationSource.USER)
+        for k, code in enumerate(CODES):
+            x, y = truth[k]
+            lm = ann.landmarks[code].with_prediction(x + 5.0, y, 0.5, "tiny-base")
+            if i < reviewed:
+                if k == 0:
+                    lm = lm.marked_missing()
+                elif k == 1:
+                    lm = lm.accepted()
+                elif k == 2 and i == 0:
+                    pass  # left as AI on a reviewed image: must not teach
+                else:
+                    lm = lm.moved_to(x, y)
+            else:
+                lm = ann.landmarks[code].with_prediction(x + 40.0, y + 40.0, 0.5, "tiny-base")
+            ann.landmarks[code] = lm
+        store.save_annotation(ann)
+    return store
+
+
+def tiny_settings(**kw) -> FinetuneSettings:
+    s = FinetuneSettings(epochs=1, lr=1e-3, num_threads=1, device="cpu")
+    for k, v in kw.items():
+        setattr(s, k, v)
+    return s
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    models = folder / "models"
+    if not models.exists():
+        return {}
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(models.rglob("*")) if p.is_file()}
+
+
+def weights_equal(a: Path, b: Path, stage: str = "global") -> bool:
+    sa, sb = load_model(a).stages[stage][1].state_dict(), load_model(b).stages[stage][1].state_dict()
+    return all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# ---------------------------------------------------------------------------- data
+def test_project_dataset_takes_only_the_clinicians_positions(tmp_path, image_cache):
+    store = make_project(tmp_path / "p", image_cache, reviewed=3, unreviewed=2)
+    data = project_dataset(store)
+    assert len(data) == 3  # the AI-only images teach nothing
+    for i, item in enumerate(data.images):
+        truth = image_cache[i][1]
+        assert np.isnan(item.points[0]).all()  # missing
+        assert np.allclose(item.points[1], truth[1] + [5.0, 0.0])  # accepted: the AI position, confirmed
+        if i == 0:
+            assert np.isnan(item.points[2]).all()  # still ai on a reviewed image
+        assert np.allclose(item.points[3:], truth[3:])  # corrected: final positions
+        assert item.calibration.col_mm == MM
+
+
+def test_correction_stats_measure_the_model_on_the_clinic(tmp_path, image_cache):
+    store = make_project(tmp_path / "p", image_cache, reviewed=3, unreviewed=1)
+    stats = correction_stats(store)
+    assert stats.images == 3 and stats.model_versions == ["tiny-base"]
+    assert stats.per_landmark["S"].reviewed == 0  # missing: says nothing
+    acc = stats.per_landmark[CODES[1]]
+    assert (acc.reviewed, acc.corrected, acc.mean_px) == (3, 0, 0.0)
+    cor = stats.per_landmark[CODES[2]]  # AI on image 0, corrected on the two others
+    assert (cor.reviewed, cor.corrected) == (2, 2)
+    assert cor.mean_px == pytest.approx(5.0) and cor.mean_mm == pytest.approx(5.0 * MM)
+    assert stats.reviewed == 3 + 2 + 16 * 3 and stats.corrected == 2 + 16 * 3
+    assert correction_stats(store, model_version="other").reviewed == 0
+
+
+def test_split_holdout_is_stable_and_spares_the_parents_training_images():
+    keys = [f"img{i}.png" for i in range(12)]
+    hashes = [hashlib.sha256(k.encode()).hexdigest() for k in keys]
+    a = split_holdout(keys, hashes, 0.25, seed=0)
+    assert len(a.held_out) == 3 and not a.in_sample
+    assert a.held_out == split_holdout(keys, hashes, 0.25, seed=0).held_out
+    assert sorted(a.train + a.held_out) == list(range(12))
+    excluded = {keys[i] for i in a.held_out}
+    b = split_holdout(keys, hashes, 0.25, seed=0, exclude=excluded)
+    assert not set(b.held_out) & set(a.held_out) and len(b.held_out) == 3
+    small = split_holdout(keys[:3], hashes[:3], 0.25, seed=0)
+    assert small.in_sample and small.train == small.held_out == [0, 1, 2] and "too few" in small.note
+
+
+def test_promotion_rule():
+    assert decide_promotion(2.0, 1.5, False, False) == (True, False, "better on the held-out images")
+    assert decide_promotion(2.0, 2.5, False, False)[:2] == (False, False)
+    assert decide_promotion(2.0, 2.0, False, False)[:2] == (False, False)  # equal is not better
+    assert decide_promotion(2.0, 2.5, True, False)[:2] == (True, True)
+    assert decide_promotion(2.0, 1.0, False, True)[:2] == (False, False)  # in-sample never auto-promotes
+    assert decide_promotion(2.0, 1.9, False, False, min_improvement=0.1)[0] is False
+
+
+def test_mix_base_data(image_cache):
+    from cephview.core.datasets import AnnotatedImage
+
+    schema = load_schema("isbi2015")
+    items = [AnnotatedImage(p, t) for p, t in image_cache]
+    train, base = LandmarkDataset(schema, items[:2]), LandmarkDataset(schema, items[2:])
+    mixed, n = mix_base_data(train, base, 1.5, seed=0)
+    assert n == 3 and len(mixed) == 5 and mixed.images[:2] == train.images
+    assert mix_base_data(train, None, 1.0, 0) == (train, 0)
+    with pytest.raises(CephviewError, match="landmarks"):
+        mix_base_data(train, LandmarkDataset(load_schema("aariz"), items[2:]), 1.0, 0)
+
+
+# ---------------------------------------------------------------------------- fine-tuning
+def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, image_cache, base_model, monkeypatch):
+    import cephview.model.project_training as pt
+
+    seen: list[LandmarkDataset] = []
+
+    class SpyTrainer(pt.Trainer):
+        def __init__(self, dataset, *a, **kw):
+            seen.append(dataset)
+            super().__init__(dataset, *a, **kw)
+
+    monkeypatch.setattr(pt, "Trainer", SpyTrainer)
+    store = make_project(tmp_path / "p", image_cache, reviewed=6, unreviewed=2)
+    registry = ModelRegistry(store, base_model)
+    events = []
+    result = finetune_project(store, tiny_settings(force=True), progress=events.append, registry=registry)
+
+    # Trained on the reviewed, not held-out images; AI positions are NaN (masked out of the loss).
+    (trained,) = seen
+    assert len(result.held_out) == 2 and len(result.train_images) == 4 == len(trained)
+    assert not set(result.held_out) & set(result.train_images)
+    truth = {p.name: t for p, t in image_cache}
+    for item in trained.images:
+        ann = store.load_annotation(store.key(item.image_path))
+        for k, code in enumerate(CODES):
+            if ann.landmarks[code].status in (LandmarkStatus.AI, LandmarkStatus.MISSING):
+                assert np.isnan(item.points[k]).all()
+            else:
+                assert np.allclose(item.points[k], (ann.landmarks[code].x, ann.landmarks[code].y))
+        assert np.allclose(item.points[3:], truth[item.image_path.name][3:])
+
+    # A new version, with weights changed, figures, and promoted (forced if it was not better).
+    assert result.promoted and registry.active == result.version.version == "v1"
+    assert result.version.parent == "base" and result.version.train_images == result.train_images
+    path = registry.path("v1")
+    assert path.is_file() and path.parent == store.folder / "models"
+    assert not weights_equal(path, base_model)
+    assert np.isfinite(result.before.mre) and np.isfinite(result.after.mre) and result.unit == "mm"
+    meta = load_model(path).meta
+    assert meta["project_version"] == "v1" and meta["version"].startswith("v1-")
+    assert result.version.metrics["parent_mre"] == result.before.mre
+    assert set(result.version.metrics["per_landmark"]) == set(CODES[1:])  # S was never reviewed
+    # the two AI-only images, and img0 whose landmark 2 nobody reviewed
+    assert result.to_repredict == unreviewed_images(store) == ["img0.png", "img6.png", "img7.png"]
+    phases = [e.phase for e in events]
+    assert phases[0] == "evaluating current" and "training" in phases and phases[-1] == "saving"
+    assert [v.version for v in registry.list_versions()] == ["base", "v1"]
+    assert [p.name for p in (store.folder / "models").iterdir()] == ["v1.pt"]  # no leftovers
+
+    # Restore: the old model is active again, and back.
+    registry.activate("base")
+    assert registry.active_path() == base_model.resolve()
+    registry.activate("v1")
+    assert registry.active_path() == path
+    with pytest.raises(CephviewError, match="no model version"):
+        registry.activate("v9")
+
+    # The next run starts from v1 and never holds out an image v1 learnt from.
+    result2 = finetune_project(store, tiny_settings(epochs=0), registry=registry)
+    assert result2.parent.version == "v1" and result2.version.version == "v2"
+    assert not set(result2.held_out) & set(result.train_images)
+
+
+@pytest.mark.parametrize("when", ["training", "evaluating new"])
+def test_cancel_changes_nothing(tmp_path, image_cache, base_model, when):
+    store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=1)
+    registry = ModelRegistry(store, base_model)
+    finetune_project(store, tiny_settings(epochs=0, force=True), registry=registry)  # v1, active
+    state = (store.get_setting("model_registry"), snapshot(store.folder))
+    ann_before = [store.load_annotation(r.rel_path) for r in store.images()]
+    phase = {"now": None}
+
+    def progress(p):
+        phase["now"] = p.phase
+
+    with pytest.raises(TrainingCancelled):
+        finetune_project(store, tiny_settings(), progress=progress, should_stop=lambda: phase["now"] == when,
+                         registry=registry)
+    assert (store.get_setting("model_registry"), snapshot(store.folder)) == state
+    assert registry.active == "v1"
+    assert [store.load_annotation(r.rel_path) for r in store.images()] == ann_before
+
+
+def test_a_model_that_is_not_better_is_kept_aside_and_force_promotes(tmp_path, image_cache, base_model):
+    store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=1)
+    registry = ModelRegistry(store, base_model)
+    # 0 epochs: the candidate equals its parent, so it cannot be better (deterministically).
+    kept = finetune_project(store, tiny_settings(epochs=0), registry=registry)
+    assert kept.after.mre == kept.before.mre
+    assert not kept.promoted and kept.reason == "not better on the held-out images"
+    assert registry.active == "base" and kept.to_repredict == []
+    assert registry.get("v1").promoted is False and registry.path("v1").is_file()  # kept with its figures
+    assert registry.get("v1").metrics["mre"] == kept.after.mre
+    forced = finetune_project(store, tiny_settings(epochs=0, force=True), registry=registry)
+    assert forced.promoted and forced.version.forced and registry.active == "v2"
+    assert "promoted by request" in forced.reason
+
+
+def test_too_few_images_compare_in_sample_and_say_so(tmp_path, image_cache, base_model):
+    store = make_project(tmp_path / "p", image_cache, reviewed=3, unreviewed=0)
+    result = finetune_project(store, tiny_settings(epochs=0), registry=ModelRegistry(store, base_model))
+    assert result.in_sample and "too few" in result.note and not result.promoted
+    assert sorted(result.held_out) == sorted(result.train_images)
+
+
+def test_nothing_reviewed_is_an_error(tmp_path, image_cache, base_model):
+    store = make_project(tmp_path / "p", image_cache, reviewed=0, unreviewed=2)
+    with pytest.raises(CephviewError, match="nothing to learn"):
+        finetune_project(store, tiny_settings(), registry=ModelRegistry(store, base_model))
+    assert snapshot(store.folder) == {}
+
+
+def test_freeze_encoder_trains_only_the_decoder(tmp_path, image_cache, base_model):
+    store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=0)
+    registry = ModelRegistry(store, base_model)
+    result = finetune_project(store, tiny_settings(freeze_encoder=True, stages=["global"]), registry=registry)
+    old = load_model(base_model).stages["global"][1].state_dict()
+    new = load_model(registry.path(result.version)).stages["global"][1].state_dict()
+    enc = [k for k in old if k.startswith("encoder.")]
+    assert enc and all(torch.equal(old[k], new[k]) for k in enc)  # BatchNorm statistics included
+    assert any(not torch.equal(old[k], new[k]) for k in old if not k.startswith("encoder."))
+    assert weights_equal(registry.path(result.version), base_model, "refine")  # not trained
+
+
+# ---------------------------------------------------------------------------- re-prediction
+def test_repredict_updates_only_unreviewed_landmarks(tmp_path, image_cache, base_model):
+    store = make_project(tmp_path / "p", image_cache, reviewed=2, unreviewed=2)
+    rels = [r.rel_path for r in store.images()]
+    store.set_image_fields(rels[1], reviewed=True)
+    before = {r: store.load_annotation(r) for r in rels}
+    todo = unreviewed_images(store)
+    assert todo == [rels[0], rels[2], rels[3]]  # image 0 keeps one AI landmark; image 1 is marked reviewed
+    predictor = Predictor(load_model(base_model))
+    calls = []
+    result = repredict_unreviewed(store, predictor, progress=lambda d, n: calls.append((d, n)))
+    assert result.updated == todo and not result.failures and calls[-1] == (3, 3)
+    for rel in rels:
+        old, new = before[rel], store.load_annotation(rel)
+        for code in CODES:
+            a, b = old.landmarks[code], new.landmarks[code]
+            if a.status is LandmarkStatus.AI and not old.reviewed:
+                assert b.status is LandmarkStatus.AI and (b.ai_x, b.ai_y) != (a.ai_x, a.ai_y)
+                assert (b.x, b.y) == (b.ai_x, b.ai_y) and b.model_version == "tiny-base"
+            else:
+                assert b == a  # reviewed: the whole record untouched, AI position included
+    stopped = repredict_unreviewed(store, predictor, should_stop=lambda: True)
+    assert stopped.cancelled and stopped.updated == []
+
+
+# ---------------------------------------------------------------------------- command line
+def test_cli_train_project_and_models(tmp_path, image_cache, base_model, monkeypatch, capsys):
+    from cephview.cli import main
+
+    monkeypatch.setenv("CEPHVIEW_MODEL", str(base_model))
+    store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=1)
+    store.close()
+    folder = str(tmp_path / "p")
+    assert main(["train", "--project", folder, "--epochs", "0", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out" in out and "kept aside" in out and "v1" in out
+    assert main(["train", "--project", folder, "--epochs", "0", "--force", "--threads", "1"]) == 0
+    assert "promoted" in capsys.readouterr().out
+    assert main(["models", "--project", folder]) == 0
+    listing = capsys.readouterr().out
+    assert "base" in listing and "v1" in listing and "* v2" in listing
+    assert main(["models", "--project", folder, "--activate", "base"]) == 0
+    capsys.readouterr()
+    with ProjectStore.open(folder) as s:
+        assert ModelRegistry(s).active == "base"
+    assert main(["models", "--project", folder, "--activate", "v7"]) == 2
+    assert "no model version" in capsys.readouterr().err
+
+
+def test_checkpoints_from_before_freeze_encoder_still_resume():
+    saved = TrainConfig().to_dict()
+    del saved["freeze_encoder"]  # a checkpoint written before the field existed
+    assert TrainConfig.from_dict(saved).to_dict() == TrainConfig().to_dict()

@@ -1,0 +1,183 @@
+"""``cephview measure`` and ``cephview report``: CSV contract, landmark sources, batch errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from cephview.analysis import CSV_HEADER, compute_measurements
+from cephview.cli import main
+from cephview.core.calibration import Calibration, CalibrationSource
+
+N_IMAGES = 3
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from cephview.core.synthetic import write_synthetic_dataset
+
+    folder = tmp_path_factory.mktemp("measure")
+    ds = write_synthetic_dataset(folder, N_IMAGES, seed=3, width=240, height=300)
+    return folder, ds
+
+
+@pytest.fixture
+def qt(request):
+    """The Qt application of pytest-qt; skips where Qt is not installed (measure needs no Qt)."""
+    pytest.importorskip("PySide6")
+    pytest.importorskip("pytestqt")
+    return request.getfixturevalue("qapp")
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames or ()) == CSV_HEADER
+        return list(reader)
+
+
+def points_of(ds, i: int) -> dict[str, tuple[float, float]]:
+    return {code: (float(x), float(y)) for code, (x, y) in zip(ds.schema.codes, ds.images[i].points)}
+
+
+def test_measure_from_csv_matches_compute_measurements(dataset, tmp_path, capsys):
+    folder, ds = dataset
+    out = tmp_path / "m.csv"
+    code, _, err = run(["measure", folder, "--annotations", folder / "landmarks.csv",
+                        "--analyses", "steiner,downs", "--out", out], capsys)
+    assert code == 0, err
+    rows = read_rows(out)
+    per_image = len(compute_measurements(points_of(ds, 0), None, ["Steiner", "Downs"]))
+    assert len(rows) == N_IMAGES * per_image
+    assert {r["image"] for r in rows} == {f"synthetic_{i:04d}.png" for i in range(N_IMAGES)}
+    assert {r["analysis"] for r in rows} == {"Steiner", "Downs"}
+    for i in range(N_IMAGES):
+        # the CSV's positions are rounded to 0.001 px: compare with the value at 0.01 deg
+        expected = next(r for r in compute_measurements(points_of(ds, i), None, ["Steiner"]) if r.name == "SNA")
+        row = next(r for r in rows if r["image"] == f"synthetic_{i:04d}.png" and r["measurement"] == "SNA")
+        assert float(row["value"]) == pytest.approx(expected.value, abs=0.011)
+        assert row["unit"] == "deg" and row["norm_mean"] == "82.00" and row["status"] == "final"
+    # the PNGs carry no pixel size: distances stay in px, without a norm
+    u1 = next(r for r in rows if r["measurement"] == "U1-NA (mm)")
+    assert u1["unit"] == "px" and u1["norm_mean"] == ""
+
+
+def test_measure_with_pixel_size_reports_mm(dataset, tmp_path, capsys):
+    folder, ds = dataset
+    out = tmp_path / "m.csv"
+    image = folder / "synthetic_0001.png"
+    code, _, _ = run(["measure", image, "--annotations", folder / "landmarks.csv", "--analyses", "Steiner",
+                      "--mm-per-px", "0.5", "--out", out], capsys)
+    assert code == 0
+    rows = {r["measurement"]: r for r in read_rows(out)}
+    expected = {r.name: r for r in compute_measurements(
+        points_of(ds, 1), Calibration.isotropic(0.5, CalibrationSource.USER), ["Steiner"])}
+    assert rows["U1-NA (mm)"]["unit"] == "mm"
+    assert float(rows["U1-NA (mm)"]["value"]) == pytest.approx(expected["U1-NA (mm)"].value, abs=0.011)
+
+
+def test_unreviewed_rows_in_the_csv_give_provisional_values(dataset, tmp_path, capsys):
+    folder, ds = dataset
+    ann_csv = tmp_path / "ai.csv"
+    with ann_csv.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "landmark", "x_px", "y_px", "confidence", "status"])
+        for code, (x, y) in points_of(ds, 0).items():
+            w.writerow(["synthetic_0000.png", code, x, y, 0.8, "ai" if code == "A" else "accepted"])
+    out = tmp_path / "m.csv"
+    code, _, _ = run(["measure", folder / "synthetic_0000.png", "--annotations", ann_csv,
+                      "--analyses", "steiner", "--out", out], capsys)
+    assert code == 0
+    status = {r["measurement"]: r["status"] for r in read_rows(out)}
+    assert status["SNA"] == "provisional" and status["SNB"] == "final"
+
+
+def test_bad_inputs_exit_2_and_the_batch_goes_on(dataset, tmp_path, capsys):
+    folder, _ = dataset
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    missing = tmp_path / "missing.png"
+    out = tmp_path / "m.csv"
+    code, _, err = run(["measure", folder / "synthetic_0000.png", corrupt, missing, "--annotations",
+                        folder / "landmarks.csv", "--analyses", "steiner", "--out", out], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("cephview: error: ") for line in lines)
+    assert "2 of 3 inputs failed" in lines[-1]
+    assert {r["image"] for r in read_rows(out)} == {"synthetic_0000.png"}
+
+
+def test_image_without_landmarks_in_the_csv_is_named(dataset, tmp_path, capsys):
+    from cephview.core.synthetic import write_synthetic_dataset
+
+    other = tmp_path / "other"
+    write_synthetic_dataset(other, 1, seed=99, width=240, height=300, csv_name="unused.csv")
+    stranger = other / "stranger.png"
+    (other / "synthetic_0000.png").rename(stranger)
+    code, _, err = run(["measure", stranger, "--annotations", dataset[0] / "landmarks.csv",
+                        "--out", tmp_path / "m.csv"], capsys)
+    assert code == 2 and "no landmarks for stranger.png" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--analyses", "steiner,nonsense"], "unknown analysis 'nonsense'"),
+    (["--norms", "martian"], "unknown norm set 'martian'"),
+])
+def test_bad_options_are_one_line(dataset, tmp_path, capsys, extra, message):
+    folder, _ = dataset
+    code, _, err = run(["measure", folder, "--annotations", folder / "landmarks.csv", "--out",
+                        tmp_path / "m.csv", *extra], capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_unreadable_annotations_csv_is_one_line(dataset, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,landmark,x_px,y_px\nsynthetic_0000.png,S,abc,1\n")
+    code, _, err = run(["measure", dataset[0], "--annotations", bad, "--out", tmp_path / "m.csv"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "not a number" in err
+
+
+def test_measure_with_the_model_marks_values_provisional(dataset, tiny_model_path, tmp_path, capsys):
+    folder, _ = dataset
+    out = tmp_path / "m.csv"
+    code, _, err = run(["measure", folder / "synthetic_0000.png", "--model", tiny_model_path,
+                        "--analyses", "steiner", "--out", out], capsys)
+    assert code == 0, err
+    statuses = {r["status"] for r in read_rows(out)}
+    assert "final" not in statuses and "provisional" in statuses
+
+
+def test_report_writes_a_pdf(qt, dataset, tmp_path, capsys):
+    folder, _ = dataset
+    out = tmp_path / "r.pdf"
+    code, _, err = run(["report", folder / "synthetic_0002.png", "--annotations", folder / "landmarks.csv",
+                        "--analyses", "steiner,tweed", "--out", out], capsys)
+    assert code == 0, err
+    assert out.read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("target, message", [("folder", "is a folder"), ("missing", "no such file")])
+def test_report_on_bad_input_is_one_line(qt, dataset, tmp_path, capsys, target, message):
+    folder, _ = dataset
+    path = folder if target == "folder" else tmp_path / "missing.png"
+    out = tmp_path / "r.pdf"
+    code, _, err = run(["report", path, "--annotations", folder / "landmarks.csv", "--out", out], capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert not out.exists()
+
+
+def test_report_into_a_missing_folder_is_one_line(qt, dataset, tmp_path, capfd):
+    folder, _ = dataset
+    out = tmp_path / "nowhere" / "r.pdf"
+    code = main(["report", str(folder / "synthetic_0000.png"), "--annotations", str(folder / "landmarks.csv"),
+                 "--out", str(out)])
+    _, err = capfd.readouterr()  # capfd: Qt's own warnings would bypass sys.stderr
+    assert code == 2 and err.count("\n") == 1 and "does not exist" in err
