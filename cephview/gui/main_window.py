@@ -99,9 +99,9 @@ class MainWindow(ProjectMixin, QMainWindow):
             self.docks_menu.addAction(dock.toggleViewAction())
             self.docks[name] = dock
         self.tabifyDockWidget(self.docks["display"], self.docks["cvm"])
-        self.tabifyDockWidget(self.docks["landmarks"], self.docks["measurements"])
+        # one tab group only: a second group tabified before show leaves a stray tab bar (Qt 6.12)
+        self.tabifyDockWidget(self.docks["display"], self.docks["measurements"])
         self.docks["display"].raise_()
-        self.docks["landmarks"].raise_()
         self._sized_docks = False
 
         self._view_timer = QTimer(self)

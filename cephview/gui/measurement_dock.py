@@ -96,6 +96,11 @@ def _key(item: QTreeWidgetItem | None) -> tuple[str, str]:
     return str(item.data(NAME, ANALYSIS_ROLE) or ""), str(item.data(NAME, NAME_ROLE) or "")
 
 
+def _style(r: MeasurementResult) -> tuple[bool, str, bool]:
+    """What a row looks like: italic (provisional), deviation level, greyed (not computed)."""
+    return r.provisional and r.value is not None, deviation_level(r), r.value is None
+
+
 def _swatch(color: QColor) -> QIcon:
     pixmap = QPixmap(12, 12)
     pixmap.fill(color)
@@ -137,8 +142,10 @@ class MeasurementDock(QWidget):
         self.tree.setAlternatingRowColors(False)
         header = self.tree.header()
         header.setStretchLastSection(True)
+        # Interactive, sized in refresh(): ResizeToContents re-measures every row on each setText,
+        # which made a drag step 20x slower.
         for col in (NAME, VALUE, NORM, DEV):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
         self.tree.headerItem().setToolTip(DEV, "Deviation from the norm mean, in standard deviations")
         self.detail = QLabel(LEGEND)  # the selected row in full (the columns may be cut), else the legend
         self.detail.setWordWrap(True)
@@ -188,6 +195,9 @@ class MeasurementDock(QWidget):
                     self._shown[key] = r
             for analysis, group in self._groups.items():
                 self._fill_group(group, [r for r in results if r.analysis == analysis])
+        if not self.live.dragging:  # widths settle once the drag ends
+            for col in (NAME, VALUE, NORM, DEV):
+                self.tree.resizeColumnToContents(col)
         self._show_detail()
 
     def _rebuild(self, results: list[MeasurementResult]) -> None:
@@ -235,21 +245,13 @@ class MeasurementDock(QWidget):
         return group
 
     def _fill_row(self, item: QTreeWidgetItem, r: MeasurementResult) -> None:
-        item.setText(VALUE, value_text(r))
-        item.setText(NORM, norm_text(r))
-        item.setText(DEV, deviation_text(r))
-        item.setText(TEXT, r.interpretation.split(": ", 1)[-1])
-        level = deviation_level(r)
-        for col in range(len(COLUMNS)):
-            font = QFont(item.font(col))
-            font.setItalic(r.provisional and r.value is not None)
-            item.setFont(col, font)
-            item.setForeground(col, MISSING_TEXT if r.value is None else QBrush())
-        for col in (VALUE, DEV):
-            brush = LEVEL_BRUSHES.get(level)
-            item.setBackground(col, brush if brush is not None else QBrush())
-            if brush is not None:
-                item.setForeground(col, DARK_TEXT)
+        for col, text in ((VALUE, value_text(r)), (NORM, norm_text(r)), (DEV, deviation_text(r)),
+                          (TEXT, r.interpretation.split(": ", 1)[-1])):
+            if item.text(col) != text:
+                item.setText(col, text)
+        old = self._shown.get(_key(item))
+        if old is None or _style(old) != _style(r):  # restyle only when the look changes, not every value
+            self._style_row(item, r)
         tip = [f"<b>{escape(r.interpretation)}</b>"]
         if r.norm_source:
             dev = f"; {r.deviation_sd:+.1f} SD" if r.deviation_sd is not None else ""
@@ -262,6 +264,20 @@ class MeasurementDock(QWidget):
         for col in range(len(COLUMNS)):
             item.setToolTip(col, text)
 
+    @staticmethod
+    def _style_row(item: QTreeWidgetItem, r: MeasurementResult) -> None:
+        italic, level, missing = _style(r)
+        for col in range(len(COLUMNS)):
+            font = QFont(item.font(col))
+            font.setItalic(italic)
+            item.setFont(col, font)
+            item.setForeground(col, MISSING_TEXT if missing else QBrush())
+        brush = LEVEL_BRUSHES.get(level)
+        for col in (VALUE, DEV):
+            item.setBackground(col, brush if brush is not None else QBrush())
+            if brush is not None:
+                item.setForeground(col, DARK_TEXT)
+
     def _fill_group(self, group: QTreeWidgetItem, results: list[MeasurementResult]) -> None:
         computed = [r for r in results if r.value is not None]
         outside = sum(1 for r in computed if deviation_level(r) in ("amber", "red"))
@@ -270,8 +286,10 @@ class MeasurementDock(QWidget):
             parts.append(f"{outside} off norm")
         if any(r.provisional for r in computed):
             parts.append("provisional")
-        group.setText(TEXT, ", ".join(parts))
-        group.setForeground(TEXT, MISSING_TEXT)
+        text = ", ".join(parts)
+        if group.text(TEXT) != text:  # most drag steps change no summary: skip the repaint
+            group.setText(TEXT, text)
+            group.setForeground(TEXT, MISSING_TEXT)
 
     def _apply_filter(self, choice: str) -> None:
         for analysis, group in self._groups.items():

@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass, field
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QPolygonF
 
 from cephview.analysis import TracingPrimitive, available_analyses, tracing_primitives
 from cephview.analysis.engine import format_value
@@ -74,13 +74,17 @@ class TracingItem(pg.GraphicsObject):
         self.drawings: list[Drawing] = []
         self.image_rect = QRectF()
         self.extend_lines = True
+        self.landmarks: list[QPointF] = []
         self._font = QFont()
         self._font.setPointSizeF(8.5)
         self._font.setBold(True)
 
-    def set_content(self, drawings: list[Drawing], image_rect: QRectF, extend_lines: bool) -> None:
+    def set_content(self, drawings: list[Drawing], image_rect: QRectF, extend_lines: bool,
+                    landmarks: list[QPointF] | None = None) -> None:
+        """``landmarks``: marker positions, which labels keep clear of."""
         self.prepareGeometryChange()
         self.drawings, self.image_rect, self.extend_lines = drawings, image_rect, extend_lines
+        self.landmarks = landmarks or []
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -92,59 +96,74 @@ class TracingItem(pg.GraphicsObject):
         if not self.drawings:
             return
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setBrush(Qt.BrushStyle.NoBrush)
         labels: list[tuple[QPointF, str, QColor]] = []
         for d in self.drawings:
-            solid = _pen(d.color, d.width)
-            faint = _pen(QColor(d.color.red(), d.color.green(), d.color.blue(), 110), 1.0, Qt.PenStyle.DashLine)
+            # Batched per pen: one drawLines / drawPolyline call per kind keeps a drag step cheap.
+            lines, extensions, segments, arcs, dots = [], [], [], [], []
             for prim in d.primitives:
                 pts = [QPointF(x, y) for x, y in prim.points]
+                text = d.values.get(prim.measurement, prim.label) if d.labels else ""
                 if prim.kind == "line":
-                    if self.extend_lines:
-                        ends = clip_to_rect(prim.points[0], prim.points[1], self.image_rect)
-                        if ends is not None:
-                            p.setPen(faint)
-                            p.drawLine(*ends)
-                    p.setPen(solid)
-                    p.drawLine(pts[0], pts[1])
+                    lines.append(QLineF(pts[0], pts[1]))
+                    ends = clip_to_rect(prim.points[0], prim.points[1], self.image_rect) if self.extend_lines else None
+                    if ends is not None:
+                        extensions.append(QLineF(*ends))
                 elif prim.kind == "segment":
-                    p.setPen(_pen(d.color, d.width + 1.0))
-                    p.drawLine(pts[0], pts[1])
-                    if d.labels:
-                        labels.append(((pts[0] + pts[1]) / 2.0, d.values.get(prim.measurement, prim.label), d.color))
+                    segments.append(QLineF(pts[0], pts[1]))
+                    labels.append(((pts[0] + pts[1]) / 2.0, text, d.color))
                 elif prim.kind == "arc":
-                    p.setPen(solid)
-                    p.setBrush(Qt.BrushStyle.NoBrush)
-                    p.drawPath(_arc_path(prim))
-                    if d.labels:
-                        labels.append((_arc_label_anchor(prim), d.values.get(prim.measurement, prim.label), d.color))
+                    arcs.append(_arc_polygon(prim))
+                    labels.append((_arc_label_anchor(prim), text, d.color))
                 elif prim.kind == "point":
-                    p.setPen(solid)
-                    p.setBrush(d.color)
-                    self._dot(p, pts[0])
+                    dots.append(pts[0])
+            if extensions:
+                faint = QColor(d.color)
+                faint.setAlpha(110)
+                p.setPen(_pen(faint, 1.0, Qt.PenStyle.DashLine))
+                p.drawLines(extensions)
+            p.setPen(_pen(d.color, d.width))
+            if lines:
+                p.drawLines(lines)
+            for arc in arcs:
+                p.drawPolyline(arc)
+            if segments:
+                p.setPen(_pen(d.color, d.width + 1.0))
+                p.drawLines(segments)
+            if dots:
+                self._dots(p, dots, d.color)
         self._draw_labels(p, labels)
 
     @staticmethod
-    def _dot(p: QPainter, at: QPointF) -> None:
-        # a dot of constant screen size: draw it in device coordinates
-        device = p.transform().map(at)
+    def _dots(p: QPainter, points: list[QPointF], color: QColor) -> None:
+        # dots of constant screen size: drawn in device coordinates
+        transform = p.transform()
         p.save()
         p.resetTransform()
-        p.drawEllipse(device, 2.5, 2.5)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(color)
+        for at in points:
+            p.drawEllipse(transform.map(at), 2.5, 2.5)
         p.restore()
 
     def _draw_labels(self, p: QPainter, labels: list[tuple[QPointF, str, QColor]]) -> None:
-        """Labels in screen pixels, each moved down until it no longer covers an earlier one."""
+        """Labels in screen pixels beside their anchor, on the first side that covers neither a
+        landmark marker (ring and code) nor an earlier label; else pushed down below what they hit."""
         transform = p.transform()
         p.save()
         p.resetTransform()
         p.setFont(self._font)
         fm = QFontMetricsF(self._font)
-        placed: list[QRectF] = []
+        # marker ring plus its code label to the right (see landmark_items)
+        placed = [QRectF(q.x() - 12, q.y() - 14, 52, 26) for q in map(transform.map, self.landmarks)]
         for anchor, text, color in labels:
             if not text:
                 continue
-            at = transform.map(anchor) + QPointF(4, -4)
-            rect = QRectF(at.x(), at.y() - fm.ascent(), fm.horizontalAdvance(text), fm.height())
+            at = transform.map(anchor)
+            w, h = fm.horizontalAdvance(text), fm.height()
+            sides = [QRectF(at.x() + dx, at.y() + dy, w, h) for dx, dy in
+                     ((5, -h - 2), (5, 2), (-w - 5, -h - 2), (-w - 5, 2))]
+            rect = next((r for r in sides if not any(r.intersects(o) for o in placed)), sides[0])
             for _ in range(8):
                 hit = next((r for r in placed if r.intersects(rect)), None)
                 if hit is None:
@@ -166,15 +185,11 @@ def _pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine
     return pen
 
 
-def _arc_path(prim: TracingPrimitive) -> QPainterPath:
+def _arc_polygon(prim: TracingPrimitive) -> QPolygonF:
     # Sampled in image coordinates (y down), the convention of start_deg / span_deg.
     (cx, cy), r = prim.points[0], prim.radius
-    path = QPainterPath()
-    for i in range(ARC_STEPS + 1):
-        a = math.radians(prim.start_deg + prim.span_deg * i / ARC_STEPS)
-        q = QPointF(cx + r * math.cos(a), cy + r * math.sin(a))
-        path.moveTo(q) if i == 0 else path.lineTo(q)
-    return path
+    angles = (math.radians(prim.start_deg + prim.span_deg * i / ARC_STEPS) for i in range(ARC_STEPS + 1))
+    return QPolygonF([QPointF(cx + r * math.cos(a), cy + r * math.sin(a)) for a in angles])
 
 
 def _arc_label_anchor(prim: TracingPrimitive) -> QPointF:
@@ -249,7 +264,8 @@ class TracingOverlay(QObject):
                 drawings.append(Drawing(analysis_color(analysis), prims, self._values(analysis), width=3.5,
                                         labels=analysis not in self.enabled))
         # pixel centres are integers, so the image covers -0.5 .. size - 0.5 (see viewer)
-        self.item.set_content(drawings, QRectF(-0.5, -0.5, w, h), self.extend_lines)
+        markers = [QPointF(lm.x, lm.y) for lm in points.values() if lm.has_position]
+        self.item.set_content(drawings, QRectF(-0.5, -0.5, w, h), self.extend_lines, markers)
         self.item.setVisible(True)
 
     def _drawing(self, analysis: str, points) -> Drawing:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from cephview.core.datasets import AnnotatedImage, LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.core.schema import LandmarkSchema, load_schema
 from cephview.core.store import ImageStatus, ProjectStore
+
+if TYPE_CHECKING:
+    from cephview.model.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +193,7 @@ class RepredictResult:
 
 
 def repredict_unreviewed(
-    store: ProjectStore, predictor: "object", images: list[str] | None = None,
+    store: ProjectStore, predictor: Predictor, images: list[str] | None = None,
     progress: StepProgress | None = None, should_stop: Callable[[], bool] | None = None,
 ) -> RepredictResult:
     """Predict ``images`` (default: :func:`unreviewed_images`) again with ``predictor``.
@@ -203,14 +206,14 @@ def repredict_unreviewed(
 
     keys = unreviewed_images(store) if images is None else list(images)
     result = RepredictResult()
-    version = predictor.model.version  # type: ignore[attr-defined]
+    version = predictor.model.version
     for i, key in enumerate(keys):
         if should_stop is not None and should_stop():
             result.cancelled = True
             break
         try:
             radiograph = load_radiograph(store.resolve(key))
-            pred = predictor.predict(radiograph.model_pixels)  # type: ignore[attr-defined]
+            pred = predictor.predict(radiograph.model_pixels)
             ann = store.load_annotation(key)
             if ann is None:
                 raise CephviewError(f"{key} is no longer in the project")

@@ -41,8 +41,8 @@ from cephview.model.train import Trainer, TrainingCancelled, TrainProgress
 __all__ = [
     "BASE", "CorrectionStats", "FinetuneProgress", "FinetuneResult", "FinetuneSettings", "HoldoutSplit",
     "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "TrainingCancelled",
-    "active_model_path", "correction_stats", "finetune_project", "project_dataset", "repredict_unreviewed",
-    "split_holdout", "unreviewed_images",
+    "active_model_path", "correction_stats", "finetune_project", "project_dataset", "promote_version",
+    "repredict_unreviewed", "split_holdout", "unreviewed_images",
 ]
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,15 @@ class FinetuneResult:
         verdict = "promoted" if self.promoted else "kept aside"
         return (f"MRE on {where}: {self.parent.version} {self.before.mre:.3f} {self.unit} -> "
                 f"{self.version.version} {self.after.mre:.3f} {self.unit}{pct}; {verdict}: {self.reason}")
+
+
+def promote_version(store: ProjectStore, version: str, registry: ModelRegistry | None = None) -> list[str]:
+    """The user's "use it anyway" after seeing a kept-aside version's figures (or going back to one).
+
+    Returns the unreviewed images to predict again with it.
+    """
+    (registry or ModelRegistry(store)).promote(version)
+    return unreviewed_images(store)
 
 
 def _rank(seed: int, sha: str) -> str:

@@ -116,6 +116,18 @@ class ModelRegistry:
         log.info("active model of %s is now %s", self.store.folder, v.version)
         return v
 
+    def promote(self, version: str) -> ModelVersion:
+        """Activate a version that was kept aside, because the user chose it after seeing its figures."""
+        v = self.activate(version)
+        if not v.is_base and not v.promoted:
+            data = self._read()
+            for d in data["versions"]:
+                if d["version"] == v.version:
+                    d["promoted"] = d["forced"] = True
+            self._write(data)
+            v = self.get(version)
+        return v
+
     def next_name(self) -> str:
         """A version name used by no entry and no file (a crash may leave an unregistered file)."""
         used = [int(m.group(1)) for d in self._read()["versions"] if (m := _NAME.match(d["version"]))]

@@ -136,6 +136,7 @@ def test_tracing_toggles_draw_and_follow_landmarks(window, qtbot):
     window.table.model.setData(window.table.model.index(row, 2), str(n.x + 40))
     moved = [p for p in _primitives(window, "Steiner") if p.label == "N-B"][0]
     assert moved.points[0] == pytest.approx((n.x + 40, n.y))
+    assert _shown(window) == _expected(window)  # and the panel with it
     window.act.undo.trigger()
     assert [p for p in _primitives(window, "Steiner") if p.label == "N-B"][0].points[0] == pytest.approx((n.x, n.y))
 
@@ -195,3 +196,13 @@ def test_closing_the_image_empties_the_panel(window, qtbot):
     window.session.close_image()
     assert window.measurements.tree.topLevelItemCount() == 0
     assert not window.tracing.item.isVisible()
+
+
+def test_traced_analyses_and_norm_set_are_remembered(make_window, settings, qtbot):
+    first = make_window(settings=settings)
+    first.act.tracing["Downs"].trigger()
+    assert [a.text() for a in first.tracing_menu.actions()] == first.tracing.analyses
+    first.close()
+    second = make_window(settings=settings)
+    assert second.tracing.enabled == ["Downs"] and second.act.tracing["Downs"].isChecked()
+    assert second.measurements.norms.currentText() == second.live.norm_set

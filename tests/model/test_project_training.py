@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from cephview.model.modelfile import LandmarkModel, build_network, load_model, s
 from cephview.model.predictor import Predictor
 from cephview.model.project_training import (
     FinetuneSettings, ModelRegistry, TrainingCancelled, correction_stats, finetune_project,
-    project_dataset, repredict_unreviewed, split_holdout, unreviewed_images,
+    project_dataset, promote_version, repredict_unreviewed, split_holdout, unreviewed_images,
 )
 from cephview.model.project_training import decide_promotion, mix_base_data
 
@@ -280,6 +281,9 @@ def test_a_model_that_is_not_better_is_kept_aside_and_force_promotes(tmp_path, i
     forced = finetune_project(store, tiny_settings(epochs=0, force=True), registry=registry)
     assert forced.promoted and forced.version.forced and registry.active == "v2"
     assert "promoted by request" in forced.reason
+    # The GUI's "use it anyway" after the figures: v1 becomes active, marked as the user's choice.
+    assert promote_version(store, "v1", registry) == unreviewed_images(store)
+    assert registry.active == "v1" and registry.get("v1").forced and registry.get("v1").promoted
 
 
 def test_too_few_images_compare_in_sample_and_say_so(tmp_path, image_cache, base_model):
@@ -361,3 +365,42 @@ def test_checkpoints_from_before_freeze_encoder_still_resume():
     saved = TrainConfig().to_dict()
     del saved["freeze_encoder"]  # a checkpoint written before the field existed
     assert TrainConfig.from_dict(saved).to_dict() == TrainConfig().to_dict()
+
+
+# ---------------------------------------------------------------------------- benchmark script
+def _bench_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_finetune.py"
+    spec = importlib.util.spec_from_file_location("bench_finetune", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_simulated_device_keeps_landmarks_on_their_pixels():
+    bench = _bench_module()
+    image = np.zeros((400, 300), np.uint8)
+    points = np.array([[60.0, 80.0], [200.0, 300.0], [150.0, 40.0]])
+    for x, y in points.astype(int):
+        image[y - 3 : y + 4, x - 3 : x + 4] = 255
+    sim, (moved,) = bench.simulate_device(image, [points], scale=0.7, seed=0, noise=0.0)
+    assert sim.dtype == np.uint8 and sim.shape[0] < 0.7 * 400 and sim.shape[1] < 0.7 * 300  # cropped, rescaled
+    for x, y in moved:
+        yy, xx = np.unravel_index(np.argmax(sim[int(y) - 6 : int(y) + 7, int(x) - 6 : int(x) + 7]), (13, 13))
+        assert abs(int(x) - 6 + xx - x) <= 1.5 and abs(int(y) - 6 + yy - y) <= 1.5
+
+
+@pytest.mark.slow
+def test_bench_runs_end_to_end_on_a_tiny_model(isbi_root, base_model, tmp_path, capsys):
+    bench = _bench_module()
+    code = bench.main(["--model", str(base_model), "--isbi", str(isbi_root), "--n-train", "5", "--n-test", "2",
+                       "--scale", "0.2", "--epochs", "1", "--threads", "1", "--work", str(tmp_path),
+                       "--json", str(tmp_path / "b.json")])
+    out = capsys.readouterr().out
+    assert code == 0 and "relative MRE reduction on 2 unseen images" in out and "Ar" in out
+    import json
+
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert figures["n_train"] == 5 and np.isfinite(figures["after"]["mre"])
