@@ -380,3 +380,50 @@ class Trainer:
 def fit(dataset: LandmarkDataset, config: TrainConfig, out: str | Path, **kwargs) -> LandmarkModel:
     resume = kwargs.pop("resume", False)
     return Trainer(dataset, config, out, **kwargs).fit(resume=resume)
+
+
+def model_from_checkpoints(checkpoints: list[str | Path], dataset: LandmarkDataset, out: str | Path) -> LandmarkModel:
+    """Build a model from the best weights so far of one or more training checkpoints.
+
+    A stage finished in a checkpoint contributes its best state; an unfinished one its best
+    epoch so far. Lets a run stopped early (or stages trained in parallel processes) be used.
+    """
+    stages: dict[str, tuple[StageConfig, torch.nn.Module]] = {}
+    validation, history, configs = {}, {}, []
+    for path in checkpoints:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = TrainConfig.from_dict(ckpt["config"])
+        configs.append(cfg.to_dict())
+        entries = dict(ckpt["finished"])
+        current = ckpt.get("current")
+        if current is not None and current["name"] not in entries and current["history"]:
+            entries[current["name"]] = current
+        for name, entry in entries.items():
+            stage = cfg.global_stage if name == "global" else cfg.refine_stage
+            net = build_network(stage, len(dataset.schema), pretrained=False)
+            net.load_state_dict(entry["best_state"])
+            stages[name] = (stage, net.eval())
+            validation[name] = {"mre": float(entry["best_val"]), "epochs_trained": len(entry["history"])}
+            history[name] = entry["history"]
+    if "global" not in stages:
+        raise CephviewError("none of the checkpoints holds a global stage")
+    now = datetime.now(timezone.utc)
+    cfg0 = TrainConfig.from_dict(configs[0])
+    _, val_idx = split_train_val(len(dataset), cfg0.val_fraction, cfg0.seed)
+    val_names = {dataset.images[i].name for i in val_idx}
+    meta = {
+        "version": now.strftime("%Y%m%d-%H%M%S"),
+        "created": now.isoformat(timespec="seconds"),
+        "training_data": dataset.description,
+        "train_images": [it.name for it in dataset.images if it.name not in val_names],
+        "val_images": sorted(val_names),
+        "validation": validation,
+        "history": history,
+        "config": configs[0],
+        "init": None,
+        "assembled_from_checkpoints": [Path(p).name for p in checkpoints],
+        "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+    }
+    model = LandmarkModel(dataset.schema.name, stages, meta)
+    save_model(model, out)
+    return model
