@@ -51,6 +51,12 @@ def expand_inputs(paths: list[str]) -> list[Path]:
     return out
 
 
+def check_output(path: Path | None) -> None:
+    """Refuse an output file whose folder is missing before any work is done."""
+    if path is not None and not Path(path).parent.is_dir():
+        raise CephviewError(f"{path}: the folder {Path(path).parent} does not exist")
+
+
 def report_failures(failures: dict[str, str], total: int) -> int:
     if not failures:
         return 0
@@ -63,6 +69,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     from cephview.core.radiograph import load_radiograph
 
     paths = expand_inputs(args.paths)
+    if not paths:
+        raise CephviewError(f"{' '.join(args.paths)}: no images found")
     results, failures = [], {}
     for path in paths:
         try:
@@ -87,6 +95,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from cephview.model.predictor import Predictor
     from cephview.progress import ProgressBar
 
+    check_output(args.out)
     predictor = Predictor.from_file(args.model, device=args.device)
     paths = expand_inputs(args.paths)
     if not paths:
@@ -289,6 +298,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cephview.model.predictor import Predictor
     from cephview.progress import ProgressBar
 
+    check_output(args.json)
+    check_output(args.plot)
     dataset = open_dataset_from_args(args)
     predictor = Predictor.from_file(args.model, device=args.device)
     bar = ProgressBar("evaluate")
@@ -431,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CephviewError as exc:
         error(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:  # a file the user named cannot be read or written (permission, disk full)
+        error(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
         error("interrupted")

@@ -132,9 +132,10 @@ def _source(args: argparse.Namespace) -> LandmarkSource:
 
 def run_measure(args: argparse.Namespace) -> int:
     from cephview.analysis import compute_measurements, load_norm_set, write_measurements_csv
-    from cephview.cli import error, expand_inputs, report_failures
+    from cephview.cli import check_output, error, expand_inputs, report_failures
     from cephview.core.radiograph import load_radiograph
 
+    check_output(args.out)
     analyses = parse_analyses(args.analyses, None)
     norms = load_norm_set(args.norms)
     source = _source(args)

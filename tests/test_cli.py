@@ -110,3 +110,27 @@ def test_console_script_runs_as_a_process(image_folder):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"cephview: error: {image_folder / 'missing.png'}: no such file"]
+
+
+def test_info_on_a_folder_without_images_is_an_error(tmp_path, capsys):
+    code, out, err = run(["info", str(tmp_path)], capsys)
+    assert code == 2 and out == ""
+    assert err == f"cephview: error: {tmp_path}: no images found\n"
+
+
+@pytest.mark.parametrize("command", ["predict", "measure"])
+def test_output_into_a_missing_folder_is_one_line_before_any_work(image_folder, tmp_path, capsys, command):
+    out = tmp_path / "nowhere" / "out.csv"
+    extra = ["--model", str(tmp_path / "never-loaded.pt")] if command == "predict" else [
+        "--annotations", str(image_folder / "landmarks.csv")]
+    code, _, err = run([command, str(image_folder / "synthetic_0000.png"), "--out", str(out), *extra], capsys)
+    assert code == 2
+    assert err == f"cephview: error: {out}: the folder {out.parent} does not exist\n"
+
+
+def test_unwritable_output_is_one_line_not_a_traceback(image_folder, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    out.mkdir()  # replacing a folder with a file fails with an OSError
+    code, _, err = run(["measure", str(image_folder / "synthetic_0000.png"), "--out", str(out),
+                        "--annotations", str(image_folder / "landmarks.csv")], capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("cephview: error: ")

@@ -306,3 +306,31 @@ def test_settings_persist(tmp_path: Path):
         assert store.default_schema == "aariz"
         store.set_setting("active_model", None)
         assert store.get_setting("active_model", "none") == "none"
+
+
+class _CommitFails:
+    """A connection whose next COMMIT fails, as on an I/O error or a full disk."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.conn, name)
+
+
+def test_failed_commit_is_rolled_back_and_later_edits_work(tmp_path: Path):
+    with ProjectStore.open(tmp_path / "p") as store:
+        real = store._conn
+        store._conn = _CommitFails(real)  # type: ignore[assignment]
+        with pytest.raises(sqlite3.OperationalError):
+            store.set_setting("k", 1)
+        store._conn = real
+        assert not real.in_transaction
+        assert store.get_setting("k") is None
+        store.set_setting("k", 2)
+        assert store.get_setting("k") == 2
