@@ -111,6 +111,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except CephviewError as exc:
             failures[str(path)] = str(exc)
             bar.message(f"cephview: error: {exc}")
+        except Exception as exc:  # one bad file must not end the batch
+            log.debug("prediction failed on %s", path, exc_info=True)
+            failures[str(path)] = f"{path}: prediction failed ({type(exc).__name__}: {exc})"
+            bar.message(f"cephview: error: {failures[str(path)]}")
         bar.update(i + 1, len(paths))
     bar.close()
     write_predictions_csv(args.out, rows)

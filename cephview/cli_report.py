@@ -151,6 +151,10 @@ def run_measure(args: argparse.Namespace) -> int:
         except CephviewError as exc:
             failures[str(path)] = str(exc)
             error(str(exc))
+        except Exception as exc:  # one bad file must not end the batch
+            log.debug("measurement failed on %s", path, exc_info=True)
+            failures[str(path)] = f"{path}: measurement failed ({type(exc).__name__}: {exc})"
+            error(failures[str(path)])
     write_measurements_csv(args.out, rows)
     log.info("wrote measurements of %d of %d images to %s", len(rows), len(paths), args.out)
     return report_failures(failures, len(paths))

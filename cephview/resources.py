@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+_SHARE = Path(sys.prefix) / "share" / "cephview"  # where a wheel install puts them
 
 
 def _first_existing(*candidates: Path) -> Path:
@@ -15,10 +17,13 @@ def _first_existing(*candidates: Path) -> Path:
 
 
 def resources_dir() -> Path:
-    """The ``resources`` folder: beside the package in a checkout, inside it when installed."""
-    return _first_existing(_PACKAGE_DIR.parent / "resources", _PACKAGE_DIR / "resources")
+    """The ``resources`` folder: beside the package in a checkout, under ``<prefix>/share/cephview``
+    after a wheel install, inside the package in the PyInstaller bundle."""
+    return _first_existing(
+        _PACKAGE_DIR.parent / "resources", _PACKAGE_DIR / "resources", _SHARE / "resources"
+    )
 
 
 def models_dir() -> Path:
     """The ``models`` folder holding the shipped weights."""
-    return _first_existing(_PACKAGE_DIR.parent / "models", _PACKAGE_DIR / "models")
+    return _first_existing(_PACKAGE_DIR.parent / "models", _PACKAGE_DIR / "models", _SHARE / "models")

@@ -32,6 +32,7 @@ from cephview.gui.review_controller import ReviewController
 from cephview.gui.ruler_tool import RulerTool
 from cephview.gui.session import PredictionResult, ReviewSession
 from cephview.gui.tracing_overlay import TracingOverlay
+from cephview.gui.training_link import attach_training
 from cephview.gui.viewer import ImageViewer
 from cephview.gui.welcome import WelcomeWidget
 from cephview.gui.worker import PredictionService, default_predictor_factory
@@ -102,6 +103,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         # one tab group only: a second group tabified before show leaves a stray tab bar (Qt 6.12)
         self.tabifyDockWidget(self.docks["display"], self.docks["measurements"])
         self.docks["display"].raise_()
+        self.training = attach_training(self)  # before _restore_settings: its dock is in the saved state
         self._sized_docks = False
 
         self._view_timer = QTimer(self)
@@ -373,6 +375,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self._save_view()
         self._save_settings()
         self.prediction.shutdown()
+        self.training.shutdown()
         self.close_project()
         super().closeEvent(event)
 

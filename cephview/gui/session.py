@@ -73,6 +73,7 @@ class ReviewSession(QObject):
     reviewedChanged = Signal()
     heatmapsChanged = Signal()
     storeChanged = Signal(str)  # rel_path whose stored record changed (for the worklist)
+    projectChanged = Signal()  # another project (or none) is open
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +89,7 @@ class ReviewSession(QObject):
         self.close_image()
         self.store = store
         self._heatmaps.clear()
+        self.projectChanged.emit()
 
     def open_image(self, rel_path: str, radiograph: Radiograph) -> None:
         """Make ``rel_path`` the open image, restoring its stored annotation."""
@@ -227,6 +229,24 @@ class ReviewSession(QObject):
         self.heatmapsChanged.emit()
         self.storeChanged.emit(rel_path)
         return True
+
+    def reload(self, rel_path: str) -> None:
+        """Read an image's record again after someone else saved it (a background re-prediction).
+
+        Its heatmaps are dropped: they came from the model before.
+        """
+        if self.store is None:
+            return
+        self._heatmaps.pop(rel_path, None)
+        ann = self.store.load_annotation(rel_path) if rel_path == self.rel_path else None
+        if ann is not None:
+            if not ann.calibration.is_calibrated and self.radiograph.calibration.is_calibrated:
+                ann.calibration = self.radiograph.calibration
+            self.annotation = ann
+            self.landmarksChanged.emit(self.codes())
+            self.heatmapsChanged.emit()
+            self.reviewedChanged.emit()
+        self.storeChanged.emit(rel_path)
 
     def heatmaps(self) -> PredictionResult | None:
         """The latest prediction of the open image made in this session (heatmaps are not stored)."""

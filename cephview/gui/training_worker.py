@@ -34,12 +34,13 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from cephview.model.project_training import FinetuneSettings
+if TYPE_CHECKING:  # torch stays out of the GUI process until a job or a prediction needs it
+    from cephview.model.project_training import FinetuneSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ Send = Callable[[tuple[str, object]], None]
 @dataclass
 class FinetuneJob:
     project: str  # project folder
-    settings: FinetuneSettings = field(default_factory=FinetuneSettings)
+    settings: FinetuneSettings | None = None  # None: FinetuneSettings()
     base_model: str | None = None  # the project's "base" version (None: the shipped model)
     base_data: str | None = None  # ISBI 2015 folder whose training images are mixed in
 

@@ -57,6 +57,10 @@ def evaluate_dataset(
         except CephviewError as exc:
             failures[item.name] = str(exc)
             log.error("%s", exc)
+        except Exception as exc:  # one bad file must not end the evaluation
+            log.debug("prediction failed on %s", item.image_path, exc_info=True)
+            failures[item.name] = f"{item.image_path}: prediction failed ({type(exc).__name__}: {exc})"
+            log.error("%s", failures[item.name])
         if progress:
             progress(i + 1, n)
     seconds = (time.perf_counter() - started) / max(1, n)

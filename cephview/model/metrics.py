@@ -63,14 +63,15 @@ def format_table(evaluations: list[Evaluation], codes: list[str]) -> str:
     """Plain-text table: one summary line per reference, then per-landmark MRE columns."""
     lines = []
     unit = evaluations[0].unit if evaluations else "mm"
+    # Without calibration the thresholds apply to pixels: the header says which.
     head = f"{'reference':<10} {'images':>6} {'MRE':>7} {'SD':>6} " + " ".join(
-        f"{'SDR' + format(t, 'g'):>7}" for t in SDR_THRESHOLDS_MM
+        f"{'SDR' + format(t, 'g') + unit:>9}" for t in SDR_THRESHOLDS_MM
     )
     lines.append(head)
     for ev in evaluations:
         lines.append(
             f"{ev.reference:<10} {ev.count:>6} {ev.mre:>7.3f} {ev.sd:>6.3f} "
-            + " ".join(f"{100 * ev.sdr.get(t, float('nan')):>6.1f}%" for t in SDR_THRESHOLDS_MM)
+            + " ".join(f"{100 * ev.sdr.get(t, float('nan')):>8.1f}%" for t in SDR_THRESHOLDS_MM)
         )
     lines.append("")
     lines.append(f"per-landmark MRE ({unit}):")

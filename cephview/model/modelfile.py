@@ -60,10 +60,15 @@ def save_model(model: LandmarkModel, path: str | Path) -> None:
             for name, (cfg, net) in model.stages.items()
         },
     }
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(obj: dict, path: Path) -> None:
+    """``torch.save`` through a temporary file and ``os.replace``: never half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -10,9 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,7 +25,7 @@ from cephview.core.errors import CephviewError
 from cephview.model import coords
 from cephview.model.config import StageConfig, TrainConfig
 from cephview.model.heatmaps import decode
-from cephview.model.modelfile import LandmarkModel, build_network, load_model, save_model
+from cephview.model.modelfile import LandmarkModel, atomic_torch_save, build_network, load_model, save_model
 from cephview.model.samples import PreparedImage, global_sample, normalise, prepare, refine_sample
 
 log = logging.getLogger(__name__)
@@ -81,17 +79,6 @@ def load_images(dataset: LandmarkDataset) -> list[np.ndarray]:
     from cephview.core.radiograph import load_radiograph
 
     return [load_radiograph(item.image_path).model_pixels for item in dataset.images]
-
-
-def _atomic_torch_save(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
@@ -164,8 +151,9 @@ class Trainer:
         images = self._images if self._images is not None else load_images(self.dataset)
         self.points = [item.points for item in self.dataset.images]
         self.valid = [item.valid for item in self.dataset.images]
-        self.mm = [
-            item.calibration.col_mm if item.calibration.is_calibrated else None
+        # (x, y) scale of each image's errors: column and row spacing, or pixels without calibration
+        self.spacing = [
+            np.array([item.calibration.col_mm, item.calibration.row_mm]) if item.calibration.is_calibrated else None
             for item in self.dataset.images
         ]
         self.train_idx, self.val_idx = split_train_val(len(images), self.cfg.val_fraction, self.cfg.seed)
@@ -173,7 +161,7 @@ class Trainer:
         for name in self.cfg.stages:
             stage = self._stage_config(name)
             self.prepared[name] = [prepare(img, stage) for img in images]
-        self.unit = "mm" if all(m is not None for m in self.mm) else "px"
+        self.unit = "mm" if all(m is not None for m in self.spacing) else "px"
 
     def _stage_config(self, name: str) -> StageConfig:
         return self.cfg.global_stage if name == "global" else self.cfg.refine_stage
@@ -250,7 +238,7 @@ class Trainer:
         errors = []
         rng = np.random.default_rng(12345)  # the same offsets every epoch
         for i in self.val_idx:
-            scale = self.mm[i] if self.mm[i] is not None else 1.0
+            scale = self.spacing[i] if self.spacing[i] is not None else np.ones(2)
             if run.name == "global":
                 from cephview.model.samples import global_base_transform, render
 
@@ -260,7 +248,7 @@ class Trainer:
                 hm = run.net(x)[0].float().cpu().numpy()
                 pts, _ = decode(hm, run.stage.sigma)
                 pred = coords.apply(coords.invert(coords.input_to_heatmap(run.stage.output_stride) @ base), pts)
-                err = np.linalg.norm(pred - self.points[i], axis=1) * scale
+                err = np.linalg.norm((pred - self.points[i]) * scale, axis=1)
                 errors.extend(err[self.valid[i]])
             else:
                 for k in np.flatnonzero(self.valid[i]):
@@ -275,7 +263,7 @@ class Trainer:
                     hm = run.net(x)[0, k : k + 1].float().cpu().numpy()
                     pts, _ = decode(hm, run.stage.sigma)
                     pred = coords.apply(coords.invert(coords.input_to_heatmap(run.stage.output_stride) @ m), pts)[0]
-                    errors.append(float(np.linalg.norm(pred - self.points[i][k])) * scale)
+                    errors.append(float(np.linalg.norm((pred - self.points[i][k]) * scale)))
         run.train_mode()
         return float(np.mean(errors))
 
@@ -292,8 +280,10 @@ class Trainer:
         rng_state = None
         if resume and self.checkpoint_path.is_file():
             ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-            # Through from_dict: a checkpoint from before a new config field (at its default) still matches.
-            if TrainConfig.from_dict(ckpt.get("config") or {}).to_dict() != cfg.to_dict():
+            # Through from_dict: a checkpoint from before a new config field (at its default) still
+            # matches. The thread count is how to run, not what to learn: it may change on resume.
+            saved = TrainConfig.from_dict(ckpt.get("config") or {}).to_dict()
+            if {**saved, "num_threads": 0} != {**cfg.to_dict(), "num_threads": 0}:
                 raise CephviewError(f"{self.checkpoint_path}: checkpoint was made with other settings; start without --resume")
             finished, current, rng_state = ckpt["finished"], ckpt["current"], ckpt["rng"]
             log.info("resuming from %s", self.checkpoint_path)
@@ -355,7 +345,7 @@ class Trainer:
         return math.ceil(n * self.cfg.patches_per_image / self.cfg.batch_size_refine)
 
     def _save_checkpoint(self, finished: dict, current: dict | None, rng: np.random.Generator) -> None:
-        _atomic_torch_save(
+        atomic_torch_save(
             {"config": self.cfg.to_dict(), "finished": finished, "current": current, "rng": rng.bit_generator.state},
             self.checkpoint_path,
         )

@@ -38,11 +38,6 @@ def test_mirrored_image_gives_mirrored_landmarks(predictor, refine):
     np.testing.assert_allclose(left.points, expected, atol=0.05)
 
 
-def test_auto_facing_picks_one_of_the_two(predictor):
-    p = predictor.predict(_image(2), facing="auto")
-    assert p.facing in ("right", "left")
-
-
 def test_rejects_non_uint8(predictor):
     with pytest.raises(ValueError):
         predictor.predict(np.zeros((100, 100), np.float32))
