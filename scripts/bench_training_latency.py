@@ -1,6 +1,6 @@
 """Does the review stay responsive while a model fine-tunes? Thread versus process, measured.
 
-    QT_QPA_PLATFORM=offscreen python scripts/bench_training_latency.py [--epochs 30] [--modes idle,thread,process]
+    QT_QPA_PLATFORM=offscreen python scripts/bench_training_latency.py [--epochs 3] [--modes idle,thread,process]
 
 Builds a synthetic project (8 reviewed, 2 unreviewed images) and a tiny two-stage model, then
 for each mode runs a fine-tune with :class:`cephview.gui.training_worker.TrainingService`
@@ -74,7 +74,8 @@ def measure(mode: str, project: Path, model: Path, epochs: int, idle_s: float) -
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from cephview.gui.training_worker import FinetuneJob, TrainingService
+    from cephview.gui.training_jobs import FinetuneJob
+    from cephview.gui.training_worker import TrainingService
     from cephview.model.project_training import FinetuneSettings
 
     app = QApplication.instance() or QApplication([])
@@ -122,7 +123,7 @@ def measure(mode: str, project: Path, model: Path, epochs: int, idle_s: float) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--modes", default="idle,thread,process")
     parser.add_argument("--idle-seconds", type=float, default=15.0)
     args = parser.parse_args(argv)

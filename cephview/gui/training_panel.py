@@ -11,25 +11,22 @@ reviewed yet again in the background (``imageUpdated`` per image).
 from __future__ import annotations
 
 import logging
-import math
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
 from cephview.core.store import ImageStatus
 from cephview.gui import dialogs
 from cephview.gui.session import ReviewSession
+from cephview.gui.training_form import FinetuneForm, RunProgress, fmt, result_html
+from cephview.gui.training_jobs import FinetuneJob, RepredictJob
 from cephview.gui.training_views import CorrectionTable, TrainingPlot, VersionTable
-from cephview.gui.training_worker import FinetuneJob, RepredictJob, TrainingService
+from cephview.gui.training_worker import TrainingService
 from cephview.model.project_data import RepredictResult, correction_stats, project_dataset
 from cephview.progress import format_seconds
 
@@ -37,11 +34,6 @@ if TYPE_CHECKING:  # project_training and the registry import torch: only once t
     from cephview.model.project_training import FinetuneProgress, FinetuneResult, FinetuneSettings, ModelRegistry
 
 log = logging.getLogger(__name__)
-PHASE_SPAN = {"evaluating current": (0, 10), "training": (10, 90), "evaluating new": (90, 98), "saving": (98, 100)}
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    return f"{value:.2f} {unit}" if value is not None and math.isfinite(value) else "-"
 
 
 class TrainingPanel(QWidget):
@@ -65,9 +57,9 @@ class TrainingPanel(QWidget):
         self._job_project = ""  # the project folder of the running job (the user may open another)
         self.training_images = self.training_landmarks = 0
         self._dirty = True
-        self._defaults_loaded = False
         self._shown = False
-        self._phase_started: dict[str, float] = {}
+        self._active = ""  # the registry's active version, as last read
+        self._run = RunProgress()
         self._build()
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -87,55 +79,19 @@ class TrainingPanel(QWidget):
 
     # ---- construction --------------------------------------------------------------------
     def _build(self) -> None:
+        # Top to bottom in the order of use: what the reviews say, the run (visible while it goes),
+        # its verdict, the versions, then the long per-landmark table.
         body = QWidget()
         layout = QVBoxLayout(body)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.training_set = QLabel()
         self.training_set.setWordWrap(True)
-        self.corrections = CorrectionTable()
-        self.corrections.setMinimumHeight(170)
-        box = QGroupBox("What the reviews say about the model")
-        inner = QVBoxLayout(box)
-        for w in (self.summary, self.training_set, QLabel("Mean correction per landmark (the model's error on your images):"),
-                  self.corrections):
-            inner.addWidget(w)
-        layout.addWidget(box)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.training_set)
 
-        self.versions = VersionTable()
-        self.versions.setMinimumHeight(110)
-        self.versions.versionSelected.connect(lambda _: self._update_enabled())
-        self.restore_button = QPushButton("Restore this version")
-        self.restore_button.setToolTip("Make the selected version the active model again (nothing is deleted)")
-        self.restore_button.clicked.connect(self.restore_selected)
-        box = QGroupBox("Model versions")
-        inner = QVBoxLayout(box)
-        inner.addWidget(self.versions)
-        inner.addWidget(self.restore_button, alignment=Qt.AlignmentFlag.AlignRight)
-        layout.addWidget(box)
-
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 500)
-        self.epochs.setToolTip("Passes over the reviewed images, per stage of the model")
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(0.00001, 0.01)
-        self.lr.setSingleStep(0.0001)
-        self.lr.setToolTip("Small keeps what the model knows; larger learns your images faster but may forget")
-        self.freeze = QCheckBox("Train only the decoder (faster, forgets less)")
-        self.base_data = QLineEdit()
-        self.base_data.setPlaceholderText("optional: ISBI 2015 dataset folder")
-        self.base_data.setToolTip("Mixing in the original training images keeps the model from forgetting them")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_base_data)
-        row = QHBoxLayout()
-        row.addWidget(self.base_data, 1)
-        row.addWidget(browse)
-        form = QFormLayout()
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("", self.freeze)
-        form.addRow("Mix in base data", row)
+        self.form = FinetuneForm()
+        self.epochs, self.lr, self.freeze, self.base_data = self.form.epochs, self.form.lr, self.form.freeze, self.form.base_data
         self.start_button = QPushButton("Fine-tune from current model")
         self.start_button.clicked.connect(self.start_finetune)
         self.cancel_button = QPushButton("Cancel")
@@ -150,9 +106,10 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.plot = TrainingPlot()
-        box = QGroupBox("Fine-tune")
+        self.plot.setFixedHeight(190)
+        box = QGroupBox("Fine-tune on the reviewed images")
         inner = QVBoxLayout(box)
-        inner.addLayout(form)
+        inner.addWidget(self.form)
         inner.addLayout(buttons)
         inner.addWidget(self.phase)
         inner.addWidget(self.progress)
@@ -172,30 +129,36 @@ class TrainingPanel(QWidget):
         inner.addWidget(self.use_anyway_button, alignment=Qt.AlignmentFlag.AlignRight)
         self.result_box.setVisible(False)
         layout.addWidget(self.result_box)
+
+        self.versions = VersionTable()
+        self.versions.versionSelected.connect(lambda _: self._update_enabled())
+        self.restore_button = QPushButton("Restore this version")
+        self.restore_button.setToolTip("Make the selected version the active model again (nothing is deleted)")
+        self.restore_button.clicked.connect(self.restore_selected)
+        box = QGroupBox("Model versions")
+        inner = QVBoxLayout(box)
+        inner.addWidget(self.versions)
+        inner.addWidget(self.restore_button, alignment=Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(box)
+
+        self.corrections = CorrectionTable()
+        box = QGroupBox("Correction per landmark")
+        inner = QVBoxLayout(box)
+        note = QLabel("How far the AI positions were moved in review: the model's real error on your images.")
+        note.setWordWrap(True)
+        inner.addWidget(note)
+        inner.addWidget(self.corrections)
+        layout.addWidget(box)
         layout.addStretch(1)
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # wrap, never scroll sideways
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(body)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-
-    def _load_defaults(self) -> None:
-        """The form starts at the core's defaults (read when the tab is first shown: it imports torch)."""
-        from cephview.model.project_training import FinetuneSettings
-
-        self._defaults_loaded = True
-        defaults = FinetuneSettings()
-        self.epochs.setValue(defaults.epochs)
-        self.lr.setValue(defaults.lr)
-        self.freeze.setChecked(defaults.freeze_encoder)
-
-    def _browse_base_data(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "ISBI 2015 dataset folder to mix in", self.base_data.text())
-        if folder:
-            self.base_data.setText(folder)
 
     # ---- state ---------------------------------------------------------------------------
     @property
@@ -232,8 +195,8 @@ class TrainingPanel(QWidget):
     def set_shown(self, shown: bool) -> None:
         """The tab came to the front (or went behind another): counting only pays while it is seen."""
         self._shown = shown
-        if shown and not self._defaults_loaded:
-            self._load_defaults()
+        if shown and not self.form.defaults_loaded:
+            self.form.load_defaults()
         if shown and self._dirty:
             self._refresh_timer.start(0)
 
@@ -263,13 +226,14 @@ class TrainingPanel(QWidget):
         pct = f" ({100 * stats.corrected_fraction:.0f} %)" if stats.corrected_fraction is not None else ""
         self.summary.setText(
             f"<b>{reviewed}</b> of {len(records)} images marked reviewed. <b>{stats.corrected}</b> of "
-            f"{stats.reviewed} checked AI landmarks were corrected{pct}; mean correction {_fmt(mean, unit)}.")
+            f"{stats.reviewed} checked AI landmarks were corrected{pct}; mean correction {fmt(mean, unit)}.")
         self.training_set.setText(
             f"Training set: {self.training_images} image(s), {self.training_landmarks} landmark(s) accepted, "
             "corrected or placed by hand (AI positions nobody checked never teach).")
         try:
             registry = self.registry()
-            self.versions.set_versions(registry.list_versions(), registry.active)
+            self._active = registry.active
+            self.versions.set_versions(registry.list_versions(), self._active)
         except CephviewError as exc:
             log.warning("model versions not listed: %s", exc)
             self.versions.setRowCount(0)
@@ -280,21 +244,15 @@ class TrainingPanel(QWidget):
         self.start_button.setEnabled(ready)
         self.cancel_button.setEnabled(self.service.busy)
         selected = self.versions.selected_version()
-        active = self.registry().active if self.store is not None else ""
-        self.restore_button.setEnabled(ready and bool(selected) and selected != active)
-        can_use = self.result is not None and not self.result.promoted and self.result.version.version != active
+        self.restore_button.setEnabled(ready and bool(selected) and selected != self._active)
+        can_use = self.result is not None and not self.result.promoted and self.result.version.version != self._active
         self.use_anyway_button.setVisible(self.result is not None and not self.result.promoted)
         self.use_anyway_button.setEnabled(ready and can_use)
-        for w in (self.epochs, self.lr, self.freeze, self.base_data):
-            w.setEnabled(not self.service.busy)
+        self.form.setEnabled(not self.service.busy)
 
     # ---- actions -------------------------------------------------------------------------
     def settings(self) -> FinetuneSettings:
-        from cephview.model.project_training import FinetuneSettings
-
-        if not self._defaults_loaded:
-            self._load_defaults()
-        return FinetuneSettings(epochs=self.epochs.value(), lr=self.lr.value(), freeze_encoder=self.freeze.isChecked())
+        return self.form.settings()
 
     def start_finetune(self) -> bool:
         if self.store is None or self.service.busy:
@@ -308,11 +266,11 @@ class TrainingPanel(QWidget):
             return False
         base = self._base_model()
         job = FinetuneJob(str(self.store.folder), self.settings(), str(base) if base else None,
-                          self.base_data.text().strip() or None)
+                          self.form.base_data_folder())
         self.result = None
         self.result_box.setVisible(False)
         self.plot.reset()
-        self._phase_started = {}
+        self._run.reset()
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
         self.phase.setText("Starting the training process…")
@@ -363,33 +321,12 @@ class TrainingPanel(QWidget):
 
     # ---- worker events -------------------------------------------------------------------
     def _on_progress(self, p: FinetuneProgress) -> None:
-        now = time.monotonic()
-        self._phase_started.setdefault(p.phase, now)
-        lo, hi = PHASE_SPAN.get(p.phase, (0, 100))
-        fraction = p.done / p.total if p.total else 0.0
-        eta = None
-        if p.phase == "training" and p.train is not None:
-            t = p.train
-            elapsed = now - self._phase_started["training"]
-            if t.seconds_left is not None and elapsed + t.seconds_left > 0:
-                fraction = elapsed / (elapsed + t.seconds_left)
-                # the new model is measured on the same images as the current one was
-                eta = t.seconds_left + self._phase_seconds("evaluating current")
-            self.phase.setText(f"Training the {t.stage} stage: epoch {t.epoch} of {t.epochs}, loss {t.loss:.4f}")
-            if t.finished_epoch:
-                self.plot.add_epoch(t.stage, t.epoch, t.loss, t.val_error)
-        else:
-            self.phase.setText(p.message or p.phase)
-            if p.phase == "evaluating new" and p.done:
-                eta = (now - self._phase_started[p.phase]) / p.done * (p.total - p.done)
-        self.progress.setValue(int(lo + (hi - lo) * min(1.0, fraction)))
+        percent, eta, text = self._run.update(p)
+        self.phase.setText(text)
+        self.progress.setValue(percent)
         self.progress.setFormat(f"%p%   ETA {format_seconds(eta)}" if eta is not None else "%p%")
-
-    def _phase_seconds(self, phase: str) -> float:
-        phases = list(PHASE_SPAN)
-        start = self._phase_started.get(phase)
-        later = [self._phase_started[q] for q in phases[phases.index(phase) + 1:] if q in self._phase_started]
-        return (min(later) - start) if start is not None and later else 0.0
+        if p.train is not None and p.train.finished_epoch:
+            self.plot.add_epoch(p.train.stage, p.train.epoch, p.train.loss, p.train.val_error)
 
     def _on_repredict_progress(self, done: int, total: int) -> None:
         self.progress.setValue(int(100 * done / max(1, total)))
@@ -418,15 +355,7 @@ class TrainingPanel(QWidget):
             self._model_activated(self.registry(), result.to_repredict)
 
     def _show_result(self, r: FinetuneResult) -> None:
-        change = r.relative_change
-        pct = f" ({100 * change:+.1f} %)" if change is not None else ""
-        where = "the training images (too few to hold any out)" if r.in_sample else f"{len(r.held_out)} held-out reviewed image(s)"
-        verdict = (f"<b>{r.version.version} is now the active model</b>" if r.promoted
-                   else f"<b>{r.version.version} was kept aside</b>; {r.parent.version} stays active")
-        note = f"<br><i>{r.note}</i>" if r.note else ""
-        self.result_label.setText(
-            f"MRE on {where}:<br>current ({r.parent.version}): <b>{_fmt(r.before.mre, r.unit)}</b> &rarr; "
-            f"new ({r.version.version}): <b>{_fmt(r.after.mre, r.unit)}</b>{pct}<br>{verdict}: {r.reason}.{note}")
+        self.result_label.setText(result_html(r))
         self.result_box.setVisible(True)
         self._update_enabled()
 

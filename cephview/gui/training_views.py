@@ -48,6 +48,16 @@ def _setup(table: QTableWidget, headers: list[str]) -> None:
     table.setAlternatingRowColors(True)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the tab scrolls, not each table
+
+
+def _fit_height(table: QTableWidget) -> None:
+    """As tall as its rows, so the panel has one scroll bar rather than one per table."""
+    rows = max(1, table.rowCount())
+    scroll = table.horizontalScrollBar().sizeHint().height()  # room for it when the columns are wider
+    table.setFixedHeight(table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
+                         + 2 * table.frameWidth() + scroll)
 
 
 class CorrectionTable(QTableWidget):
@@ -57,7 +67,10 @@ class CorrectionTable(QTableWidget):
         super().__init__(parent)
         self.unit = "px"
         _setup(self, ["Landmark", "Reviewed", "Corrected", "Mean px", "Max px"])
+        # short numbers: share the width rather than scroll sideways in a narrow dock
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setSortingEnabled(True)
+        _fit_height(self)
 
     def set_stats(self, stats: CorrectionStats | None, schema: LandmarkSchema | None) -> None:
         self.setSortingEnabled(False)  # filling a sorted table scrambles the rows
@@ -79,6 +92,7 @@ class CorrectionTable(QTableWidget):
             self.setItem(row, 3, _number((c.mean_mm if self.unit == "mm" else c.mean_px) if c else None))
             self.setItem(row, 4, _number(c.max_px if c else None, 1))
         self.setSortingEnabled(True)
+        _fit_height(self)
 
     def mean_of(self, code: str) -> float | None:
         for row in range(self.rowCount()):
@@ -104,7 +118,10 @@ class VersionTable(QTableWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        _setup(self, ["", "Version", "Created", "From", "MRE before", "MRE after", "Status"])
+        _setup(self, ["", "Version", "Date", "From", "Before", "After", "Status"])
+        self.horizontalHeaderItem(4).setToolTip("held-out MRE of the model it was fine-tuned from")
+        self.horizontalHeaderItem(5).setToolTip("held-out MRE of this version, on the same images")
+        _fit_height(self)
         self.itemSelectionChanged.connect(lambda: self.versionSelected.emit(self.selected_version()))
 
     def set_versions(self, versions: list[ModelVersion], active: str) -> None:
@@ -117,21 +134,23 @@ class VersionTable(QTableWidget):
             mark.setToolTip("the active model: predictions and the next fine-tuning use it")
             version = _item(v.version)
             version.setData(Qt.ItemDataRole.UserRole, v.version)
-            created = (v.created or "").replace("T", " ")[:16]
+            created = _item((v.created or "")[:10] or "-")
+            created.setToolTip((v.created or "").replace("T", " "))
             before, after = m.get("parent_mre"), m.get("mre")
             self.setItem(row, 0, mark)
             self.setItem(row, 1, version)
-            self.setItem(row, 2, _item(created or "-"))
+            self.setItem(row, 2, created)
             self.setItem(row, 3, _item(v.parent or "-"))
             self.setItem(row, 4, _item(before, f"{before:.2f} {unit}" if isinstance(before, float) else "-", True))
             self.setItem(row, 5, _item(after, f"{after:.2f} {unit}" if isinstance(after, float) else "-", True))
             status = _item(version_status(v))
-            status.setToolTip(v.note or version_status(v))
+            status.setToolTip(" ".join(filter(None, [version_status(v), v.note])))
             self.setItem(row, 6, status)
             font = version.font()
             font.setBold(v.version == active)
             for col in range(self.columnCount()):
                 self.item(row, col).setFont(font)
+        _fit_height(self)
         if keep:
             self.select_version(keep)
 
@@ -165,7 +184,6 @@ class TrainingPlot(pg.PlotWidget):
         self.plotItem.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.plotItem.addLegend(offset=(-5, 5), labelTextSize="8pt")
         self.error_view = pg.ViewBox()
-        self.plotItem.showAxis("right")
         self.plotItem.scene().addItem(self.error_view)
         self.plotItem.getAxis("right").linkToView(self.error_view)
         self.error_view.setXLink(self.plotItem)
@@ -186,6 +204,7 @@ class TrainingPlot(pg.PlotWidget):
         for item in [*self._curves.values(), *self._val_curves.values()]:
             self.plotItem.removeItem(item)
         self.error_view.clear()
+        self.plotItem.hideAxis("right")  # until there is an error to show
         self.legend.clear()
         self.losses.clear()
         self.val.clear()
@@ -203,6 +222,7 @@ class TrainingPlot(pg.PlotWidget):
             xs, ys = zip(*self.losses[stage])
             self._curves[stage].setData(list(xs), list(ys))
         if val_error is not None and math.isfinite(val_error):
+            self.plotItem.showAxis("right")
             if stage not in self._val_curves:
                 self._val_curves[stage] = pg.PlotDataItem(pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DotLine))
                 self.error_view.addItem(self._val_curves[stage])
@@ -212,13 +232,14 @@ class TrainingPlot(pg.PlotWidget):
 
     def set_held_out(self, before: float | None, after: float | None, unit: str) -> None:
         """The current model's held-out error (dashed) and, once measured, the new one's (a dot)."""
+        self.plotItem.showAxis("right")
         self.plotItem.getAxis("right").setLabel(f"held-out MRE ({unit})")
         if before is not None and math.isfinite(before) and self._before is None:
             self._before = pg.InfiniteLine(before, angle=0, pen=pg.mkPen("#2ca02c", width=1.5, style=Qt.PenStyle.DashLine),
-                                           label=f"current {before:.2f}", labelOpts={"position": 0.15, "color": "#2ca02c"})
+                                           label=f"current {before:.2f}", labelOpts={"position": 0.3, "color": "#2ca02c"})
             self.error_view.addItem(self._before)
         if after is not None and math.isfinite(after):
             x = max((e for pts in self.losses.values() for e, _ in pts), default=1)
             self._after = pg.ScatterPlotItem([x], [after], size=9, brush="#d62728", pen=None)
             self.error_view.addItem(self._after)
-            self.error_view.enableAutoRange()
+            self.error_view.enableAutoRange(axis=pg.ViewBox.YAxis)  # x follows the loss plot

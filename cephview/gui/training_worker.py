@@ -1,142 +1,44 @@
 """Fine-tuning and re-prediction off the GUI: a worker *process*, with a thread as the fallback.
 
-A job (:class:`FinetuneJob`, :class:`RepredictJob`) is plain, picklable data. :func:`run_job`
-(no Qt) opens the project's store itself, calls :func:`~cephview.model.project_training.finetune_project`
-or :func:`~cephview.model.project_training.repredict_unreviewed`, and reports through ``send``
-as ``(kind, payload)`` messages; :class:`TrainingService` runs it and turns the messages into
-Qt signals in the GUI thread. Cancel sets an event that ``should_stop`` reads between batches:
-the core then raises ``TrainingCancelled`` and writes nothing.
+:class:`TrainingService` runs one job of :mod:`cephview.gui.training_jobs` at a time, in a
+spawned process (default) or a QThread, and turns its messages into Qt signals in the GUI
+thread. Cancel sets an event that the job's ``should_stop`` reads between batches: the core then
+raises ``TrainingCancelled`` and writes nothing.
 
-Why a process (measured with ``scripts/bench_training_latency.py``: QTimer at 10 ms in the GUI
-thread, a tiny two-stage model fine-tuned for 30 epochs on 8 synthetic reviewed images,
-2-core machine with another training run in the background; the "probe" is 3 ms of pure
-Python run every 100 ms in the GUI thread, as a slot repainting a few markers would)::
+Why a process (measured with ``scripts/bench_training_latency.py --epochs 3``: a QTimer at
+10 ms in the GUI thread records the gaps between its ticks, and every 100 ms a probe runs 3 ms
+of pure Python, as a slot redrawing markers would; a tiny two-stage model fine-tuned on 8
+synthetic reviewed images; 2 cores, the GUI at nice 10, another training run in the background)::
 
-    mode      event-loop gap ms: max   p99   mean   probe ms: median  max   job s
-    idle                         31    18    10.3             3.2    11     -
-    thread                      127    47    11.8            10.1    67     41
-    process (nice 10)            36    21    10.4             3.4    13     45
+    mode                   gap max ms   p99   mean   probe ms median  max   wall s
+    idle (no training)             14    13   10.0              2.4     3       -
+    thread    (run 1 / 2)   111 / 116  17 / 32  10.1 / 10.9   2.5 / 2.5  22 / 34  62 / 48
+    process   (run 1 / 2)    39 /  63  14 / 29  10.0 / 10.4   2.4 / 2.4   8 / 34  60 / 56
 
-A thread shares the GIL with the GUI: torch releases it inside each op, but the Python of the
-training loop (sampling, augmentation, the optimizer's bookkeeping) does not, so every Python
-slot in the GUI waits its turn (probe 3x slower, gaps past 100 ms). A process has its own
-interpreter and runs at a lower priority, so the review stays as responsive as when idle; it
-costs a few seconds to start (importing torch) and needs ``multiprocessing.freeze_support()``
-in the frozen app's entry point. ``mode="thread"`` remains for environments without process
-spawning.
+The typical latency is the same; the tail is not. In a thread the training shares the GIL with
+the GUI: torch releases it inside each op, but the Python around the ops (sampling and
+augmentation, the optimizer's bookkeeping, loading and saving models, evaluation) holds it, and
+the GUI then waits past 100 ms. A process has its own interpreter and runs at a lower priority
+(``training_jobs.CHILD_NICE``), so the longest stall stayed under 65 ms, also in
+``tests/gui/test_training_panel.py`` where the user edits and changes images during a run.
+It also keeps a crash or an out-of-memory in training away from the review, and gives the
+memory back when it ends. The costs: a few seconds to start (a fresh interpreter imports torch),
+jobs and results must pickle, and the frozen app needs ``multiprocessing.freeze_support()``
+(``cephview/__main__.py``). ``mode="thread"`` runs the same job where processes cannot be spawned.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import queue
 import threading
-import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-if TYPE_CHECKING:  # torch stays out of the GUI process until a job or a prediction needs it
-    from cephview.model.project_training import FinetuneSettings
+from cephview.gui.training_jobs import FinetuneJob, RepredictJob, process_main, run_job
 
 log = logging.getLogger(__name__)
-
-CHILD_NICE = 10  # the review must win every contest for the CPU
-PROGRESS_INTERVAL_S = 0.1  # per-batch progress is thinned to this; epoch ends always pass
-Send = Callable[[tuple[str, object]], None]
-
-
-@dataclass
-class FinetuneJob:
-    project: str  # project folder
-    settings: FinetuneSettings | None = None  # None: FinetuneSettings()
-    base_model: str | None = None  # the project's "base" version (None: the shipped model)
-    base_data: str | None = None  # ISBI 2015 folder whose training images are mixed in
-
-
-@dataclass
-class RepredictJob:
-    project: str
-    model: str  # model file to predict with (the newly active version)
-    images: list[str]  # store keys, predicted one after the other
-    device: str = "cpu"
-
-
-# ---------------------------------------------------------------------------- the job (no Qt)
-def _run_finetune(store, job: FinetuneJob, send: Send, should_stop: Callable[[], bool]) -> None:
-    from cephview.model.project_training import ModelRegistry, finetune_project
-
-    base = None
-    if job.base_data:
-        from cephview.core.datasets import read_isbi2015
-
-        base = read_isbi2015(job.base_data, "train")
-    last = [0.0, ""]
-
-    def progress(p) -> None:
-        now = time.monotonic()
-        key = f"{p.phase}:{p.train.stage if p.train else ''}"
-        epoch_end = p.train is not None and p.train.finished_epoch
-        if epoch_end or key != last[1] or now - last[0] >= PROGRESS_INTERVAL_S or p.done == p.total:
-            last[0], last[1] = now, key
-            send(("progress", p))
-
-    registry = ModelRegistry(store, job.base_model)
-    send(("finished", finetune_project(store, job.settings, progress, should_stop, base_data=base, registry=registry)))
-
-
-def _run_repredict(store, job: RepredictJob, send: Send, should_stop: Callable[[], bool]) -> None:
-    from cephview.model.predictor import Predictor
-    from cephview.model.project_training import RepredictResult, repredict_unreviewed
-
-    predictor = Predictor.from_file(job.model, device=job.device)
-    total = RepredictResult()
-    for i, key in enumerate(job.images):
-        if should_stop():
-            total.cancelled = True
-            break
-        # One image at a time, so the GUI can refresh each (the open one included) as it lands.
-        one = repredict_unreviewed(store, predictor, [key])
-        total.updated += one.updated
-        total.failures.update(one.failures)
-        if one.updated:
-            send(("image", key))
-        send(("repredict", (i + 1, len(job.images))))
-    send(("finished", total))
-
-
-def run_job(job: FinetuneJob | RepredictJob, send: Send, should_stop: Callable[[], bool]) -> None:
-    """Run ``job`` to the end; the last message is ``finished``, ``cancelled`` or ``failed``."""
-    from cephview.core.errors import CephviewError
-    from cephview.core.store import ProjectStore
-    from cephview.model.train import TrainingCancelled
-
-    try:
-        with ProjectStore.open(job.project, create=False) as store:
-            if isinstance(job, FinetuneJob):
-                _run_finetune(store, job, send, should_stop)
-            else:
-                _run_repredict(store, job, send, should_stop)
-    except TrainingCancelled as exc:
-        send(("cancelled", str(exc)))
-    except CephviewError as exc:
-        send(("failed", str(exc)))
-    except Exception as exc:  # a bug must reach the user as a message, not kill the worker silently
-        log.exception("training job failed")
-        send(("failed", f"{type(exc).__name__}: {exc}"))
-
-
-def _process_main(job, messages, stop) -> None:
-    """Entry point of the worker process (spawned: a fresh interpreter, no Qt state copied)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (training process): %(message)s")
-    try:
-        os.nice(CHILD_NICE)
-    except (AttributeError, OSError):  # Windows has no nice(); the job still runs
-        pass
-    run_job(job, messages.put, stop.is_set)
 
 
 class _ThreadWorker(QObject):
@@ -151,7 +53,6 @@ class _ThreadWorker(QObject):
         run_job(job, self.message.emit, self._stop.is_set)
 
 
-# ---------------------------------------------------------------------------- GUI side
 class TrainingService(QObject):
     """Runs one job at a time; all signals arrive in the GUI thread.
 
@@ -202,7 +103,7 @@ class TrainingService(QObject):
         if self.mode == "process":
             ctx = mp.get_context("spawn")  # fork would copy the Qt application's threads and locks
             self._queue, self._stop = ctx.Queue(), ctx.Event()
-            self._proc = ctx.Process(target=_process_main, args=(job, self._queue, self._stop),
+            self._proc = ctx.Process(target=process_main, args=(job, self._queue, self._stop),
                                      name="cephview-training", daemon=True)
             self._proc.start()
             self._poll.start()

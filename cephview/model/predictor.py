@@ -26,6 +26,7 @@ class Prediction:
     facing: str  # "right" (as the training images) or "left"
     codes: list[str]
     model_version: str
+    global_points: np.ndarray | None = None  # (K, 2) whole-image estimates before refinement
 
 
 class Predictor:
@@ -69,15 +70,20 @@ class Predictor:
         name, pts_hm, conf, hm = best
         image_to_hm = to_hm @ base @ frames[name]
         points = coords.apply(coords.invert(image_to_hm), pts_hm)
+        global_points = points.copy()
         if refine and "refine" in self.model.stages:
-            points, conf = self._refine(image, points, conf, frames[name])
+            refined, conf = self._refine(image, points, conf, frames[name])
+            # Per landmark, how far to trust the patch over the whole-image estimate: chosen on
+            # the validation images after training (1 = patch only), see stage_weights.py.
+            weight = np.asarray(self.model.meta.get("refine_weights", [1.0] * len(points)))[:, None]
+            points = points + weight * (refined - points)
         # A landmark is a point of the image: keep estimates from the padding inside it.
         points[:, 0] = np.clip(points[:, 0], 0, w - 1)
         points[:, 1] = np.clip(points[:, 1], 0, h - 1)
         return Prediction(
             points=points, confidence=conf, heatmaps=display_maps(hm, cfg.sigma),
             heatmap_to_image=coords.invert(image_to_hm), facing=name, codes=self.codes,
-            model_version=self.model.version,
+            model_version=self.model.version, global_points=global_points,
         )
 
     def _refine(

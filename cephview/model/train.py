@@ -27,6 +27,7 @@ from cephview.model.config import StageConfig, TrainConfig
 from cephview.model.heatmaps import decode
 from cephview.model.modelfile import LandmarkModel, atomic_torch_save, build_network, load_model, save_model
 from cephview.model.samples import PreparedImage, global_sample, normalise, prepare, refine_sample
+from cephview.model.stage_weights import fit_refine_weights
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +282,11 @@ class Trainer:
         if resume and self.checkpoint_path.is_file():
             ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
             # Through from_dict: a checkpoint from before a new config field (at its default) still
-            # matches. The thread count is how to run, not what to learn: it may change on resume.
+            # matches. The thread count may change on resume, and so may the epoch counts: the
+            # learning-rate schedule then stretches or shrinks over the remaining epochs.
+            free = {"num_threads": 0, "epochs_global": 0, "epochs_refine": 0}
             saved = TrainConfig.from_dict(ckpt.get("config") or {}).to_dict()
-            if {**saved, "num_threads": 0} != {**cfg.to_dict(), "num_threads": 0}:
+            if {**saved, **free} != {**cfg.to_dict(), **free}:
                 raise CephviewError(f"{self.checkpoint_path}: checkpoint was made with other settings; start without --resume")
             finished, current, rng_state = ckpt["finished"], ckpt["current"], ckpt["rng"]
             log.info("resuming from %s", self.checkpoint_path)
@@ -335,6 +338,7 @@ class Trainer:
         if "global" not in stages_out:
             raise CephviewError("a model needs a global stage: train it or give --init")
         model = LandmarkModel(self.dataset.schema.name, stages_out, self._meta(finished, history, init, time.monotonic() - started))
+        model.meta["refine_weights"] = fit_refine_weights(model, self.dataset.subset(self.val_idx))
         save_model(model, self.out)
         return model
 
@@ -415,5 +419,6 @@ def model_from_checkpoints(checkpoints: list[str | Path], dataset: LandmarkDatas
         "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
     }
     model = LandmarkModel(dataset.schema.name, stages, meta)
+    model.meta["refine_weights"] = fit_refine_weights(model, dataset.subset(sorted(val_idx)))
     save_model(model, out)
     return model

@@ -294,7 +294,8 @@ def test_reopening_the_project_follows_its_active_version(make_window, base_mode
 
 # ---------------------------------------------------------------------------- the thread fallback
 def test_thread_mode_runs_the_same_job(base_model, tmp_path, qtbot):
-    from cephview.gui.training_worker import FinetuneJob, TrainingService
+    from cephview.gui.training_jobs import FinetuneJob
+    from cephview.gui.training_worker import TrainingService
     from cephview.model.project_training import FinetuneSettings
 
     folder = tmp_path / "project"

@@ -102,7 +102,20 @@ def test_resume_refuses_a_checkpoint_of_other_settings(dataset, tmp_path):
     # a cancelled run before the first epoch wrote no checkpoint; make one, then change settings
     fit(dataset, tiny_config(epochs_global=1, epochs_refine=0, stages=["global"]), out)
     with pytest.raises(CephviewError, match="other settings"):
-        fit(dataset, tiny_config(epochs_global=3, stages=["global"]), out, resume=True)
+        fit(dataset, tiny_config(epochs_global=1, stages=["global"], lr=5e-3), out, resume=True)
+
+
+def test_resume_may_lengthen_the_schedule(dataset, tmp_path):
+    """Epoch counts and threads are not part of what a checkpoint must match."""
+    out = tmp_path / "m.pt"
+    done = []
+    with pytest.raises(TrainingCancelled):
+        fit(dataset, tiny_config(epochs_global=2, stages=["global"]), out,
+            progress=lambda p: p.finished_epoch and done.append(p.epoch), should_stop=lambda: bool(done))
+    seen = []
+    fit(dataset, tiny_config(epochs_global=3, stages=["global"], num_threads=1), out, resume=True,
+        progress=lambda p: p.finished_epoch and seen.append((p.epoch, p.epochs)))
+    assert seen == [(2, 3), (3, 3)]
 
 
 def test_fine_tune_starts_from_init_and_keeps_untrained_stages(dataset, tmp_path):
