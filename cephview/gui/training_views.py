@@ -52,10 +52,10 @@ def _setup(table: QTableWidget, headers: list[str]) -> None:
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the tab scrolls, not each table
 
 
-def _fit_height(table: QTableWidget) -> None:
+def _fit_height(table: QTableWidget, sideways: bool = True) -> None:
     """As tall as its rows, so the panel has one scroll bar rather than one per table."""
     rows = max(1, table.rowCount())
-    scroll = table.horizontalScrollBar().sizeHint().height()  # room for it when the columns are wider
+    scroll = table.horizontalScrollBar().sizeHint().height() if sideways else 0  # room for it, if columns may not fit
     table.setFixedHeight(table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
                          + 2 * table.frameWidth() + scroll)
 
@@ -69,8 +69,9 @@ class CorrectionTable(QTableWidget):
         _setup(self, ["Landmark", "Reviewed", "Corrected", "Mean px", "Max px"])
         # short numbers: share the width rather than scroll sideways in a narrow dock
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setStretchLastSection(False)  # it would keep a 100 px minimum
         self.setSortingEnabled(True)
-        _fit_height(self)
+        _fit_height(self, sideways=False)
 
     def set_stats(self, stats: CorrectionStats | None, schema: LandmarkSchema | None) -> None:
         self.setSortingEnabled(False)  # filling a sorted table scrambles the rows
@@ -92,7 +93,7 @@ class CorrectionTable(QTableWidget):
             self.setItem(row, 3, _number((c.mean_mm if self.unit == "mm" else c.mean_px) if c else None))
             self.setItem(row, 4, _number(c.max_px if c else None, 1))
         self.setSortingEnabled(True)
-        _fit_height(self)
+        _fit_height(self, sideways=False)
 
     def mean_of(self, code: str) -> float | None:
         for row in range(self.rowCount()):

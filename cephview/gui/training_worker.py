@@ -19,8 +19,10 @@ The typical latency is the same; the tail is not. In a thread the training share
 the GUI: torch releases it inside each op, but the Python around the ops (sampling and
 augmentation, the optimizer's bookkeeping, loading and saving models, evaluation) holds it, and
 the GUI then waits past 100 ms. A process has its own interpreter and runs at a lower priority
-(``training_jobs.CHILD_NICE``), so the longest stall stayed under 65 ms, also in
-``tests/gui/test_training_panel.py`` where the user edits and changes images during a run.
+(``training_jobs.CHILD_NICE``), so the longest stall stayed at 39-63 ms here.
+``tests/gui/test_training_panel.py`` measures it over a whole run: 27-87 ms in five runs (one
+more, 197 ms, still counted the test's own image changes, which open images in the GUI thread
+training or not; they are left out of the measure now).
 It also keeps a crash or an out-of-memory in training away from the review, and gives the
 memory back when it ends. The costs: a few seconds to start (a fresh interpreter imports torch),
 jobs and results must pickle, and the frozen app needs ``multiprocessing.freeze_support()``
