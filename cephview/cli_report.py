@@ -121,9 +121,7 @@ class LandmarkSource:
         pred = predictor.predict(radiograph.model_pixels)
         ann = ImageAnnotation.empty(path.name, predictor.model.schema)
         ann.calibration = self.calibration(radiograph)
-        for code, (x, y), conf in zip(pred.codes, pred.points, pred.confidence):
-            ann.landmarks[code] = ann.landmarks[code].with_prediction(float(x), float(y), float(conf), pred.model_version)
-        return ann
+        return ann.with_prediction(pred.codes, pred.points, pred.confidence, pred.model_version)
 
 
 def _source(args: argparse.Namespace) -> LandmarkSource:

@@ -117,6 +117,16 @@ class ImageAnnotation:
         codes = load_schema(schema_name).codes
         return cls(image, schema_name, {c: LandmarkAnnotation(c, status=LandmarkStatus.MISSING) for c in codes})
 
+    def with_prediction(
+        self, codes: list[str], points, confidence, model_version: str
+    ) -> "ImageAnnotation":
+        """A copy with new AI positions; reviewed landmarks keep their final positions and status."""
+        landmarks = dict(self.landmarks)
+        for code, (x, y), conf in zip(codes, points, confidence):
+            old = landmarks.get(code, LandmarkAnnotation(code, status=LandmarkStatus.MISSING))
+            landmarks[code] = old.with_prediction(float(x), float(y), float(conf), model_version)
+        return replace(self, landmarks=landmarks)
+
     def ordered(self) -> list[LandmarkAnnotation]:
         from cephview.core.schema import load_schema
 

@@ -11,13 +11,13 @@ after the user moved on) goes to the store only, so it can never be drawn on the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
+from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
 from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 from cephview.core.schema import LandmarkSchema, load_schema
@@ -36,15 +36,6 @@ class PredictionResult:
     heatmaps: np.ndarray  # (K, h, w) float32 in [0, 1]
     heatmap_to_image: np.ndarray  # 3x3, heatmap (x, y) -> image (x, y)
     model_version: str
-
-
-def annotation_with_prediction(ann: ImageAnnotation, result: PredictionResult) -> ImageAnnotation:
-    """A copy of ``ann`` with new AI positions; reviewed landmarks keep their final positions."""
-    landmarks = dict(ann.landmarks)
-    for code, (x, y), conf in zip(result.codes, result.points, result.confidence):
-        old = landmarks.get(code, LandmarkAnnotation(code, status=LandmarkStatus.MISSING))
-        landmarks[code] = old.with_prediction(float(x), float(y), float(conf), result.model_version)
-    return replace(ann, landmarks=landmarks)
 
 
 class ReviewSession(QObject):
@@ -220,10 +211,12 @@ class ReviewSession(QObject):
             self._heatmaps.pop(next(iter(self._heatmaps)))
         if rel_path != self.rel_path:
             ann = self.store.load_annotation(rel_path)
-            self.store.save_annotation(annotation_with_prediction(ann, result))
+            self.store.save_annotation(ann.with_prediction(result.codes, result.points, result.confidence, result.model_version))
             self.storeChanged.emit(rel_path)
             return False
-        self.annotation = annotation_with_prediction(self.annotation, result)
+        self.annotation = self.annotation.with_prediction(
+            result.codes, result.points, result.confidence, result.model_version
+        )
         self.store.save_annotation(self.annotation)
         self.landmarksChanged.emit(self.codes())
         self.heatmapsChanged.emit()

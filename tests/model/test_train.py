@@ -12,7 +12,7 @@ from cephview.core.schema import load_schema
 from cephview.model.config import StageConfig, TrainConfig
 from cephview.model.modelfile import load_model
 from cephview.model.predictor import Predictor
-from cephview.model.train import Trainer, TrainingCancelled, fit, heatmap_loss
+from cephview.model.train import TrainingCancelled, fit, heatmap_loss
 
 
 @pytest.fixture(scope="module")
