@@ -1,6 +1,7 @@
 """Start the real review window, open an image, wait for the AI and save a screenshot.
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshot.py [IMAGE] [--out shot.png] [--model M.pt]
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshot.py [IMAGE] [--out shot.png] [--model M.pt]
+    QT_QPA_PLATFORM=offscreen python scripts/screenshot.py ...   (no X server: renders the window itself)
 
 Without IMAGE it uses ISBI 2015 image 001 from ../shared when present, else a synthetic one.
 The image is copied to a temporary project folder, so no project file is written beside
@@ -92,7 +93,11 @@ def main() -> int:
             time.sleep(0.02)
         window.viewer.fit()
         app.processEvents()
-        pixmap = window.grab()
+        if app.platformName() == "xcb":
+            # A real X server (Xvfb): capture what is on the screen, window frame and all.
+            pixmap = window.screen().grabWindow(0)
+        else:
+            pixmap = window.grab()
         if not pixmap.save(str(args.out)):
             print("could not write", args.out, file=sys.stderr)
             return 1
