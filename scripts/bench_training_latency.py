@@ -49,18 +49,11 @@ def make_project(folder: Path, reviewed: int = 8, unreviewed: int = 2) -> None:
 def make_model(path: Path) -> None:
     import torch
 
-    from cephview.model.config import StageConfig, TrainConfig
-    from cephview.model.modelfile import LandmarkModel, build_network, save_model
+    from cephview.model.config import tiny_train_config
+    from cephview.model.modelfile import save_model, untrained_model
 
     torch.manual_seed(0)
-    cfg = TrainConfig(
-        global_stage=StageConfig(kind="global", encoder="resnet18", input_width=96, input_height=128, sigma=1.5),
-        refine_stage=StageConfig(kind="refine", encoder="resnet18", input_width=48, input_height=48, sigma=1.5,
-                                 patch_scale=0.5),
-        batch_size_global=2, batch_size_refine=8, patches_per_image=2, refine_offset_px=8.0, pretrained=False,
-    )
-    stages = {s.kind: (s, build_network(s, 19)) for s in (cfg.global_stage, cfg.refine_stage)}
-    save_model(LandmarkModel("isbi2015", stages, {"version": "tiny", "config": cfg.to_dict()}), path)
+    save_model(untrained_model(tiny_train_config(), meta={"version": "tiny"}), path)
 
 
 def probe_work() -> None:

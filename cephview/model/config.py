@@ -81,3 +81,17 @@ class TrainConfig:
         if "gamma_range" in kw:
             kw["gamma_range"] = tuple(kw["gamma_range"])
         return cls(**kw)
+
+
+def tiny_train_config(**overrides) -> TrainConfig:
+    """A very small two-stage recipe (ResNet-18 at 96 x 128 and 48 x 48, no pretrained weights)
+    for smoke tests and latency benchmarks: fast, not accurate."""
+    cfg = TrainConfig(
+        global_stage=StageConfig(kind="global", encoder="resnet18", input_width=96, input_height=128, sigma=1.5),
+        refine_stage=StageConfig(kind="refine", encoder="resnet18", input_width=48, input_height=48, sigma=1.5,
+                                 patch_scale=0.5),
+        batch_size_global=2, batch_size_refine=8, patches_per_image=2, refine_offset_px=8.0, pretrained=False,
+    )
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg

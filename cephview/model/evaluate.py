@@ -32,6 +32,16 @@ def _spacing(dataset: LandmarkDataset) -> tuple[np.ndarray | None, str]:
     return None, "px"
 
 
+def _references(dataset: LandmarkDataset) -> dict[str, np.ndarray]:
+    """(N, K, 2) ground truths: the two doctors and their mean when known, else the annotations."""
+    names = set().union(*(item.references.keys() for item in dataset.images)) if len(dataset) else set()
+    if not {"senior", "junior"} <= names:
+        return {"annotations": np.stack([it.points for it in dataset.images])}
+    senior = np.stack([it.references["senior"] for it in dataset.images])
+    junior = np.stack([it.references["junior"] for it in dataset.images])
+    return {"mean": (senior + junior) / 2, "senior": senior, "junior": junior}
+
+
 def evaluate_dataset(
     predictor: Predictor, dataset: LandmarkDataset,
     progress: Callable[[int, int], None] | None = None, refine: bool = True,
@@ -66,16 +76,8 @@ def evaluate_dataset(
     seconds = (time.perf_counter() - started) / max(1, n)
     spacing, unit = _spacing(dataset)
     ok = np.array([item.name not in failures for item in dataset.images])
-    refs: dict[str, np.ndarray] = {}
-    names = set().union(*(item.references.keys() for item in dataset.images)) if n else set()
-    if {"senior", "junior"} <= names:
-        refs["mean"] = np.stack([(it.references["senior"] + it.references["junior"]) / 2 for it in dataset.images])
-        refs["senior"] = np.stack([it.references["senior"] for it in dataset.images])
-        refs["junior"] = np.stack([it.references["junior"] for it in dataset.images])
-    else:
-        refs["annotations"] = np.stack([it.points for it in dataset.images])
     evaluations = []
-    for name, truth in refs.items():
+    for name, truth in _references(dataset).items():
         errors = radial_errors(preds[ok], truth[ok], spacing[ok] if spacing is not None else None)
         evaluations.append(summarise(errors, dataset.schema.codes, name, unit))
     return DatasetEvaluation(preds, confs, evaluations, failures, seconds)
@@ -84,10 +86,4 @@ def evaluate_dataset(
 def per_landmark_errors(result: DatasetEvaluation, dataset: LandmarkDataset, reference: str) -> np.ndarray:
     """(N, K) radial errors against one reference, for plots."""
     spacing, _ = _spacing(dataset)
-    if reference == "mean":
-        truth = np.stack([(it.references["senior"] + it.references["junior"]) / 2 for it in dataset.images])
-    elif reference in ("senior", "junior"):
-        truth = np.stack([it.references[reference] for it in dataset.images])
-    else:
-        truth = np.stack([it.points for it in dataset.images])
-    return radial_errors(result.predictions, truth, spacing)
+    return radial_errors(result.predictions, _references(dataset)[reference], spacing)

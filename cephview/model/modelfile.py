@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from cephview.core.errors import ModelFileError
-from cephview.model.config import INPUT_MEAN, INPUT_STD, StageConfig
+from cephview.model.config import INPUT_MEAN, INPUT_STD, StageConfig, TrainConfig
 from cephview.model.network import HeatmapUNet
 from cephview.resources import models_dir
 
@@ -43,6 +43,15 @@ def default_model_path() -> Path:
 
 def build_network(stage: StageConfig, num_landmarks: int, pretrained: bool = False) -> HeatmapUNet:
     return HeatmapUNet(num_landmarks, stage.encoder, stage.output_stride, pretrained=pretrained)
+
+
+def untrained_model(cfg: TrainConfig, schema: str = "isbi2015", meta: dict | None = None) -> LandmarkModel:
+    """Both stages of ``cfg`` with fresh weights; the recipe goes into the metadata."""
+    from cephview.core.schema import load_schema
+
+    k = len(load_schema(schema))
+    stages = {s.kind: (s, build_network(s, k)) for s in (cfg.global_stage, cfg.refine_stage)}
+    return LandmarkModel(schema, stages, {**(meta or {}), "config": cfg.to_dict()})
 
 
 def save_model(model: LandmarkModel, path: str | Path) -> None:

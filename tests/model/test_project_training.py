@@ -17,7 +17,7 @@ from cephview.core.datasets import LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
 from cephview.core.store import ProjectStore
-from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.config import TrainConfig, tiny_train_config
 from cephview.model.modelfile import LandmarkModel, build_network, load_model, save_model
 from cephview.model.predictor import Predictor
 from cephview.model.project_training import (
@@ -32,11 +32,7 @@ MM = 0.5
 
 
 def tiny_recipe() -> TrainConfig:
-    return TrainConfig(
-        global_stage=StageConfig(kind="global", encoder="resnet18", input_width=96, input_height=128, sigma=1.5),
-        refine_stage=StageConfig(kind="refine", encoder="resnet18", input_width=48, input_height=48, sigma=1.5, patch_scale=0.5),
-        batch_size_global=2, batch_size_refine=8, patches_per_image=2, refine_offset_px=8.0, pretrained=False,
-    )
+    return tiny_train_config()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from cephview.core.calibration import Calibration, CalibrationSource
 from cephview.core.datasets import AnnotatedImage, LandmarkDataset
 from cephview.core.schema import load_schema
-from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.config import TrainConfig, tiny_train_config
 from cephview.model.modelfile import load_model
 from cephview.model.predictor import Predictor
 from cephview.model.train import TrainingCancelled, fit, heatmap_loss
@@ -34,15 +34,7 @@ def dataset(tmp_path_factory):
 
 
 def tiny_config(**kw) -> TrainConfig:
-    cfg = TrainConfig(
-        global_stage=StageConfig(kind="global", encoder="resnet18", input_width=96, input_height=128, sigma=1.5),
-        refine_stage=StageConfig(kind="refine", encoder="resnet18", input_width=48, input_height=48, sigma=1.5, patch_scale=0.5),
-        epochs_global=2, epochs_refine=1, batch_size_global=2, batch_size_refine=8, patches_per_image=2,
-        pretrained=False, val_fraction=0.34, refine_offset_px=8.0,
-    )
-    for k, v in kw.items():
-        setattr(cfg, k, v)
-    return cfg
+    return tiny_train_config(**{"epochs_global": 2, "epochs_refine": 1, "val_fraction": 0.34, **kw})
 
 
 def test_fit_writes_a_usable_model_with_metadata(dataset, tmp_path):
