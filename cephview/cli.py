@@ -208,7 +208,8 @@ def cmd_train_project(args: argparse.Namespace) -> int:
     from cephview.model.project_training import FinetuneProgress, FinetuneSettings, TrainingCancelled, finetune_project
     from cephview.progress import ProgressBar, format_seconds
 
-    settings = FinetuneSettings(freeze_encoder=args.freeze_encoder, force=args.force, num_threads=args.threads, device=args.device)
+    settings = FinetuneSettings(freeze_encoder=args.freeze_encoder, force=args.force, num_threads=args.threads,
+                                device=args.device, adapt_scale=not args.keep_scale)
     if args.epochs is not None:
         settings.epochs = args.epochs
     if args.epochs_refine is not None:
@@ -250,6 +251,8 @@ def cmd_train_project(args: argparse.Namespace) -> int:
               + f" in {result.training_seconds:.0f} s; compared on {len(result.held_out)} {where}")
         if result.note:
             print(f"note: {result.note}")
+        if result.scale is not None:
+            print(result.scale.describe())
         change = result.relative_change
         print(f"MRE before ({result.parent.version}): {result.before.mre:.3f} {unit}")
         print(f"MRE after  ({result.version.version}): {result.after.mre:.3f} {unit}"
@@ -374,8 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="model file to write (not with --project)")
     p.add_argument("--project", type=Path, help="fine-tune this project's active model on its reviewed images")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the decoder (faster, forgets less)")
-    p.add_argument("--mix-base", type=Path, metavar="DIR_ISBI", help="mix in ISBI 2015 training images (with --project)")
+    p.add_argument("--mix-base", type=Path, metavar="DIR_ISBI",
+                   help="mix in ISBI 2015 training images (with --project), given the project's contrast and scale")
     p.add_argument("--force", action="store_true", help="promote even if not better on the held-out images")
+    p.add_argument("--keep-scale", action="store_true",
+                   help="keep the refinement patch scale even if the project's images draw the anatomy larger or smaller")
     p.add_argument("--repredict", action="store_true", help="after promotion, predict unreviewed images again")
     p.add_argument("--init", type=Path, help="model to fine-tune from")
     p.add_argument("--epochs", type=int, help="epochs of every stage")

@@ -27,7 +27,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 class FinetuneForm(QWidget):
-    """Epochs, learning rate, freeze encoder and an optional base data folder: the settings that matter."""
+    """Epochs, learning rate, freeze encoder, scale adaptation and an optional base data folder: the settings that matter."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -42,9 +42,15 @@ class FinetuneForm(QWidget):
         self.lr.setToolTip("Small keeps what the model knows; larger learns your images faster but may forget")
         self.freeze = QCheckBox("Freeze encoder (faster, forgets less)")
         self.freeze.setToolTip("Train only the decoder; the encoder keeps what it learnt from the base data")
+        self.adapt_scale = QCheckBox("Adapt to the device's image scale")
+        self.adapt_scale.setToolTip(
+            "Measure from your corrected landmarks how large your images draw the anatomy and re-scale the "
+            "detail stage to it (helps most when your device's pixel size differs from the training images')")
         self.base_data = QLineEdit()
         self.base_data.setPlaceholderText("optional: ISBI 2015 folder")
-        self.base_data.setToolTip("Mixing in the original training images keeps the model from forgetting them")
+        self.base_data.setToolTip(
+            "Mixing in the original training images (given your images' contrast and scale) keeps the model from "
+            "forgetting them and teaches it more anatomy than your reviewed images alone")
         self.browse = QPushButton("Browse…")
         self.browse.clicked.connect(self._browse)
         numbers = QHBoxLayout()
@@ -59,6 +65,7 @@ class FinetuneForm(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Epochs", numbers)
         form.addRow("", self.freeze)
+        form.addRow("", self.adapt_scale)
         form.addRow("Base data", row)
 
     def load_defaults(self) -> None:
@@ -70,13 +77,15 @@ class FinetuneForm(QWidget):
         self.epochs.setValue(defaults.epochs)
         self.lr.setValue(defaults.lr)
         self.freeze.setChecked(defaults.freeze_encoder)
+        self.adapt_scale.setChecked(defaults.adapt_scale)
 
     def settings(self) -> FinetuneSettings:
         from cephview.model.project_training import FinetuneSettings
 
         if not self.defaults_loaded:
             self.load_defaults()
-        return FinetuneSettings(epochs=self.epochs.value(), lr=self.lr.value(), freeze_encoder=self.freeze.isChecked())
+        return FinetuneSettings(epochs=self.epochs.value(), lr=self.lr.value(), freeze_encoder=self.freeze.isChecked(),
+                                adapt_scale=self.adapt_scale.isChecked())
 
     def base_data_folder(self) -> str | None:
         return self.base_data.text().strip() or None
@@ -130,5 +139,7 @@ def result_html(r: FinetuneResult) -> str:
     verdict = (f"<b>{r.version.version} is now the active model</b>" if r.promoted
                else f"<b>{r.version.version} was kept aside</b>; {r.parent.version} stays active")
     note = f"<br><i>{r.note}</i>" if r.note else ""
+    if r.scale is not None and r.scale.applied:
+        note += f"<br>Your images draw the anatomy at {r.scale.scale:.2f}x the model's training images; the new version works at that scale."
     return (f"Mean radial error on {where}:<br>&nbsp;&nbsp;current ({r.parent.version}): <b>{fmt(r.before.mre, r.unit)}</b>"
             f"<br>&nbsp;&nbsp;new ({r.version.version}): <b>{fmt(r.after.mre, r.unit)}</b>{pct}<br>{verdict}: {r.reason}.{note}")

@@ -48,25 +48,31 @@ def decode(logits: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     CVPR 2020) applies to the logits directly: around the argmax, offset = -Hessian^-1 * gradient,
     limited to one pixel. Confidence is the probability mass within 2 sigma of the peak.
     """
-    k, h, w = logits.shape
+    k = logits.shape[0]
     coords = np.zeros((k, 2), dtype=np.float64)
     conf = np.zeros(k, dtype=np.float64)
     probs = spatial_softmax(logits)
-    r = int(np.ceil(2 * sigma))
     for i in range(k):
-        lg = logits[i].astype(np.float64)
-        py, px = divmod(int(np.argmax(lg)), w)
-        conf[i] = float(probs[i, max(0, py - r) : py + r + 1, max(0, px - r) : px + r + 1].sum())
-        x, y = float(px), float(py)
-        if 1 <= px < w - 1 and 1 <= py < h - 1:
-            dx = 0.5 * (lg[py, px + 1] - lg[py, px - 1])
-            dy = 0.5 * (lg[py + 1, px] - lg[py - 1, px])
-            dxx = lg[py, px + 1] - 2 * lg[py, px] + lg[py, px - 1]
-            dyy = lg[py + 1, px] - 2 * lg[py, px] + lg[py - 1, px]
-            dxy = 0.25 * (lg[py + 1, px + 1] - lg[py + 1, px - 1] - lg[py - 1, px + 1] + lg[py - 1, px - 1])
-            det = dxx * dyy - dxy * dxy
-            if det > 1e-12 and dxx < 0:
-                x += float(np.clip(-(dyy * dx - dxy * dy) / det, -1.0, 1.0))
-                y += float(np.clip(-(dxx * dy - dxy * dx) / det, -1.0, 1.0))
-        coords[i] = (x, y)
+        py, px = divmod(int(np.argmax(logits[i])), logits.shape[2])
+        coords[i], conf[i] = decode_peak(logits[i], probs[i], px, py, sigma)
     return coords, conf
+
+
+def decode_peak(logits: np.ndarray, probs: np.ndarray, px: int, py: int, sigma: float) -> tuple[tuple[float, float], float]:
+    """Sub-pixel position and confidence of the peak at (px, py) of one map (see :func:`decode`)."""
+    h, w = logits.shape
+    r = int(np.ceil(2 * sigma))
+    conf = float(probs[max(0, py - r) : py + r + 1, max(0, px - r) : px + r + 1].sum())
+    lg = logits.astype(np.float64)
+    x, y = float(px), float(py)
+    if 1 <= px < w - 1 and 1 <= py < h - 1:
+        dx = 0.5 * (lg[py, px + 1] - lg[py, px - 1])
+        dy = 0.5 * (lg[py + 1, px] - lg[py - 1, px])
+        dxx = lg[py, px + 1] - 2 * lg[py, px] + lg[py, px - 1]
+        dyy = lg[py + 1, px] - 2 * lg[py, px] + lg[py - 1, px]
+        dxy = 0.25 * (lg[py + 1, px + 1] - lg[py + 1, px - 1] - lg[py - 1, px + 1] + lg[py - 1, px - 1])
+        det = dxx * dyy - dxy * dxy
+        if det > 1e-12 and dxx < 0:
+            x += float(np.clip(-(dyy * dx - dxy * dy) / det, -1.0, 1.0))
+            y += float(np.clip(-(dxx * dy - dxy * dx) / det, -1.0, 1.0))
+    return (x, y), conf

@@ -10,9 +10,11 @@ import numpy as np
 import torch
 
 from cephview.model import coords
-from cephview.model.heatmaps import decode, display_maps
+from cephview.model.device_scale import reference_distances
+from cephview.model.heatmaps import decode, decode_peak, display_maps, spatial_softmax
 from cephview.model.modelfile import LandmarkModel, load_model
 from cephview.model.samples import global_base_transform, normalise, prepare, render
+from cephview.model.shape_check import MAX_DEVIATION, candidate_peaks, check_shape, deviation_of, usable_pairs
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class Predictor:
         self.codes = load_schema(model.schema).codes
         for _, net in model.stages.values():
             net.to(self.device).eval()
+        # The training data's landmark distances, to catch points on a look-alike (shape_check.py).
+        self.reference = reference_distances(model.meta)
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, device: str = "cpu") -> "Predictor":
@@ -70,6 +74,8 @@ class Predictor:
         name, pts_hm, conf, hm = best
         image_to_hm = to_hm @ base @ frames[name]
         points = coords.apply(coords.invert(image_to_hm), pts_hm)
+        if self.reference is not None:
+            points, conf = self._fix_misplaced(points, conf, hm, coords.invert(image_to_hm), cfg.sigma)
         global_points = points.copy()
         if refine and "refine" in self.model.stages:
             refined, conf = self._refine(image, points, conf, frames[name])
@@ -85,6 +91,31 @@ class Predictor:
             heatmap_to_image=coords.invert(image_to_hm), facing=name, codes=self.codes,
             model_version=self.model.version, global_points=global_points,
         )
+
+    def _fix_misplaced(
+        self, points: np.ndarray, conf: np.ndarray, logits: np.ndarray, hm_to_image: coords.Matrix, sigma: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Move a landmark that breaks the head's proportions to the peak of its map that fits them."""
+        check = check_shape(points, self.reference)
+        outliers = check.outliers()
+        if outliers.size == 0:
+            return points, conf
+        points, conf = points.copy(), conf.copy()
+        pairs = usable_pairs(self.reference)
+        for k in outliers:
+            probs = spatial_softmax(logits[k : k + 1])[0]
+            best = (check.deviation[k], points[k], conf[k])
+            for px, py in candidate_peaks(logits[k], sigma):
+                (x, y), c = decode_peak(logits[k], probs, px, py, sigma)
+                candidate = coords.apply(hm_to_image, np.array([[x, y]]))[0]
+                deviation = deviation_of(k, candidate, points, self.reference, check.scale, pairs)
+                if deviation < best[0]:
+                    best = (deviation, candidate, c)
+            if best[0] <= MAX_DEVIATION:
+                log.info("landmark %s broke the proportions (%.2f); moved to another peak (%.2f)",
+                         self.codes[k], check.deviation[k], best[0])
+                points[k], conf[k] = best[1], best[2]
+        return points, conf
 
     def _refine(
         self, image: np.ndarray, points: np.ndarray, conf: np.ndarray, frame: coords.Matrix

@@ -24,11 +24,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cephview.core.datasets import LandmarkDataset
+from cephview.core.calibration import Calibration
+from cephview.core.datasets import AnnotatedImage, LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
 from cephview.core.store import ProjectStore
 from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.device_scale import (
+    LANDMARK_DISTANCES_KEY, distances_for_meta, needs_rescale, reference_distances, relative_scale,
+)
 from cephview.model.metrics import Evaluation
 from cephview.model.modelfile import LandmarkModel, load_model, save_model
 from cephview.model.project_data import (
@@ -40,7 +44,7 @@ from cephview.model.train import Trainer, TrainingCancelled, TrainProgress
 
 __all__ = [
     "BASE", "CorrectionStats", "FinetuneProgress", "FinetuneResult", "FinetuneSettings", "HoldoutSplit",
-    "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "TrainingCancelled",
+    "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "ScaleAdaptation", "TrainingCancelled",
     "active_model_path", "correction_stats", "finetune_project", "project_dataset", "promote_version",
     "repredict_unreviewed", "split_holdout", "unreviewed_images",
 ]
@@ -60,6 +64,7 @@ class FinetuneSettings:
     holdout_fraction: float = 0.25  # of the reviewed images, to judge old vs new
     min_images_for_holdout: int = MIN_IMAGES_FOR_HOLDOUT
     base_ratio: float = 1.0  # base images mixed in per project training image (with base data)
+    adapt_scale: bool = True  # re-scale the refinement patch to the device's scale (see device_scale.py)
     seed: int = 0
     force: bool = False  # promote even if not better (the user has seen both figures)
     min_improvement: float = 0.0  # relative MRE reduction needed to promote
@@ -134,6 +139,7 @@ class FinetuneResult:
     to_repredict: list[str] = field(default_factory=list)  # after promotion: images to predict again
     training_seconds: float = 0.0
     seconds: float = 0.0
+    scale: ScaleAdaptation | None = None
 
     @property
     def unit(self) -> str:
@@ -208,6 +214,94 @@ def mix_base_data(
     pick = np.sort(np.random.default_rng(seed).choice(len(base), size=n, replace=False))
     images = train.images + [base.images[i] for i in pick]
     return LandmarkDataset(train.schema, images, f"{train.description} + {n} images of {base.description}"), n
+
+
+@dataclass
+class ScaleAdaptation:
+    """The device's scale measured on the training images, relative to the parent model's data."""
+
+    scale: float | None  # project landmark distances / parent's; None when not measurable
+    images: int  # images it was measured on
+    patch_scale: float | None  # the refinement patch scale used (None without a refine stage)
+    applied: bool
+
+    def describe(self) -> str:
+        if self.scale is None:
+            return "device scale not measured (the model records no reference, or too few landmarks)"
+        what = f"patch scale {self.patch_scale:.3f}" if self.applied and self.patch_scale else "left as it was"
+        return f"device scale {self.scale:.3f}x the model's training images (on {self.images} images): {what}"
+
+
+def adapt_to_device_scale(
+    cfg: TrainConfig, parent: LandmarkModel, train: LandmarkDataset, enabled: bool,
+) -> ScaleAdaptation:
+    """Measure the device's scale on ``train`` and re-scale ``cfg``'s refinement patch to match."""
+    reference = reference_distances(parent.meta)
+    scale, n = (relative_scale([it.points for it in train.images], reference) if reference is not None else (None, 0))
+    refine = parent.stages.get("refine")
+    patch_scale = refine[0].patch_scale if refine else None
+    applied = bool(enabled and refine and needs_rescale(scale))
+    if applied:
+        patch_scale = patch_scale / scale  # type: ignore[operator]
+        cfg.refine_stage.patch_scale = patch_scale
+    adaptation = ScaleAdaptation(scale, n, patch_scale, applied)
+    log.info("%s", adaptation.describe())
+    return adaptation
+
+
+def rescaled_images(dataset: LandmarkDataset, factor: float) -> tuple[LandmarkDataset, list[np.ndarray]]:
+    """``dataset`` re-sampled by ``factor`` (points and calibration follow), loaded into memory."""
+    from cephview.model.coords import apply, prescale
+    from cephview.model.train import load_images
+
+    images, items = [], []
+    for item, image in zip(dataset.images, load_images(dataset)):
+        small, matrix = prescale(image, factor)
+        sx, sy = small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]
+        cal = item.calibration
+        calibration = Calibration(cal.row_mm / sy, cal.col_mm / sx, cal.source) if cal.is_calibrated else cal
+        images.append(small)
+        items.append(AnnotatedImage(item.image_path, apply(matrix, item.points), calibration))
+    return LandmarkDataset(dataset.schema, items, f"{dataset.description} at {factor:.2f}x"), images
+
+
+def matched_contrast(images: list[np.ndarray], project_images: list[np.ndarray]) -> list[np.ndarray]:
+    """``images`` with the grey-level distribution of the project's images (histogram matching).
+
+    Base images then show the anatomy with the clinic's contrast curve, so they teach the
+    anatomy without teaching the old device's look.
+    """
+    from skimage.exposure import match_histograms
+
+    pooled = np.concatenate([im[::4, ::4].ravel() for im in project_images])  # every 16th pixel is plenty
+    pooled = pooled[None, :]  # match_histograms wants the same number of dimensions
+    return [np.clip(np.rint(match_histograms(im, pooled)), 0, 255).astype(np.uint8) for im in images]
+
+
+def training_set(
+    train: LandmarkDataset, base: LandmarkDataset | None, settings: FinetuneSettings,
+    reference: np.ndarray | None, adaptation: ScaleAdaptation,
+) -> tuple[LandmarkDataset, list[np.ndarray] | None, int]:
+    """The project's training images plus mixed-in base images, these made to look like the
+    project's: at the device's scale (when adapted) and with its contrast."""
+    mixed, n_base = mix_base_data(train, base, settings.base_ratio, settings.seed)
+    if n_base == 0:
+        return mixed, None, n_base
+    from cephview.model.train import load_images
+
+    project_images = load_images(train)
+    picked = LandmarkDataset(train.schema, mixed.images[len(train):], base.description if base else "")
+    how = "contrast matched"
+    if adaptation.applied and reference is not None:
+        base_scale, _ = relative_scale([it.points for it in picked.images], reference)
+        factor = adaptation.scale / (base_scale or 1.0)  # type: ignore[operator]
+        picked, base_images = rescaled_images(picked, factor)
+        how += f", re-sampled {factor:.2f}x"
+    else:
+        base_images = load_images(picked)
+    base_images = matched_contrast(base_images, project_images)
+    dataset = LandmarkDataset(train.schema, train.images + picked.images, f"{mixed.description} ({how})")
+    return dataset, project_images + base_images, n_base
 
 
 def decide_promotion(
@@ -288,8 +382,10 @@ def finetune_project(
         log.warning("%s", split.note)
     held_ds, train_ds = data.subset(split.held_out), data.subset(split.train)
     train_keys, held_keys = [keys[i] for i in split.train], [keys[i] for i in split.held_out]
-    mixed, n_base = mix_base_data(train_ds, base_data, settings.base_ratio, settings.seed)
     cfg = settings.train_config(parent_model)
+    reference = reference_distances(parent_model.meta)
+    adaptation = adapt_to_device_scale(cfg, parent_model, train_ds, settings.adapt_scale)
+    mixed, images, n_base = training_set(train_ds, base_data, settings, reference, adaptation)
     log.info("fine-tuning %s on %d project + %d base images, %d held out", parent.version, len(train_ds), n_base, len(held_ds))
 
     before = _evaluate(parent_model, held_ds, settings.device, "evaluating current", report, stop)
@@ -300,12 +396,19 @@ def finetune_project(
         out = Path(work) / "candidate.pt"
         t0 = time.monotonic()
         candidate = Trainer(
-            mixed, cfg, out, init=parent_path, device=settings.device,
+            mixed, cfg, out, init=parent_path, device=settings.device, images=images,
             progress=lambda p: report(FinetuneProgress(
                 "training", p.epoch, p.epochs, f"{p.stage} epoch {p.epoch}/{p.epochs} loss {p.loss:.4f}", p, p.seconds_left)),
             should_stop=stop,
         ).fit()
         training_seconds = time.monotonic() - t0
+        if adaptation.applied and "refine" not in cfg.stages:  # the patch is re-scaled even if not re-trained
+            _, refine_net = candidate.stages["refine"]
+            candidate.stages["refine"] = (cfg.refine_stage, refine_net)
+        if reference is not None:
+            # The distances the refinement patch is now made for: the next run measures against them.
+            candidate.meta[LANDMARK_DISTANCES_KEY] = distances_for_meta(
+                reference * (adaptation.scale if adaptation.applied else 1.0))  # type: ignore[operator]
         after = _evaluate(candidate, held_ds, settings.device, "evaluating new", report, stop)
         promote, forced, reason = decide_promotion(
             before.mre, after.mre, settings.force, split.in_sample, settings.min_improvement)
@@ -323,7 +426,8 @@ def finetune_project(
         entry = ModelVersion(
             name, "", now.isoformat(timespec="seconds"), parent.version, candidate.version,
             _metrics(before, after, held_keys, split.in_sample),
-            {**settings.to_dict(), "base_images": n_base, "base_data": base_data.description if base_data else None},
+            {**settings.to_dict(), "base_images": n_base, "base_data": base_data.description if base_data else None,
+             "device_scale": adaptation.scale, "patch_scale": adaptation.patch_scale},
             train_keys, forced=forced, note=split.note,
         )
         entry = registry.add(out, entry, activate=promote)
@@ -331,6 +435,7 @@ def finetune_project(
     result = FinetuneResult(
         entry, parent, promote, reason, before, after, held_keys, train_keys, n_base, split.in_sample,
         split.note, unreviewed_images(store) if promote else [], training_seconds, time.monotonic() - started,
+        adaptation,
     )
     log.info("%s", result.summary())
     return result

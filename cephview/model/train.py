@@ -27,6 +27,7 @@ from cephview.model.config import StageConfig, TrainConfig
 from cephview.model.heatmaps import decode
 from cephview.model.modelfile import LandmarkModel, atomic_torch_save, build_network, load_model, save_model
 from cephview.model.samples import PreparedImage, global_sample, normalise, prepare, refine_sample
+from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
 from cephview.model.stage_weights import fit_refine_weights
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class _StageRun:
     """State of one stage's training: network, optimiser, schedule, best weights."""
 
     def __init__(self, name: str, stage: StageConfig, net: torch.nn.Module, epochs: int, cfg: TrainConfig, device: torch.device) -> None:
-        self.name, self.stage, self.net, self.epochs = name, stage, net.to(device), epochs
+        # channels_last: oneDNN's convolutions run about 15 % faster that way on a CPU (measured, training steps).
+        self.name, self.stage, self.epochs = name, stage, epochs
+        self.net = net.to(device, memory_format=torch.channels_last)
         self.freeze_encoder = cfg.freeze_encoder
         if cfg.freeze_encoder:
             net.encoder.requires_grad_(False)
@@ -168,10 +171,14 @@ class Trainer:
         return self.cfg.global_stage if name == "global" else self.cfg.refine_stage
 
     def _initial_network(self, name: str, init: LandmarkModel | None) -> tuple[StageConfig, torch.nn.Module]:
-        if init is not None and name in init.stages:
-            stage, net = init.stages[name]
-            return stage, copy.deepcopy(net).train()
         stage = self._stage_config(name)
+        if init is not None and name in init.stages:
+            init_stage, net = init.stages[name]
+            # Sampling settings (patch scale, sigma) may change in fine-tuning; the network's shape may not.
+            shape = ("encoder", "input_width", "input_height", "output_stride")
+            if any(getattr(stage, f) != getattr(init_stage, f) for f in shape):
+                raise CephviewError(f"the {name} stage of the starting model has another architecture than the settings")
+            return stage, copy.deepcopy(net).train()
         return stage, build_network(stage, self.k, pretrained=self.cfg.pretrained).train()
 
     # ------------------------------------------------------------------ loops
@@ -204,7 +211,8 @@ class Trainer:
             # Landmarks outside the input have no target distribution: leave them out.
             masks.append((self.valid[i] & (y.reshape(len(y), -1).max(axis=1) > 0.5)).astype(np.float32))
         to = lambda a: torch.from_numpy(np.stack(a)).to(self.device)  # noqa: E731
-        return to([normalise(x) for x in xs]).unsqueeze(1), to(ys), to(masks)
+        x = to([normalise(x) for x in xs]).unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        return x, to(ys), to(masks)
 
     def _train_epoch(self, run: _StageRun, rng: np.random.Generator, started: float, done_before: int, total_steps: int) -> float:
         run.train_mode()
@@ -333,12 +341,17 @@ class Trainer:
             finished[name] = {"best_state": run.best_state, "best_val": run.best_val, "history": run.history}
             self._save_checkpoint(finished, None, rng)
             net.load_state_dict(run.best_state)
-            stages_out[name] = (stage, net.eval())
+            # Back to the default layout: the model returned computes exactly as the file it is saved to.
+            stages_out[name] = (stage, net.to(memory_format=torch.contiguous_format).eval())
             history[name] = run.history
         if "global" not in stages_out:
             raise CephviewError("a model needs a global stage: train it or give --init")
         model = LandmarkModel(self.dataset.schema.name, stages_out, self._meta(finished, history, init, time.monotonic() - started))
-        model.meta["refine_weights"] = fit_refine_weights(model, self.dataset.subset(self.val_idx))
+        if len(self.val_idx) == 0 and init is not None and "refine_weights" in init.meta:
+            # Nothing to choose them on: the starting model's choice beats patch-only.
+            model.meta["refine_weights"] = list(init.meta["refine_weights"])
+        else:
+            model.meta["refine_weights"] = fit_refine_weights(model, self.dataset.subset(self.val_idx))
         save_model(model, self.out)
         return model
 
@@ -366,6 +379,7 @@ class Trainer:
             "history": history,
             "config": self.cfg.to_dict(),
             "init": init.version if init else None,
+            LANDMARK_DISTANCES_KEY: distances_for_meta(median_distances([self.points[i] for i in self.train_idx])),
             "training_seconds_this_run": round(seconds, 1),
             "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {self.device}, {torch.get_num_threads()} threads",
         }
@@ -411,6 +425,8 @@ def model_from_checkpoints(checkpoints: list[str | Path], dataset: LandmarkDatas
         "training_data": dataset.description,
         "train_images": [it.name for it in dataset.images if it.name not in val_names],
         "val_images": sorted(val_names),
+        LANDMARK_DISTANCES_KEY: distances_for_meta(
+            median_distances([it.points for it in dataset.images if it.name not in val_names])),
         "validation": validation,
         "history": history,
         "config": configs[0],

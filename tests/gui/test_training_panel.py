@@ -146,6 +146,10 @@ def test_counts_only_the_clinicians_landmarks(training_window):
     assert [panel.versions.item(r, 1).text() for r in range(panel.versions.rowCount())] == ["base"]
     assert panel.versions.item(0, 0).text() == "\u25cf" and not panel.restore_button.isEnabled()
     assert panel.epochs.value() == 10 and panel.lr.value() == pytest.approx(2e-4)  # FinetuneSettings defaults
+    assert panel.form.adapt_scale.isChecked() and panel.settings().adapt_scale
+    panel.form.adapt_scale.setChecked(False)
+    assert not panel.settings().adapt_scale
+    panel.form.adapt_scale.setChecked(True)
 
 
 def load_calibration_mm(folder: Path, key: str) -> float:

@@ -36,15 +36,19 @@ def tiny_recipe() -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def base_model(tmp_path_factory) -> Path:
-    """An untrained tiny two-stage model whose metadata carries its (tiny) training recipe."""
+def base_model(tmp_path_factory, image_cache) -> Path:
+    """An untrained tiny two-stage model whose metadata carries its (tiny) training recipe and
+    the landmark distances of images like the projects' (as if trained on such images)."""
+    from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
+
     torch.manual_seed(0)
     cfg = tiny_recipe()
     model = LandmarkModel(
         "isbi2015",
         {"global": (cfg.global_stage, build_network(cfg.global_stage, 19)),
          "refine": (cfg.refine_stage, build_network(cfg.refine_stage, 19))},
-        {"version": "tiny-base", "config": cfg.to_dict()},
+        {"version": "tiny-base", "config": cfg.to_dict(),
+         LANDMARK_DISTANCES_KEY: distances_for_meta(median_distances([t for _, t in image_cache]))},
     )
     path = tmp_path_factory.mktemp("base") / "base.pt"
     save_model(model, path)
@@ -181,6 +185,41 @@ def test_mix_base_data(image_cache):
         mix_base_data(train, LandmarkDataset(load_schema("aariz"), items[2:]), 1.0, 0)
 
 
+def test_base_images_are_made_to_look_like_the_projects(tmp_path, image_cache):
+    import cv2
+
+    from cephview.core.datasets import AnnotatedImage
+    from cephview.model.device_scale import median_distances
+    from cephview.model.project_training import ScaleAdaptation, training_set
+
+    schema = load_schema("isbi2015")
+    cal = Calibration.isotropic(MM, CalibrationSource.USER)
+    project = []
+    for path, truth in image_cache[:2]:  # the clinic's device: half the pixels, a darker curve
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        small = cv2.resize(image, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+        dark = (255 * (small / 255.0) ** 2.5).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / path.name), dark)
+        project.append(AnnotatedImage(tmp_path / path.name, (truth + 0.5) * 0.5 - 0.5, cal))
+    base = LandmarkDataset(schema, [AnnotatedImage(p, t, cal) for p, t in image_cache[2:6]])
+    reference = median_distances([t for _, t in image_cache])  # the base model's data: these images
+    train = LandmarkDataset(schema, project)
+    adaptation = ScaleAdaptation(0.5, 2, 1.0, True)
+    data, images, n = training_set(train, base, FinetuneSettings(base_ratio=1.0), reference, adaptation)
+    assert n == 2 and len(data) == 4 == len(images)
+    assert data.images[:2] == train.images
+    project_median = np.median(np.concatenate([im.ravel() for im in images[:2]]))
+    for item, image in zip(data.images[2:], images[2:]):
+        original = next(t for p, t in image_cache if p == item.image_path)
+        factor = image.shape[1] / W
+        assert 0.4 < factor < 0.6  # re-sampled to the device's scale (0.5 / the base's own ~1.0)
+        assert np.allclose(item.points, (original + 0.5) * factor - 0.5, atol=0.6)
+        assert item.calibration.col_mm == pytest.approx(MM / factor, rel=0.02)
+        assert abs(np.median(image) - project_median) < 12  # the project's contrast curve
+    # Without base data nothing is loaded here (the trainer loads the project's images).
+    assert training_set(train, None, FinetuneSettings(), reference, adaptation) == (train, None, 0)
+
+
 # ---------------------------------------------------------------------------- fine-tuning
 def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, image_cache, base_model, monkeypatch):
     import cephview.model.project_training as pt
@@ -306,6 +345,92 @@ def test_freeze_encoder_trains_only_the_decoder(tmp_path, image_cache, base_mode
     assert enc and all(torch.equal(old[k], new[k]) for k in enc)  # BatchNorm statistics included
     assert any(not torch.equal(old[k], new[k]) for k in old if not k.startswith("encoder."))
     assert weights_equal(registry.path(result.version), base_model, "refine")  # not trained
+
+
+# ---------------------------------------------------------------------------- device scale
+@pytest.fixture(scope="module")
+def base_model_of_larger_images(tmp_path_factory, base_model, image_cache) -> Path:
+    """The tiny base model, as if trained on images that drew the anatomy 1/0.7 times larger."""
+    from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
+
+    model = load_model(base_model)
+    model.meta[LANDMARK_DISTANCES_KEY] = distances_for_meta(median_distances([t / 0.7 for _, t in image_cache]))
+    model.meta["refine_weights"] = [0.5] * 19
+    path = tmp_path_factory.mktemp("larger") / "base.pt"
+    save_model(model, path)
+    return path
+
+
+def test_finetune_rescales_the_patch_to_the_devices_scale(tmp_path, image_cache, base_model_of_larger_images):
+    store = make_project(tmp_path / "p", image_cache, reviewed=6, unreviewed=0)
+    registry = ModelRegistry(store, base_model_of_larger_images)
+    result = finetune_project(store, tiny_settings(force=True), registry=registry)
+    assert result.scale is not None and result.scale.applied and result.scale.images == 4  # training images only
+    assert result.scale.scale == pytest.approx(0.7, rel=0.02)
+    tuned = load_model(registry.path(result.version))
+    base_patch = load_model(base_model_of_larger_images).stages["refine"][0].patch_scale
+    assert tuned.stages["refine"][0].patch_scale == pytest.approx(base_patch / result.scale.scale)
+    assert tuned.meta["refine_weights"] == [0.5] * 19  # nothing held out of training to choose new ones on
+    assert result.version.settings["device_scale"] == pytest.approx(result.scale.scale)
+    assert "0.70x" in result.scale.describe() or "0.69" in result.scale.describe() or "0.71" in result.scale.describe()
+    # The new model records the project's distances: the next run measures relative to them.
+    again = finetune_project(store, tiny_settings(epochs=0, force=True), registry=registry)
+    assert again.scale.scale == pytest.approx(1.0, abs=0.03) and not again.scale.applied
+
+
+def test_scale_adaptation_can_be_switched_off_and_applies_without_training_the_patch(
+        tmp_path, image_cache, base_model_of_larger_images):
+    store = make_project(tmp_path / "p", image_cache, reviewed=6, unreviewed=0)
+    registry = ModelRegistry(store, base_model_of_larger_images)
+    base_patch = load_model(base_model_of_larger_images).stages["refine"][0].patch_scale
+    kept = finetune_project(store, tiny_settings(adapt_scale=False, epochs=0, force=True), registry=registry)
+    assert kept.scale.scale == pytest.approx(0.7, rel=0.02) and not kept.scale.applied
+    assert load_model(registry.path(kept.version)).stages["refine"][0].patch_scale == base_patch
+    # Its patch still expects the larger anatomy: a later run with adaptation measures 0.7 again.
+    from cephview.model.device_scale import reference_distances, relative_scale
+
+    kept_reference = reference_distances(load_model(registry.path(kept.version)).meta)
+    assert relative_scale([t for _, t in image_cache[:6]], kept_reference)[0] == pytest.approx(0.7, rel=0.03)
+    registry.activate("base")
+    only_global = finetune_project(store, tiny_settings(stages=["global"], force=True), registry=registry)
+    tuned = load_model(registry.path(only_global.version))
+    assert tuned.stages["refine"][0].patch_scale == pytest.approx(base_patch / only_global.scale.scale)
+    assert weights_equal(registry.path(only_global.version), base_model_of_larger_images, "refine")
+
+
+def test_a_model_without_reference_distances_is_left_at_its_scale(tmp_path, image_cache, base_model):
+    from cephview.model.device_scale import LANDMARK_DISTANCES_KEY
+
+    older = load_model(base_model)
+    del older.meta[LANDMARK_DISTANCES_KEY]  # as from a version of cephview that did not record them
+    save_model(older, tmp_path / "older.pt")
+    store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=0)
+    result = finetune_project(store, tiny_settings(epochs=0), registry=ModelRegistry(store, tmp_path / "older.pt"))
+    assert result.scale.scale is None and not result.scale.applied and "not measured" in result.scale.describe()
+    # The new version records the project's distances, so the next run can measure.
+    assert LANDMARK_DISTANCES_KEY in load_model(ModelRegistry(store).path(result.version)).meta
+
+
+def test_rescaled_images_keep_landmarks_on_their_pixels(tmp_path):
+    import cv2
+
+    from cephview.core.datasets import AnnotatedImage
+    from cephview.model.project_training import rescaled_images
+
+    image = np.zeros((200, 160), np.uint8)
+    points = np.full((19, 2), np.nan)
+    points[4] = (101.0, 61.0)
+    image[60:63, 100:103] = 255  # a 3x3 dot centred on the landmark
+    cv2.imwrite(str(tmp_path / "dot.png"), image)
+    ds = LandmarkDataset(load_schema("isbi2015"), [AnnotatedImage(tmp_path / "dot.png", points,
+                                                                  Calibration.isotropic(0.1, CalibrationSource.USER))])
+    small, images = rescaled_images(ds, 0.5)
+    (img,), (item,) = images, small.images
+    assert img.shape == (100, 80)
+    y, x = np.unravel_index(np.argmax(cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)), img.shape)
+    assert np.hypot(*(item.points[4] - (x, y))) <= 0.75
+    assert np.isnan(item.points[0]).all()
+    assert item.calibration.col_mm == pytest.approx(0.2) and item.calibration.row_mm == pytest.approx(0.2)
 
 
 # ---------------------------------------------------------------------------- re-prediction

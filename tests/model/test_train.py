@@ -122,6 +122,38 @@ def test_fine_tune_starts_from_init_and_keeps_untrained_stages(dataset, tmp_path
     assert any(not torch.equal(ra[k], rb[k]) for k in ra if ra[k].dtype.is_floating_point)
 
 
+def test_meta_records_the_training_scale_and_fine_tuning_without_validation_keeps_blend_weights(dataset, tmp_path):
+    from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, image_scale, reference_distances
+
+    base = tmp_path / "base.pt"
+    fit(dataset, tiny_config(epochs_global=1, epochs_refine=1), base)
+    model = load_model(base)
+    reference = reference_distances(model.meta)
+    assert reference.shape == (19, 19) and LANDMARK_DISTANCES_KEY in model.meta
+    assert image_scale(dataset.images[1].points, reference) == pytest.approx(1.0, abs=0.15)
+    model.meta["refine_weights"] = [0.25] * 19
+    from cephview.model.modelfile import save_model
+
+    save_model(model, base)
+    tuned = fit(dataset, tiny_config(epochs_global=1, epochs_refine=1, val_fraction=0.0), tmp_path / "t.pt", init=base)
+    assert tuned.meta["refine_weights"] == [0.25] * 19
+
+
+def test_fine_tuning_may_change_the_patch_scale_but_not_the_architecture(dataset, tmp_path):
+    from cephview.core.errors import CephviewError
+
+    base = tmp_path / "base.pt"
+    fit(dataset, tiny_config(epochs_global=1, epochs_refine=0, stages=["global", "refine"]), base)
+    cfg = tiny_config(stages=["refine"], epochs_refine=1)
+    cfg.refine_stage.patch_scale = 0.7
+    tuned = fit(dataset, cfg, tmp_path / "t.pt", init=base)
+    assert tuned.stages["refine"][0].patch_scale == 0.7
+    cfg = tiny_config(stages=["refine"], epochs_refine=1)
+    cfg.refine_stage.input_width = cfg.refine_stage.input_height = 64
+    with pytest.raises(CephviewError, match="architecture"):
+        fit(dataset, cfg, tmp_path / "u.pt", init=base)
+
+
 def test_masked_landmarks_do_not_count_in_the_loss():
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 8, 8)

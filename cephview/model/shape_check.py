@@ -1,0 +1,77 @@
+"""Catch landmarks the whole-image stage put on the wrong structure, using the head's proportions.
+
+Now and then a heatmap's highest peak sits on a look-alike far away (sella on another round
+shadow, 70 mm off). Such a point breaks the proportions between landmarks, which vary little
+between patients: its distances to the others disagree with the model's training data (see
+:mod:`device_scale`) by far more than anatomy does. For such a landmark the other peaks of its
+heatmap are tried and the one that fits the proportions is taken; if none fits, the point
+stays where it was (its low confidence tells the reviewer to look).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from cephview.model.device_scale import MIN_RELATIVE_DISTANCE, pair_distances
+
+log = logging.getLogger(__name__)
+
+# Median |log| distance ratio, after the image's own scale: correct landmarks stay below ~0.15 on
+# ISBI-like images, gross failures are above 0.8 (scripts/bench_finetune.py's device, 130 images).
+MAX_DEVIATION = 0.3
+CANDIDATE_PEAKS = 8
+
+
+@dataclass
+class ShapeCheck:
+    deviation: np.ndarray  # (K,) median |log(distance / expected)| to the other landmarks; NaN if unknown
+    scale: float  # image's distances / reference distances
+
+    def outliers(self, limit: float = MAX_DEVIATION) -> np.ndarray:
+        return np.flatnonzero(np.nan_to_num(self.deviation, nan=0.0) > limit)
+
+
+def usable_pairs(reference: np.ndarray) -> np.ndarray:
+    """Pairs long enough to judge proportions by (short ones vary too much in relative terms)."""
+    ok = np.isfinite(reference) & (reference > 0)
+    if not ok.any():
+        return ok
+    ok &= reference >= MIN_RELATIVE_DISTANCE * np.nanmax(np.where(ok, reference, np.nan))
+    np.fill_diagonal(ok, False)
+    return ok
+
+
+def deviation_of(k: int, point: np.ndarray, points: np.ndarray, reference: np.ndarray, scale: float,
+                 pairs: np.ndarray) -> float:
+    """How far ``point`` as landmark ``k`` breaks the proportions with the other ``points``."""
+    others = pairs[k] & np.isfinite(points).all(axis=1)
+    others[k] = False
+    if not others.any():
+        return float("nan")
+    d = np.linalg.norm(points[others] - point, axis=1)
+    return float(np.median(np.abs(np.log(np.maximum(d, 1e-6) / (scale * reference[k, others])))))
+
+
+def check_shape(points: np.ndarray, reference: np.ndarray) -> ShapeCheck:
+    pairs = usable_pairs(reference)
+    d = pair_distances(points)
+    ratio = np.where(pairs, d / np.where(pairs, reference, 1.0), np.nan)
+    with np.errstate(all="ignore"):
+        finite = ratio[np.isfinite(ratio) & (ratio > 0)]
+    k = len(points)
+    if finite.size == 0:
+        return ShapeCheck(np.full(k, np.nan), 1.0)
+    scale = float(np.median(finite))  # robust to a few misplaced landmarks
+    deviation = np.array([deviation_of(i, points[i], points, reference, scale, pairs) for i in range(k)])
+    return ShapeCheck(deviation, scale)
+
+
+def candidate_peaks(logits: np.ndarray, sigma: float, n: int = CANDIDATE_PEAKS) -> list[tuple[int, int]]:
+    """(x, y) of the strongest local maxima of one heatmap, at least 3 sigma apart."""
+    from skimage.feature import peak_local_max
+
+    peaks = peak_local_max(logits, min_distance=max(1, int(round(3 * sigma))), num_peaks=n, exclude_border=False)
+    return [(int(c), int(r)) for r, c in peaks]
