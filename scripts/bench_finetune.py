@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-scale", action="store_true", help="do not re-scale the refinement patch to the device")
     ap.add_argument("--holdout-fraction", type=float, default=0.25, help="of the corrected images, to decide promotion")
     ap.add_argument("--mix-base", type=Path, help="ISBI folder whose training images are mixed in")
+    ap.add_argument("--base-ratio", type=float, default=FinetuneSettings().base_ratio,
+                    help="with --mix-base: base images per corrected training image")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="folder for the simulated images and the project (default: a temp folder)")
@@ -232,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
           f"(the model's error there before fine-tuning)")
 
     settings = FinetuneSettings(lr=args.lr, freeze_encoder=args.freeze_encoder, holdout_fraction=args.holdout_fraction,
-                                seed=args.seed, num_threads=args.threads, device="cpu",
+                                seed=args.seed, num_threads=args.threads, device="cpu", base_ratio=args.base_ratio,
                                 adapt_scale=not args.keep_scale)
     base_data = read_isbi2015(args.mix_base, "train") if args.mix_base else None
     n_hold = max(1, round(len(train_set) * args.holdout_fraction)) if len(train_set) >= settings.min_images_for_holdout else 0
-    n_fit = (len(train_set) - n_hold) * (2 if base_data else 1)
+    n_fit = (len(train_set) - n_hold) * ((1 + args.base_ratio) if base_data else 1)
     started = time.perf_counter()
     if args.epochs is not None:
         settings.epochs = settings.epochs_refine = args.epochs

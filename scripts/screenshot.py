@@ -47,6 +47,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="model file (default: the shipped model or CEPHVIEW_MODEL)")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--heatmap", action="store_true", help="show the all-landmark heatmap overlay")
+    parser.add_argument("--training", action="store_true", help="bring the Training dock to the front")
     parser.add_argument("--size", default="1600x1000")
     args = parser.parse_args()
 
@@ -87,6 +88,8 @@ def main() -> int:
             window.controls.heatmap_mode.setCurrentIndex(1)
             window.set_heatmap_visible(True)
         window.controller.next_low_confidence()
+        if args.training:
+            window.docks["training"].raise_()
         end = time.monotonic() + 0.5
         while time.monotonic() < end:  # let the layout and the scene settle
             app.processEvents()

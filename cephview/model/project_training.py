@@ -409,6 +409,9 @@ def finetune_project(
             # The distances the refinement patch is now made for: the next run measures against them.
             candidate.meta[LANDMARK_DISTANCES_KEY] = distances_for_meta(
                 reference * (adaptation.scale if adaptation.applied else 1.0))  # type: ignore[operator]
+        else:
+            # Predicting as the parent does (no proportions check): fine-tuning changes weights, not the pipeline.
+            candidate.meta.pop(LANDMARK_DISTANCES_KEY, None)
         after = _evaluate(candidate, held_ds, settings.device, "evaluating new", report, stop)
         promote, forced, reason = decide_promotion(
             before.mre, after.mre, settings.force, split.in_sample, settings.min_improvement)

@@ -24,10 +24,10 @@ from cephview.core.datasets import LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.model import coords
 from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
 from cephview.model.heatmaps import decode
 from cephview.model.modelfile import LandmarkModel, atomic_torch_save, build_network, load_model, save_model
 from cephview.model.samples import PreparedImage, global_sample, normalise, prepare, refine_sample
-from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
 from cephview.model.stage_weights import fit_refine_weights
 
 log = logging.getLogger(__name__)
@@ -379,7 +379,8 @@ class Trainer:
             "history": history,
             "config": self.cfg.to_dict(),
             "init": init.version if init else None,
-            LANDMARK_DISTANCES_KEY: distances_for_meta(median_distances([self.points[i] for i in self.train_idx])),
+            LANDMARK_DISTANCES_KEY: distances_for_meta(median_distances([self.points[i] for i in self.train_idx]))
+            if len(self.train_idx) else None,
             "training_seconds_this_run": round(seconds, 1),
             "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {self.device}, {torch.get_num_threads()} threads",
         }

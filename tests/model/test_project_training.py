@@ -407,8 +407,9 @@ def test_a_model_without_reference_distances_is_left_at_its_scale(tmp_path, imag
     store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=0)
     result = finetune_project(store, tiny_settings(epochs=0), registry=ModelRegistry(store, tmp_path / "older.pt"))
     assert result.scale.scale is None and not result.scale.applied and "not measured" in result.scale.describe()
-    # The new version records the project's distances, so the next run can measure.
-    assert LANDMARK_DISTANCES_KEY in load_model(ModelRegistry(store).path(result.version)).meta
+    # The new version predicts as its parent does: no proportions check either.
+    assert LANDMARK_DISTANCES_KEY not in load_model(ModelRegistry(store).path(result.version)).meta
+    assert result.after.mre == result.before.mre  # 0 epochs: the same model
 
 
 def test_rescaled_images_keep_landmarks_on_their_pixels(tmp_path):
