@@ -44,15 +44,21 @@ def median_distances(point_sets: Sequence[np.ndarray]) -> np.ndarray:
         return np.nanmedian(stack, axis=0)
 
 
+def usable_pairs(reference: np.ndarray) -> np.ndarray:
+    """(K, K) pairs long enough to judge scale and proportions by (short ones vary too much)."""
+    ok = np.isfinite(reference) & (reference > 0)
+    if not ok.any():
+        return ok
+    ok &= reference >= MIN_RELATIVE_DISTANCE * np.nanmax(np.where(ok, reference, np.nan))
+    np.fill_diagonal(ok, False)
+    return ok
+
+
 def image_scale(points: np.ndarray, reference: np.ndarray) -> float | None:
     """Median ratio of an image's landmark distances to ``reference``; None with too few pairs."""
     d = pair_distances(np.asarray(points, dtype=np.float64))
     ref = np.asarray(reference, dtype=np.float64)
-    upper = np.triu(np.ones_like(ref, dtype=bool), k=1)
-    usable = upper & np.isfinite(d) & np.isfinite(ref) & (ref > 0)
-    if not usable.any():
-        return None
-    usable &= ref >= MIN_RELATIVE_DISTANCE * np.nanmax(np.where(usable, ref, np.nan))
+    usable = np.triu(usable_pairs(ref), k=1) & np.isfinite(d)
     if usable.sum() < MIN_PAIRS:
         return None
     return float(np.median(d[usable] / ref[usable]))

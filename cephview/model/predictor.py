@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from cephview.model import coords
-from cephview.model.device_scale import reference_distances
+from cephview.model.device_scale import reference_distances, usable_pairs
 from cephview.model.heatmaps import decode, decode_peak, display_maps, spatial_softmax
 from cephview.model.modelfile import LandmarkModel, load_model
 from cephview.model.samples import global_base_transform, normalise, prepare, render
-from cephview.model.shape_check import MAX_DEVIATION, candidate_peaks, check_shape, deviation_of, usable_pairs
+from cephview.model.shape_check import MAX_DEVIATION, candidate_peaks, check_shape, deviation_of
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,11 @@ stays where it was (its low confidence tells the reviewer to look).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from cephview.model.device_scale import MIN_RELATIVE_DISTANCE, pair_distances
-
-log = logging.getLogger(__name__)
+from cephview.model.device_scale import pair_distances, usable_pairs
 
 # Median |log| distance ratio, after the image's own scale: correct landmarks stay below ~0.15 on
 # ISBI-like images, gross failures are above 0.8 (scripts/bench_finetune.py's device, 130 images).
@@ -32,16 +29,6 @@ class ShapeCheck:
 
     def outliers(self, limit: float = MAX_DEVIATION) -> np.ndarray:
         return np.flatnonzero(np.nan_to_num(self.deviation, nan=0.0) > limit)
-
-
-def usable_pairs(reference: np.ndarray) -> np.ndarray:
-    """Pairs long enough to judge proportions by (short ones vary too much in relative terms)."""
-    ok = np.isfinite(reference) & (reference > 0)
-    if not ok.any():
-        return ok
-    ok &= reference >= MIN_RELATIVE_DISTANCE * np.nanmax(np.where(ok, reference, np.nan))
-    np.fill_diagonal(ok, False)
-    return ok
 
 
 def deviation_of(k: int, point: np.ndarray, points: np.ndarray, reference: np.ndarray, scale: float,
