@@ -30,6 +30,7 @@ from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
 from cephview.core.store import ProjectStore
 from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.coords import apply, prescale
 from cephview.model.device_scale import (
     LANDMARK_DISTANCES_KEY, distances_for_meta, needs_rescale, reference_distances, relative_scale,
 )
@@ -40,7 +41,7 @@ from cephview.model.project_data import (
     project_dataset, repredict_unreviewed, unreviewed_images,
 )
 from cephview.model.registry import BASE, ModelRegistry, ModelVersion, active_model_path
-from cephview.model.train import Trainer, TrainingCancelled, TrainProgress
+from cephview.model.train import Trainer, TrainingCancelled, TrainProgress, load_images
 
 __all__ = [
     "BASE", "CorrectionStats", "FinetuneProgress", "FinetuneResult", "FinetuneSettings", "HoldoutSplit",
@@ -233,10 +234,10 @@ class ScaleAdaptation:
 
 
 def adapt_to_device_scale(
-    cfg: TrainConfig, parent: LandmarkModel, train: LandmarkDataset, enabled: bool,
+    cfg: TrainConfig, parent: LandmarkModel, reference: np.ndarray | None, train: LandmarkDataset, enabled: bool,
 ) -> ScaleAdaptation:
-    """Measure the device's scale on ``train`` and re-scale ``cfg``'s refinement patch to match."""
-    reference = reference_distances(parent.meta)
+    """Measure the device's scale on ``train`` against the parent's ``reference`` distances and
+    re-scale ``cfg``'s refinement patch to match."""
     scale, n = (relative_scale([it.points for it in train.images], reference) if reference is not None else (None, 0))
     refine = parent.stages.get("refine")
     patch_scale = refine[0].patch_scale if refine else None
@@ -251,9 +252,6 @@ def adapt_to_device_scale(
 
 def rescaled_images(dataset: LandmarkDataset, factor: float) -> tuple[LandmarkDataset, list[np.ndarray]]:
     """``dataset`` re-sampled by ``factor`` (points and calibration follow), loaded into memory."""
-    from cephview.model.coords import apply, prescale
-    from cephview.model.train import load_images
-
     images, items = [], []
     for item, image in zip(dataset.images, load_images(dataset)):
         small, matrix = prescale(image, factor)
@@ -287,8 +285,6 @@ def training_set(
     mixed, n_base = mix_base_data(train, base, settings.base_ratio, settings.seed)
     if n_base == 0:
         return mixed, None, n_base
-    from cephview.model.train import load_images
-
     project_images = load_images(train)
     picked = LandmarkDataset(train.schema, mixed.images[len(train):], base.description if base else "")
     how = "contrast matched"
@@ -384,7 +380,7 @@ def finetune_project(
     train_keys, held_keys = [keys[i] for i in split.train], [keys[i] for i in split.held_out]
     cfg = settings.train_config(parent_model)
     reference = reference_distances(parent_model.meta)
-    adaptation = adapt_to_device_scale(cfg, parent_model, train_ds, settings.adapt_scale)
+    adaptation = adapt_to_device_scale(cfg, parent_model, reference, train_ds, settings.adapt_scale)
     mixed, images, n_base = training_set(train_ds, base_data, settings, reference, adaptation)
     log.info("fine-tuning %s on %d project + %d base images, %d held out", parent.version, len(train_ds), n_base, len(held_ds))
 
