@@ -104,6 +104,11 @@ def simulated_set(isbi: Path, indices: list[int], folder: Path, scale: float) ->
     return LandmarkDataset(source.schema, items, f"ISBI Test1 as a new device ({scale:g}x)")
 
 
+def simulation_folder(work: Path, isbi: Path, scale: float) -> Path:
+    """Where the simulated images of ``isbi`` at ``scale`` are cached under ``work``."""
+    return work / f"sim-{scale:g}-{hashlib.sha1(str(isbi.resolve()).encode()).hexdigest()[:6]}"
+
+
 def build_project(folder: Path, data: LandmarkDataset, predictor: Predictor) -> tuple[ProjectStore, float]:
     """A project where the clinician corrected every AI landmark to the doctors' mean."""
     if folder.exists():
@@ -218,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     order = [int(i) for i in np.random.default_rng(args.seed).permutation(n_all)]
     n_test = args.n_test if args.n_test is not None else n_all - args.n_train
     train_idx, test_idx = order[: args.n_train], order[args.n_train : args.n_train + n_test]
-    sim_folder = work / f"sim-{args.scale:g}-{hashlib.sha1(str(args.isbi.resolve()).encode()).hexdigest()[:6]}"
+    sim_folder = simulation_folder(work, args.isbi, args.scale)
     train_set = simulated_set(args.isbi, train_idx, sim_folder, args.scale)
     test_set = simulated_set(args.isbi, test_idx, sim_folder, args.scale)
 
@@ -248,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         costs, measured = measure_costs(train_set, model_path, settings)
         cfg = settings.train_config(base.model)
         overhead = 2 * n_hold * predict_s + 0.1 * n_fit + 3.0  # held-out scoring, loading, saving
-        budget = 0.9 * (args.time_budget - measured - overhead)
+        budget = 0.95 * (args.time_budget - measured - overhead)  # 5 % for the unforeseen
         settings.epochs, settings.epochs_refine = choose_epochs(
             budget, n_fit, (cfg.batch_size_global, cfg.batch_size_refine, cfg.patches_per_image), costs, args.global_share)
         print(f"measured in {measured:.0f} s: " + ", ".join(
@@ -281,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "model": base.model.version, "scale": args.scale, "n_train": len(train_set), "n_test": len(test_set),
             "epochs": [settings.epochs, settings.epochs_refine], "lr": args.lr, "freeze_encoder": args.freeze_encoder,
+            "holdout_fraction": args.holdout_fraction,
             "seconds": wall, "before": before.to_dict(), "after": after.to_dict(), "reduction": reduction,
             "promoted": result.promoted, "device_scale": result.scale.scale if result.scale else None,
             "adapt_scale": not args.keep_scale, "scale_only_mre": scale_only, "held_out": {"before": result.before.mre, "after": result.after.mre},

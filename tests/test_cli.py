@@ -133,3 +133,18 @@ def test_unwritable_output_is_one_line_not_a_traceback(image_folder, tmp_path, c
     code, _, err = run(["measure", str(image_folder / "synthetic_0000.png"), "--out", str(out),
                         "--annotations", str(image_folder / "landmarks.csv")], capsys)
     assert code == 2 and err.count("\n") == 1 and err.startswith("cephview: error: ")
+
+
+def test_predict_with_patch_views_and_a_bad_count(image_folder, tiny_model_path, tmp_path, capsys):
+    image = str(image_folder / "synthetic_0000.png")
+    one, five = tmp_path / "one.csv", tmp_path / "five.csv"
+    for out, views in ((one, "1"), (five, "5")):
+        code, _, _ = run(["predict", image, "--out", str(out), "--model", str(tiny_model_path), "--patch-views", views], capsys)
+        assert code == 0
+    rows_one, rows_five = list(csv.DictReader(one.open())), list(csv.DictReader(five.open()))
+    assert len(rows_one) == len(rows_five) == 19
+    # Averaging shifted patches moves at least one of an untrained model's answers.
+    assert any(a["x_px"] != b["x_px"] or a["y_px"] != b["y_px"] for a, b in zip(rows_one, rows_five))
+    with pytest.raises(SystemExit):
+        main(["predict", image, "--out", str(tmp_path / "x.csv"), "--patch-views", "9"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -41,3 +41,32 @@ def test_mirrored_image_gives_mirrored_landmarks(predictor, refine):
 def test_rejects_non_uint8(predictor):
     with pytest.raises(ValueError):
         predictor.predict(np.zeros((100, 100), np.float32))
+
+
+def test_shifted_patch_views_are_averaged(tiny_model_path, monkeypatch):
+    """Five views give the mean of the five single-view refinements (positions and confidences)."""
+    import cephview.model.predictor as predictor_module
+
+    img = _image(2)
+    # One patch per network call: a batch of 95 and a batch of 19 may round differently, and an
+    # untrained model's flat maps turn that into another argmax.
+    run = Predictor._run
+    monkeypatch.setattr(Predictor, "_run", lambda self, net, batch: np.concatenate([run(self, net, b[None]) for b in batch]))
+    five = Predictor.from_file(tiny_model_path, patch_views=5)
+    start = five.predict(img, facing="right", refine=False)
+    frame = coords.identity()
+    points, conf = five._refine(img, start.points, frame)
+    views = predictor_module.PATCH_VIEWS
+    singles = []
+    for view in views:
+        monkeypatch.setattr(predictor_module, "PATCH_VIEWS", (view,))
+        singles.append(Predictor.from_file(tiny_model_path, patch_views=1)._refine(img, start.points, frame))
+    np.testing.assert_allclose(points, np.mean([p for p, _ in singles], axis=0), atol=1e-6)
+    np.testing.assert_allclose(conf, np.mean([c for _, c in singles], axis=0), atol=1e-9)
+    # The shifted views do see other pixels: they do not all agree.
+    assert np.ptp([p for p, _ in singles], axis=0).max() > 0.01
+
+
+def test_patch_views_out_of_range_is_an_error(tiny_model_path):
+    with pytest.raises(ValueError, match="patch_views"):
+        Predictor.from_file(tiny_model_path, patch_views=0)
