@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
@@ -54,6 +55,16 @@ def build_actions(w) -> SimpleNamespace:
                       "Each click on the image places the selected landmark, then selects the next", checkable=True)
     a.reviewed = _action(w, "Image &reviewed", w.toggle_reviewed, "Ctrl+Return",
                          "Mark the whole image as reviewed", checkable=True)
+    # Arrow keys nudge the selected landmark while the image has the keyboard focus (lists and
+    # tables keep their arrow keys): 1 image pixel, 10 with Shift; a run of nudges is one undo step.
+    a.nudge = []
+    for key, (dx, dy) in {"Left": (-1, 0), "Right": (1, 0), "Up": (0, -1), "Down": (0, 1)}.items():
+        for modifier, step in (("", 1), ("Shift+", 10)):
+            action = _action(w, f"Nudge {key.lower()} ({step} px)", lambda _=False, x=dx * step, y=dy * step: c.nudge(x, y),
+                             modifier + key)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            w.viewer.addAction(action)
+            a.nudge.append(action)
     # Navigate
     a.next_lm = _action(w, "Next landmark", lambda: c.step(1), "]")
     a.prev_lm = _action(w, "Previous landmark", lambda: c.step(-1), "[")
@@ -100,6 +111,7 @@ def build_actions(w) -> SimpleNamespace:
     w.history_menu = edit.addMenu("History")
     edit.addSeparator()
     edit.addActions([a.accept, a.accept_next, a.accept_all, a.reset, a.reset_all, a.missing, a.place])
+    edit.addMenu("Nudge landmark (arrow keys on the image)").addActions(a.nudge)
     edit.addSeparator()
     edit.addAction(a.reviewed)
     nav = bar.addMenu("&Navigate")

@@ -15,6 +15,9 @@ from cephview.core.annotations import LandmarkAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration
 from cephview.gui.session import ReviewSession
 
+NUDGE_COMMAND_ID = 1  # QUndoCommand.id(): consecutive nudges of one landmark merge
+
+
 class LandmarkEditCommand(QUndoCommand):
     """Replace some landmark records of one image; undo puts the old ones back."""
 
@@ -35,13 +38,30 @@ class LandmarkEditCommand(QUndoCommand):
         self.session.apply_landmarks(self.rel_path, self.before)
 
 
-def _edit(session: ReviewSession, changes: dict[str, LandmarkAnnotation], text: str) -> LandmarkEditCommand | None:
+class NudgeCommand(LandmarkEditCommand):
+    """A keyboard nudge: a run of nudges of the same landmark is one undo step."""
+
+    def id(self) -> int:
+        return NUDGE_COMMAND_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, NudgeCommand) and other.rel_path == self.rel_path
+                and other.after.keys() == self.after.keys()):
+            return False
+        self.after = other.after
+        return True
+
+
+def _edit(
+    session: ReviewSession, changes: dict[str, LandmarkAnnotation], text: str,
+    kind: type[LandmarkEditCommand] = LandmarkEditCommand,
+) -> LandmarkEditCommand | None:
     before = session.current_landmarks(session.rel_path, list(changes))
     changes = {c: lm for c, lm in changes.items() if _differs(before.get(c), lm)}
     if not changes:
         return None
     before = {c: before[c] for c in changes}
-    return LandmarkEditCommand(session, session.rel_path, before, changes, text)
+    return kind(session, session.rel_path, before, changes, text)
 
 
 def _differs(a: LandmarkAnnotation | None, b: LandmarkAnnotation) -> bool:
@@ -58,6 +78,15 @@ def move_command(session: ReviewSession, code: str, x: float, y: float) -> Landm
     x, y = session.clamp(x, y)
     verb = "Place" if not lm.has_position else "Move"
     return _edit(session, {code: lm.moved_to(x, y)}, f"{verb} {code}")
+
+
+def nudge_command(session: ReviewSession, code: str, dx: float, dy: float) -> LandmarkEditCommand | None:
+    """Move a placed landmark by (dx, dy) image pixels, clamped inside the image."""
+    lm = session.landmark(code)
+    if lm is None or not lm.has_position:
+        return None
+    x, y = session.clamp(lm.x + dx, lm.y + dy)
+    return _edit(session, {code: lm.moved_to(x, y)}, f"Nudge {code}", NudgeCommand)
 
 
 def accept_command(session: ReviewSession, codes: list[str]) -> LandmarkEditCommand | None:

@@ -71,6 +71,11 @@ class ReviewController(QObject):
     def move(self, code: str, x: float, y: float) -> bool:
         return self.push(commands.move_command(self.session, code, x, y))
 
+    def nudge(self, dx: float, dy: float) -> bool:
+        """Move the selected landmark by (dx, dy) image pixels (arrow keys)."""
+        code = self.session.selected
+        return bool(code) and self.push(commands.nudge_command(self.session, code, dx, dy))
+
     def accept_selected(self) -> bool:
         code = self.session.selected
         return bool(code) and self.push(commands.accept_command(self.session, [code]))

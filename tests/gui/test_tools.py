@@ -67,6 +67,39 @@ def test_keyboard_review(predicted, qtbot):
     assert all(lm.status is LandmarkStatus.AI for lm in window.session.annotation.landmarks.values())
 
 
+def test_arrow_keys_nudge_the_selected_landmark_as_one_undo_step(predicted, qtbot):
+    window = predicted
+    session, stack = window.session, window.controller.active_stack
+    window.session.select("Go")
+    start = session.landmark("Go")
+    x0, y0, count = start.x, start.y, stack.count()
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Up, Qt.KeyboardModifier.ShiftModifier)
+    go = session.landmark("Go")
+    assert (go.x, go.y) == (x0 + 2, y0 - 10) and go.status is LandmarkStatus.CORRECTED
+    assert window.layer.markers["Go"].pos().x() == x0 + 2
+    assert stack.count() == count + 1 and stack.text(stack.count() - 1) == "Nudge Go"
+    window.act.undo.trigger()
+    assert (session.landmark("Go").x, session.landmark("Go").y) == (x0, y0)
+    assert session.landmark("Go").status is start.status
+    # Another landmark's nudge is another step; a nudge at the image edge stops there.
+    window.act.redo.trigger()
+    window.session.select("Me")
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Left)
+    assert stack.count() == count + 2
+    w, h = session.image_size()
+    for _ in range(h // 10 + 1):
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    assert session.landmark("Me").y == h - 1
+    # With the keyboard focus in the landmark table, the arrows move through the table instead.
+    window.table.view.setFocus()
+    before = session.landmark("Me")
+    qtbot.keyClick(window.table.view, Qt.Key.Key_Left)
+    assert (session.landmark("Me").x, session.landmark("Me").y) == (before.x, before.y)
+
+
 def test_click_to_place_a_missing_landmark(predicted, qtbot):
     window = predicted
     window.session.select("B")
