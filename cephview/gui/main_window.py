@@ -164,6 +164,8 @@ class MainWindow(ProjectMixin, QMainWindow):
                      "missing", "place", "reviewed", "next_lm", "prev_lm", "next_low", "fit", "one_to_one",
                      "zoom_in", "zoom_out", "predict", "ruler"):
             getattr(self.act, name).setEnabled(open_)
+        for action in self.act.nudge:
+            action.setEnabled(open_)
         self.act.export_project_csv.setEnabled(self.session.store is not None)
         self.act.predict_all.setEnabled(self.session.store is not None)
         self.central.setCurrentWidget(self.viewer if open_ else self.welcome)

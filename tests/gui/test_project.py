@@ -16,6 +16,7 @@ def test_welcome_screen_says_what_to_do_first(make_window):
     text = window.welcome.findChildren(type(window.progress_label))[0].text()
     assert "open a lateral cephalogram" in text.lower()
     assert not window.act.accept_all.isEnabled()
+    assert not any(action.isEnabled() for action in window.act.nudge)
 
 
 def test_corrupt_file_in_a_folder_is_an_error_entry_and_the_rest_opens(make_window, project_dir, qtbot):

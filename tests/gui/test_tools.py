@@ -69,6 +69,7 @@ def test_keyboard_review(predicted, qtbot):
 
 def test_arrow_keys_nudge_the_selected_landmark_as_one_undo_step(predicted, qtbot):
     window = predicted
+    assert all(action.isEnabled() for action in window.act.nudge)
     session, stack = window.session, window.controller.active_stack
     window.session.select("Go")
     start = session.landmark("Go")
