@@ -27,7 +27,9 @@ from cephview.gui.training_form import FinetuneForm, RunProgress, fmt, result_ht
 from cephview.gui.training_jobs import FinetuneJob, RepredictJob
 from cephview.gui.training_views import CorrectionTable, TrainingPlot, VersionTable
 from cephview.gui.training_worker import TrainingService
-from cephview.model.project_data import RepredictResult, correction_stats, project_dataset
+from cephview.model.project_data import (
+    RepredictResult, SuspectLandmark, correction_stats, project_dataset, suspect_landmarks,
+)
 from cephview.progress import format_seconds
 
 if TYPE_CHECKING:  # project_training and the registry import torch: only once the tab is used
@@ -87,8 +89,15 @@ class TrainingPanel(QWidget):
         self.summary.setWordWrap(True)
         self.training_set = QLabel()
         self.training_set.setWordWrap(True)
+        # Reviewed landmarks that break the proportions of the others: shown, never dropped.
+        self.suspects = QLabel()
+        self.suspects.setWordWrap(True)
+        self.suspects.setObjectName("suspect-landmarks")
+        self.suspects.hide()
+        self.suspect_list: list[tuple[str, str]] = []  # (image, landmark) shown there
         layout.addWidget(self.summary)
         layout.addWidget(self.training_set)
+        layout.addWidget(self.suspects)
 
         self.form = FinetuneForm()
         self.epochs, self.lr, self.freeze, self.base_data = self.form.epochs, self.form.lr, self.form.freeze, self.form.base_data
@@ -207,6 +216,7 @@ class TrainingPanel(QWidget):
         if store is None:
             self.summary.setText("Open a project folder: its reviewed images teach the model.")
             self.training_set.setText("")
+            self.show_suspects([])
             self.corrections.set_stats(None, None)
             self.versions.setRowCount(0)
             self.training_images = self.training_landmarks = 0
@@ -230,6 +240,7 @@ class TrainingPanel(QWidget):
         self.training_set.setText(
             f"Training set: {self.training_images} image(s), {self.training_landmarks} landmark(s) accepted, "
             "corrected or placed by hand (AI positions nobody checked never teach).")
+        self.show_suspects(suspect_landmarks(data))
         try:
             registry = self.registry()
             self._active = registry.active
@@ -238,6 +249,20 @@ class TrainingPanel(QWidget):
             log.warning("model versions not listed: %s", exc)
             self.versions.setRowCount(0)
         self._update_enabled()
+
+    def show_suspects(self, suspects: list[SuspectLandmark]) -> None:
+        """Name the reviewed landmarks that look misplaced, worst first (at most eight)."""
+        self.suspect_list = [(s.image, s.code) for s in suspects]
+        if not suspects:
+            self.suspects.hide()
+            return
+        names = ", ".join(f"{s.image} {s.code}" for s in suspects[:8])
+        more = f" and {len(suspects) - 8} more" if len(suspects) > 8 else ""
+        self.suspects.setText(
+            f"<b>Check before fine-tuning:</b> {names}{more} {'breaks' if len(suspects) == 1 else 'break'} the "
+            "proportions of the other reviewed landmarks (a slip of the hand or a swapped label?). "
+            "Training takes them as they are.")
+        self.suspects.show()
 
     def _update_enabled(self, *_args) -> None:
         ready = self.store is not None and not self.service.busy

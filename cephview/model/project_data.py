@@ -77,6 +77,40 @@ def dataset_keys(store: ProjectStore, dataset: LandmarkDataset) -> list[str]:
     return [store.key(item.image_path) for item in dataset.images]
 
 
+# ---------------------------------------------------------------------------- label check
+MIN_IMAGES_FOR_LABEL_CHECK = 5
+
+
+@dataclass
+class SuspectLandmark:
+    """A reviewed landmark that breaks the proportions of the project's other reviews."""
+
+    image: str  # file name
+    code: str
+    deviation: float  # median |log distance ratio| to the other landmarks (shape_check.py)
+
+
+def suspect_landmarks(dataset: LandmarkDataset, min_images: int = MIN_IMAGES_FOR_LABEL_CHECK) -> list[SuspectLandmark]:
+    """Training landmarks far from where the head's proportions put them, worst first: a slip
+    of the hand or a swapped label, worth a look before they teach a model.
+
+    The expected distances are the medians over the project's own reviewed images, so the check
+    needs no model and holds at the device's scale; a few mistakes barely move a median. With
+    fewer than ``min_images`` images there is no reliable median and nothing is flagged.
+    """
+    from cephview.model.device_scale import median_distances
+    from cephview.model.shape_check import check_shape
+
+    if len(dataset) < min_images:
+        return []
+    reference = median_distances([item.points for item in dataset.images])
+    suspects = []
+    for item in dataset.images:
+        check = check_shape(item.points, reference)
+        suspects += [SuspectLandmark(item.name, dataset.schema.codes[k], float(check.deviation[k])) for k in check.outliers()]
+    return sorted(suspects, key=lambda s: -s.deviation)
+
+
 # ---------------------------------------------------------------------------- corrections
 @dataclass
 class LandmarkCorrections:

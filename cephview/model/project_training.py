@@ -37,17 +37,17 @@ from cephview.model.device_scale import (
 from cephview.model.metrics import Evaluation
 from cephview.model.modelfile import LandmarkModel, load_model, save_model
 from cephview.model.project_data import (
-    CorrectionStats, LandmarkCorrections, RepredictResult, correction_stats, dataset_keys,
-    project_dataset, repredict_unreviewed, unreviewed_images,
+    CorrectionStats, LandmarkCorrections, RepredictResult, SuspectLandmark, correction_stats, dataset_keys,
+    project_dataset, repredict_unreviewed, suspect_landmarks, unreviewed_images,
 )
 from cephview.model.registry import BASE, ModelRegistry, ModelVersion, active_model_path
 from cephview.model.train import Trainer, TrainingCancelled, TrainProgress, load_images
 
 __all__ = [
     "BASE", "CorrectionStats", "FinetuneProgress", "FinetuneResult", "FinetuneSettings", "HoldoutSplit",
-    "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "ScaleAdaptation", "TrainingCancelled",
-    "active_model_path", "correction_stats", "finetune_project", "project_dataset", "promote_version",
-    "repredict_unreviewed", "split_holdout", "unreviewed_images",
+    "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "ScaleAdaptation", "SuspectLandmark",
+    "TrainingCancelled", "active_model_path", "correction_stats", "finetune_project", "project_dataset",
+    "promote_version", "repredict_unreviewed", "split_holdout", "suspect_landmarks", "unreviewed_images",
 ]
 
 log = logging.getLogger(__name__)
@@ -370,6 +370,9 @@ def finetune_project(
     data = project_dataset(store, schema)
     if len(data) == 0:
         raise CephviewError("nothing to learn from yet: accept or correct the AI landmarks of some images first")
+    for suspect in suspect_landmarks(data):  # the clinician's word stands; it is only pointed out
+        log.warning("%s: reviewed %s breaks the proportions of the other reviews (%.2f); a slip or a swapped label?",
+                    suspect.image, suspect.code, suspect.deviation)
     keys = dataset_keys(store, data)
     hashes = [(r.sha256 if (r := store.image(k)) else k) for k in keys]
     split = split_holdout(keys, hashes, settings.holdout_fraction, settings.seed,

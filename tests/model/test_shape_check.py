@@ -76,3 +76,25 @@ def test_a_model_without_reference_distances_predicts_without_the_check():
     predictor = Predictor(untrained_model(tiny_train_config()))
     assert predictor.reference is None
     assert predictor.predict(np.zeros((H, W), np.uint8)).points.shape == (19, 2)
+
+
+def test_reviewed_labels_that_break_the_proportions_are_pointed_out(isbi_root):
+    """On 20 real annotations (the doctors' mean) nothing is flagged; a slip and a swap are."""
+    from cephview.core.datasets import AnnotatedImage, LandmarkDataset, read_isbi2015
+    from cephview.model.project_data import suspect_landmarks
+
+    data = read_isbi2015(isbi_root, "train")
+    items = list(data.images[:20])
+    assert suspect_landmarks(LandmarkDataset(data.schema, items, "clean")) == []
+    codes = data.schema.codes
+    slip = items[3].points.copy()
+    slip[codes.index("Go")] += (600.0, -500.0)  # about 78 mm off: dropped on the wrong spot
+    swap = items[7].points.copy()
+    s, pog = codes.index("S"), codes.index("Pog")
+    swap[[s, pog]] = swap[[pog, s]]  # two labels exchanged
+    items[3] = AnnotatedImage(items[3].image_path, slip, items[3].calibration)
+    items[7] = AnnotatedImage(items[7].image_path, swap, items[7].calibration)
+    found = {(x.image, x.code) for x in suspect_landmarks(LandmarkDataset(data.schema, items, "with mistakes"))}
+    assert found == {(items[3].name, "Go"), (items[7].name, "S"), (items[7].name, "Pog")}
+    # Too few reviewed images for a reliable median: nothing is claimed.
+    assert suspect_landmarks(LandmarkDataset(data.schema, items[:4], "few")) == []
