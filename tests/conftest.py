@@ -24,9 +24,9 @@ def isbi_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     """An untrained two-stage ISBI model, small and fast: for mechanics, not accuracy."""
-    from cephview.model.config import StageConfig
     import torch
 
+    from cephview.model.config import StageConfig
     from cephview.model.modelfile import LandmarkModel, build_network, save_model
 
     # Fixed weights: an untrained map can hold near-equal peaks, and tests comparing two

@@ -37,7 +37,7 @@ from cephview.model.device_scale import (
 from cephview.model.metrics import Evaluation
 from cephview.model.modelfile import LandmarkModel, load_model, save_model
 from cephview.model.project_data import (
-    CorrectionStats, LandmarkCorrections, RepredictResult, SuspectLandmark, correction_stats, dataset_keys,
+    CorrectionStats, LandmarkCorrections, RepredictResult, correction_stats, dataset_keys,
     project_dataset, repredict_unreviewed, suspect_landmarks, unreviewed_images,
 )
 from cephview.model.registry import BASE, ModelRegistry, ModelVersion, active_model_path
@@ -45,9 +45,9 @@ from cephview.model.train import Trainer, TrainingCancelled, TrainProgress, load
 
 __all__ = [
     "BASE", "CorrectionStats", "FinetuneProgress", "FinetuneResult", "FinetuneSettings", "HoldoutSplit",
-    "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "ScaleAdaptation", "SuspectLandmark",
-    "TrainingCancelled", "active_model_path", "correction_stats", "finetune_project", "project_dataset",
-    "promote_version", "repredict_unreviewed", "split_holdout", "suspect_landmarks", "unreviewed_images",
+    "LandmarkCorrections", "ModelRegistry", "ModelVersion", "RepredictResult", "ScaleAdaptation", "TrainingCancelled",
+    "active_model_path", "correction_stats", "finetune_project", "project_dataset", "promote_version",
+    "repredict_unreviewed", "split_holdout", "unreviewed_images",
 ]
 
 log = logging.getLogger(__name__)
