@@ -253,7 +253,7 @@ def cmd_train_project(args: argparse.Namespace) -> int:
         unit = result.unit
         where = "training images, in-sample" if result.in_sample else "held-out images"
         print(f"trained on {len(result.train_images)} reviewed image(s)"
-              + (f" + {result.base_images} base image(s)" if result.base_images else "")
+              + (f" + {result.base_per_epoch} of {result.base_images} base image(s) each epoch" if result.base_images else "")
               + f" in {result.training_seconds:.0f} s; compared on {len(result.held_out)} {where}")
         if result.note:
             print(f"note: {result.note}")
@@ -385,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", type=Path, help="fine-tune this project's active model on its reviewed images")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the decoder (faster, forgets less)")
     p.add_argument("--mix-base", type=Path, metavar="DIR_ISBI",
-                   help="mix in ISBI 2015 training images (with --project), given the project's contrast and scale")
+                   help="mix in ISBI 2015 training images (with --project), given the project's contrast and "
+                        "scale; each epoch draws as many afresh as the project has training images")
     p.add_argument("--force", action="store_true", help="promote even if not better on the held-out images")
     p.add_argument("--keep-scale", action="store_true",
                    help="keep the refinement patch scale even if the project's images draw the anatomy larger or smaller")

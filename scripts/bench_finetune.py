@@ -7,7 +7,7 @@ size), another contrast curve (log, compressed range), blur and noise. ``--n-tra
 put in a project as if the clinician had corrected every landmark (final position = the mean of
 the two doctors, AI position = the model's prediction), the project's active model is
 fine-tuned with ``finetune_project`` within ``--time-budget`` seconds (epochs chosen from a
-measured training speed), and both models are scored on the other simulated images. Prints a
+measured training speed; with ``--mix-base``, ISBI training images drawn afresh each epoch), and both models are scored on the other simulated images. Prints a
 per-landmark before/after table and the relative MRE reduction (target: at least 25 %).
 """
 
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mix-base", type=Path, help="ISBI folder whose training images are mixed in")
     ap.add_argument("--base-ratio", type=float, default=FinetuneSettings().base_ratio,
                     help="with --mix-base: base images per corrected training image")
+    ap.add_argument("--fixed-base", action="store_true",
+                    help="with --mix-base: the same few base images every epoch instead of a fresh draw from all")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="folder for the simulated images and the project (default: a temp folder)")
@@ -240,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = FinetuneSettings(lr=args.lr, freeze_encoder=args.freeze_encoder, holdout_fraction=args.holdout_fraction,
                                 seed=args.seed, num_threads=args.threads, device="cpu", base_ratio=args.base_ratio,
-                                adapt_scale=not args.keep_scale)
+                                adapt_scale=not args.keep_scale, rotate_base=not args.fixed_base)
     base_data = read_isbi2015(args.mix_base, "train") if args.mix_base else None
     n_hold = max(1, round(len(train_set) * args.holdout_fraction)) if len(train_set) >= settings.min_images_for_holdout else 0
-    n_fit = (len(train_set) - n_hold) * ((1 + args.base_ratio) if base_data else 1)
+    n_fit = (len(train_set) - n_hold) * ((1 + args.base_ratio) if base_data else 1)  # images per epoch
+    n_loaded = n_fit if not base_data or args.fixed_base else len(train_set) - n_hold + len(base_data)
     started = time.perf_counter()
     if args.epochs is not None:
         settings.epochs = settings.epochs_refine = args.epochs
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         costs, measured = measure_costs(train_set, model_path, settings)
         cfg = settings.train_config(base.model)
-        overhead = 2 * n_hold * predict_s + 0.1 * n_fit + 3.0  # held-out scoring, loading, saving
+        overhead = 2 * n_hold * predict_s + 0.1 * n_loaded + 3.0  # held-out scoring, loading, saving
         budget = 0.95 * (args.time_budget - measured - overhead)  # 5 % for the unforeseen
         settings.epochs, settings.epochs_refine = choose_epochs(
             budget, n_fit, (cfg.batch_size_global, cfg.batch_size_refine, cfg.patches_per_image), costs, args.global_share)
@@ -264,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fine-tuned in {result.seconds:.0f} s ({result.training_seconds:.0f} s training), {wall:.0f} s with the "
           f"measurement; budget {args.time_budget:.0f} s{'' if wall <= args.time_budget else ' EXCEEDED'}")
     print(f"promotion check: {result.summary()}")
+    if result.base_images:
+        drawn = "drawn afresh" if result.base_per_epoch < result.base_images else "the same"
+        print(f"base images: {result.base_per_epoch} each epoch, {drawn} from {result.base_images} (contrast matched)")
     if result.scale is not None:
         print(result.scale.describe())
 
@@ -286,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "model": base.model.version, "scale": args.scale, "n_train": len(train_set), "n_test": len(test_set),
             "epochs": [settings.epochs, settings.epochs_refine], "lr": args.lr, "freeze_encoder": args.freeze_encoder,
-            "holdout_fraction": args.holdout_fraction,
+            "holdout_fraction": args.holdout_fraction, "base_ratio": args.base_ratio,
+            "fixed_base": args.fixed_base,
             "seconds": wall, "before": before.to_dict(), "after": after.to_dict(), "reduction": reduction,
             "promoted": result.promoted, "device_scale": result.scale.scale if result.scale else None,
             "adapt_scale": not args.keep_scale, "scale_only_mre": scale_only, "held_out": {"before": result.before.mre, "after": result.after.mre},

@@ -2,10 +2,11 @@
 
 ``finetune_project`` takes the reviewed landmarks of a project (see :mod:`project_data`), holds
 part of the reviewed images out, fine-tunes the active model on the rest (optionally mixed
-with base training data so it does not forget), measures old and new on the held-out images
-and promotes the new one only when it is better (or when forced). Every version is kept in
-the project's :class:`~cephview.model.registry.ModelRegistry` with its figures. A cancelled
-run raises :class:`~cephview.model.train.TrainingCancelled` and changes nothing.
+with base training data so it does not forget, a fresh draw of it each epoch), measures old and
+new on the held-out images and promotes the new one only when it is better (or when
+forced). Every version is kept in the project's :class:`~cephview.model.registry.ModelRegistry`
+with its figures. A cancelled run raises :class:`~cephview.model.train.TrainingCancelled`
+and changes nothing.
 
 No Qt here: the GUI runs ``finetune_project`` in a worker with ``progress`` and ``should_stop``.
 """
@@ -41,7 +42,7 @@ from cephview.model.project_data import (
     project_dataset, repredict_unreviewed, suspect_landmarks, unreviewed_images,
 )
 from cephview.model.registry import BASE, ModelRegistry, ModelVersion, active_model_path
-from cephview.model.train import Trainer, TrainingCancelled, TrainProgress, load_images
+from cephview.model.train import EpochDraw, Trainer, TrainingCancelled, TrainProgress, load_images
 
 __all__ = [
     "BASE", "CorrectionStats", "FinetuneProgress", "FinetuneResult", "FinetuneSettings", "HoldoutSplit",
@@ -64,7 +65,10 @@ class FinetuneSettings:
     stages: list[str] | None = None  # None: every stage of the active model
     holdout_fraction: float = 0.25  # of the reviewed images, to judge old vs new
     min_images_for_holdout: int = MIN_IMAGES_FOR_HOLDOUT
-    base_ratio: float = 1.0  # base images mixed in per project training image (with base data)
+    base_ratio: float = 1.0  # base images mixed in per project training image and epoch (with base data)
+    # Draw those base images afresh every epoch from the whole base set (loaded once) rather
+    # than fixing a few for the run: same cost per epoch, far more anatomy seen.
+    rotate_base: bool = True
     adapt_scale: bool = True  # re-scale the refinement patch to the device's scale (see device_scale.py)
     seed: int = 0
     force: bool = False  # promote even if not better (the user has seen both figures)
@@ -134,13 +138,14 @@ class FinetuneResult:
     after: Evaluation  # the new model on the same images
     held_out: list[str]
     train_images: list[str]
-    base_images: int = 0
+    base_images: int = 0  # base images mixed in (all of them when drawn afresh each epoch)
     in_sample: bool = False
     note: str = ""
     to_repredict: list[str] = field(default_factory=list)  # after promotion: images to predict again
     training_seconds: float = 0.0
     seconds: float = 0.0
     scale: ScaleAdaptation | None = None
+    base_per_epoch: int = 0  # of the base images, how many each epoch trained on
 
     @property
     def unit(self) -> str:
@@ -204,17 +209,27 @@ def split_holdout(
 
 
 def mix_base_data(
-    train: LandmarkDataset, base: LandmarkDataset | None, ratio: float, seed: int,
+    train: LandmarkDataset, base: LandmarkDataset | None, ratio: float, seed: int, whole_base: bool = False,
 ) -> tuple[LandmarkDataset, int]:
-    """``train`` plus ``ratio`` base images per training image, drawn by ``seed``."""
+    """``train`` plus ``ratio`` base images per training image, drawn by ``seed``; with
+    ``whole_base``, all the base images (training then draws its share afresh every epoch)."""
     if base is None or ratio <= 0 or len(base) == 0:
         return train, 0
     if base.schema.codes != train.schema.codes:
         raise CephviewError(f"the base data has the {base.schema.name} landmarks, the project {train.schema.name}")
-    n = min(len(base), max(1, round(len(train) * ratio)))
-    pick = np.sort(np.random.default_rng(seed).choice(len(base), size=n, replace=False))
+    if whole_base:
+        pick = np.arange(len(base))
+    else:
+        n = min(len(base), max(1, round(len(train) * ratio)))
+        pick = np.sort(np.random.default_rng(seed).choice(len(base), size=n, replace=False))
     images = train.images + [base.images[i] for i in pick]
-    return LandmarkDataset(train.schema, images, f"{train.description} + {n} images of {base.description}"), n
+    return LandmarkDataset(train.schema, images, f"{train.description} + {len(pick)} images of {base.description}"), len(pick)
+
+
+def base_draw(n_train: int, n_base: int, settings: FinetuneSettings) -> EpochDraw | None:
+    """How many base images join each epoch, when they are drawn afresh each epoch."""
+    per_epoch = max(1, round(n_train * settings.base_ratio))
+    return EpochDraw(n_train, per_epoch) if settings.rotate_base and n_base > per_epoch else None
 
 
 @dataclass
@@ -252,8 +267,11 @@ def adapt_to_device_scale(
 
 def rescaled_images(dataset: LandmarkDataset, factor: float) -> tuple[LandmarkDataset, list[np.ndarray]]:
     """``dataset`` re-sampled by ``factor`` (points and calibration follow), loaded into memory."""
+    from cephview.core.radiograph import load_radiograph
+
     images, items = [], []
-    for item, image in zip(dataset.images, load_images(dataset)):
+    for item in dataset.images:  # one at a time: only the re-sampled copies stay in memory
+        image = load_radiograph(item.image_path).model_pixels
         small, matrix = prescale(image, factor)
         sx, sy = small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]
         cal = item.calibration
@@ -282,7 +300,7 @@ def training_set(
 ) -> tuple[LandmarkDataset, list[np.ndarray] | None, int]:
     """The project's training images plus mixed-in base images, these made to look like the
     project's: at the device's scale (when adapted) and with its contrast."""
-    mixed, n_base = mix_base_data(train, base, settings.base_ratio, settings.seed)
+    mixed, n_base = mix_base_data(train, base, settings.base_ratio, settings.seed, settings.rotate_base)
     if n_base == 0:
         return mixed, None, n_base
     project_images = load_images(train)
@@ -385,7 +403,9 @@ def finetune_project(
     reference = reference_distances(parent_model.meta)
     adaptation = adapt_to_device_scale(cfg, parent_model, reference, train_ds, settings.adapt_scale)
     mixed, images, n_base = training_set(train_ds, base_data, settings, reference, adaptation)
-    log.info("fine-tuning %s on %d project + %d base images, %d held out", parent.version, len(train_ds), n_base, len(held_ds))
+    draw = base_draw(len(train_ds), n_base, settings)
+    log.info("fine-tuning %s on %d project + %s base images, %d held out", parent.version, len(train_ds),
+             f"{draw.per_epoch} per epoch of {n_base}" if draw else n_base, len(held_ds))
 
     before = _evaluate(parent_model, held_ds, settings.device, "evaluating current", report, stop)
     registry.folder.mkdir(parents=True, exist_ok=True)
@@ -395,7 +415,7 @@ def finetune_project(
         out = Path(work) / "candidate.pt"
         t0 = time.monotonic()
         candidate = Trainer(
-            mixed, cfg, out, init=parent_path, device=settings.device, images=images,
+            mixed, cfg, out, init=parent_path, device=settings.device, images=images, draw=draw,
             progress=lambda p: report(FinetuneProgress(
                 "training", p.epoch, p.epochs, f"{p.stage} epoch {p.epoch}/{p.epochs} loss {p.loss:.4f}", p, p.seconds_left)),
             should_stop=stop,
@@ -428,7 +448,8 @@ def finetune_project(
         entry = ModelVersion(
             name, "", now.isoformat(timespec="seconds"), parent.version, candidate.version,
             _metrics(before, after, held_keys, split.in_sample),
-            {**settings.to_dict(), "base_images": n_base, "base_data": base_data.description if base_data else None,
+            {**settings.to_dict(), "base_images": n_base, "base_per_epoch": draw.per_epoch if draw else n_base,
+             "base_data": base_data.description if base_data else None,
              "device_scale": adaptation.scale, "patch_scale": adaptation.patch_scale},
             train_keys, forced=forced, note=split.note,
         )
@@ -437,7 +458,7 @@ def finetune_project(
     result = FinetuneResult(
         entry, parent, promote, reason, before, after, held_keys, train_keys, n_base, split.in_sample,
         split.note, unreviewed_images(store) if promote else [], training_seconds, time.monotonic() - started,
-        adaptation,
+        adaptation, draw.per_epoch if draw else n_base,
     )
     log.info("%s", result.summary())
     return result

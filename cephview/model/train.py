@@ -134,14 +134,27 @@ class _StageRun:
         self.history = list(state["history"])
 
 
+@dataclass(frozen=True)
+class EpochDraw:
+    """Training items from index ``pool_start`` on are a pool: each epoch trains on the items
+    before it and on ``per_epoch`` items drawn afresh from the pool.
+
+    Fine-tuning mixes base images in this way: an epoch costs what ``per_epoch`` of them cost,
+    yet over a run the model sees many different ones instead of the same few.
+    """
+
+    pool_start: int
+    per_epoch: int
+
+
 class Trainer:
     def __init__(
         self, dataset: LandmarkDataset, config: TrainConfig, out: str | Path,
         init: str | Path | None = None, device: str | None = None,
         progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
-        images: list[np.ndarray] | None = None,
+        images: list[np.ndarray] | None = None, draw: EpochDraw | None = None,
     ) -> None:
-        self.dataset, self.cfg, self.out = dataset, config, Path(out)
+        self.dataset, self.cfg, self.out, self.draw = dataset, config, Path(out), draw
         self.checkpoint_path = self.out.with_name(self.out.name + ".ckpt")
         self.init_path = Path(init) if init else None
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -161,6 +174,10 @@ class Trainer:
             for item in self.dataset.images
         ]
         self.train_idx, self.val_idx = split_train_val(len(images), self.cfg.val_fraction, self.cfg.seed)
+        self._fixed_idx, self._pool_idx = self.train_idx, self.train_idx[:0]
+        if self.draw is not None:
+            in_pool = self.train_idx >= self.draw.pool_start
+            self._fixed_idx, self._pool_idx = self.train_idx[~in_pool], self.train_idx[in_pool]
         self.prepared: dict[str, list[PreparedImage]] = {}
         for name in self.cfg.stages:
             stage = self._stage_config(name)
@@ -182,13 +199,24 @@ class Trainer:
         return stage, build_network(stage, self.k, pretrained=self.cfg.pretrained).train()
 
     # ------------------------------------------------------------------ loops
+    def _pool_draw_size(self) -> int:
+        return min(self.draw.per_epoch, len(self._pool_idx)) if self.draw is not None else 0
+
+    def _epoch_items(self, rng: np.random.Generator) -> np.ndarray:
+        """The training items of one epoch: all of them, or the fixed ones and a fresh draw from the pool."""
+        if self.draw is None:
+            return self.train_idx
+        drawn = rng.choice(self._pool_idx, size=self._pool_draw_size(), replace=False)
+        return np.concatenate([self._fixed_idx, drawn]).astype(int)
+
     def _batches(self, run: _StageRun, rng: np.random.Generator) -> list[list]:
+        items = self._epoch_items(rng)
         if run.name == "global":
-            order = rng.permutation(self.train_idx)
+            order = rng.permutation(items)
             b = self.cfg.batch_size_global
             return [list(order[i : i + b]) for i in range(0, len(order), b)]
         pairs = []
-        for i in self.train_idx:
+        for i in items:
             valid = np.flatnonzero(self.valid[i])
             if valid.size:
                 for k in rng.choice(valid, size=self.cfg.patches_per_image, replace=True):
@@ -356,7 +384,7 @@ class Trainer:
         return model
 
     def _steps_per_epoch(self, name: str) -> int:
-        n = len(self.train_idx)
+        n = len(self._fixed_idx) + self._pool_draw_size()
         if name == "global":
             return math.ceil(n / self.cfg.batch_size_global)
         return math.ceil(n * self.cfg.patches_per_image / self.cfg.batch_size_refine)

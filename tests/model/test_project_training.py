@@ -180,9 +180,22 @@ def test_mix_base_data(image_cache):
     train, base = LandmarkDataset(schema, items[:2]), LandmarkDataset(schema, items[2:])
     mixed, n = mix_base_data(train, base, 1.5, seed=0)
     assert n == 3 and len(mixed) == 5 and mixed.images[:2] == train.images
+    whole, n = mix_base_data(train, base, 1.5, seed=0, whole_base=True)  # the trainer draws per epoch
+    assert n == len(base) and whole.images == train.images + base.images
     assert mix_base_data(train, None, 1.0, 0) == (train, 0)
     with pytest.raises(CephviewError, match="landmarks"):
         mix_base_data(train, LandmarkDataset(load_schema("aariz"), items[2:]), 1.0, 0)
+
+
+def test_base_draw_only_when_the_base_set_is_larger_than_one_epochs_share():
+    from cephview.model.project_training import base_draw
+
+    draw = base_draw(15, 150, FinetuneSettings(base_ratio=1.0))
+    assert (draw.pool_start, draw.per_epoch) == (15, 15)
+    assert base_draw(15, 150, FinetuneSettings(base_ratio=2.0)).per_epoch == 30
+    assert base_draw(15, 15, FinetuneSettings(base_ratio=1.0)) is None  # all of them every epoch anyway
+    assert base_draw(15, 150, FinetuneSettings(rotate_base=False)) is None
+    assert base_draw(15, 0, FinetuneSettings()) is None
 
 
 def test_base_images_are_made_to_look_like_the_projects(tmp_path, image_cache):
@@ -205,7 +218,8 @@ def test_base_images_are_made_to_look_like_the_projects(tmp_path, image_cache):
     reference = median_distances([t for _, t in image_cache])  # the base model's data: these images
     train = LandmarkDataset(schema, project)
     adaptation = ScaleAdaptation(0.5, 2, 1.0, True)
-    data, images, n = training_set(train, base, FinetuneSettings(base_ratio=1.0), reference, adaptation)
+    fixed = FinetuneSettings(base_ratio=1.0, rotate_base=False)
+    data, images, n = training_set(train, base, fixed, reference, adaptation)
     assert n == 2 and len(data) == 4 == len(images)
     assert data.images[:2] == train.images
     project_median = np.median(np.concatenate([im.ravel() for im in images[:2]]))
@@ -281,6 +295,33 @@ def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, ima
     result2 = finetune_project(store, tiny_settings(epochs=0), registry=registry)
     assert result2.parent.version == "v1" and result2.version.version == "v2"
     assert not set(result2.held_out) & set(result.train_images)
+
+
+def test_finetune_with_base_data_draws_its_share_afresh_each_epoch(tmp_path, image_cache, base_model, monkeypatch):
+    import cephview.model.project_training as pt
+    from cephview.core.datasets import AnnotatedImage
+
+    draws = []
+
+    class SpyTrainer(pt.Trainer):
+        def _epoch_items(self, rng):
+            items = super()._epoch_items(rng)
+            draws.append(sorted(int(i) for i in items))
+            return items
+
+    monkeypatch.setattr(pt, "Trainer", SpyTrainer)
+    store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=0)
+    cal = Calibration.isotropic(MM, CalibrationSource.USER)
+    base = LandmarkDataset(load_schema("isbi2015"), [AnnotatedImage(p, t, cal) for p, t in image_cache[5:8]] * 2)
+    result = finetune_project(store, tiny_settings(epochs=3, force=True), registry=ModelRegistry(store, base_model),
+                              base_data=base)
+    n_train = len(result.train_images)  # 4: one held out
+    assert (result.base_images, result.base_per_epoch) == (6, n_train)
+    assert result.version.settings["base_per_epoch"] == n_train and result.version.settings["rotate_base"]
+    assert len(draws) == 2 * 3  # both stages, 3 epochs each
+    for items in draws:  # every project image, and n_train of the six base images
+        assert items[:n_train] == list(range(n_train)) and len(items) == 2 * n_train
+    assert len({tuple(items) for items in draws}) > 1
 
 
 @pytest.mark.parametrize("when", ["training", "evaluating new"])

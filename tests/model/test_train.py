@@ -12,7 +12,7 @@ from cephview.core.schema import load_schema
 from cephview.model.config import TrainConfig, tiny_train_config
 from cephview.model.modelfile import load_model
 from cephview.model.predictor import Predictor
-from cephview.model.train import TrainingCancelled, fit, heatmap_loss
+from cephview.model.train import EpochDraw, Trainer, TrainingCancelled, fit, heatmap_loss
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,30 @@ def test_fit_writes_a_usable_model_with_metadata(dataset, tmp_path):
     pred = Predictor(loaded).predict(np.zeros((300, 240), np.uint8))
     assert pred.points.shape == (19, 2)
     assert model.version == loaded.version
+
+
+def test_each_epoch_draws_fresh_items_from_the_pool(dataset, tmp_path):
+    class Recording(Trainer):
+        seen: list[list[int]] = []
+
+        def _batches(self, run, rng):
+            batches = super()._batches(run, rng)
+            if run.name == "global":
+                self.seen.append(sorted(int(i) for batch in batches for i in batch))
+            return batches
+
+    events = []
+    trainer = Recording(dataset, tiny_config(epochs_global=6), tmp_path / "m.pt", draw=EpochDraw(2, 1),
+                        progress=events.append)
+    trainer.fit()
+    fixed = [int(i) for i in trainer.train_idx if i < 2]
+    pool = {int(i) for i in trainer.train_idx if i >= 2}
+    assert len(trainer.seen) == 6 and len(pool) >= 2
+    for items in trainer.seen:  # the fixed items every epoch, one of the pool
+        assert len(items) == len(fixed) + 1 and set(fixed) < set(items) and len(set(items) & pool) == 1
+    assert len({tuple(items) for items in trainer.seen}) > 1  # drawn afresh, not the same one every epoch
+    steps = {e.steps for e in events if e.stage == "global" and not e.finished_epoch}
+    assert steps == {trainer._steps_per_epoch("global")}  # progress counts the drawn epoch, not the whole pool
 
 
 def test_cancel_leaves_the_output_untouched(dataset, tmp_path):
