@@ -7,8 +7,9 @@ size), another contrast curve (log, compressed range), blur and noise. ``--n-tra
 put in a project as if the clinician had corrected every landmark (final position = the mean of
 the two doctors, AI position = the model's prediction), the project's active model is
 fine-tuned with ``finetune_project`` within ``--time-budget`` seconds (epochs chosen from a
-measured training speed; with ``--mix-base``, ISBI training images drawn afresh each epoch), and both models are scored on the other simulated images. Prints a
-per-landmark before/after table and the relative MRE reduction (target: at least 25 %).
+measured training speed; with ``--mix-base``, ISBI training images drawn afresh each epoch),
+and both models are scored on the other simulated images. Prints a per-landmark before/after
+table and the relative MRE reduction (target: at least 25 %).
 """
 
 from __future__ import annotations

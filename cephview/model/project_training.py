@@ -220,15 +220,20 @@ def mix_base_data(
     if whole_base:
         pick = np.arange(len(base))
     else:
-        n = min(len(base), max(1, round(len(train) * ratio)))
+        n = min(len(base), base_share(len(train), ratio))
         pick = np.sort(np.random.default_rng(seed).choice(len(base), size=n, replace=False))
     images = train.images + [base.images[i] for i in pick]
     return LandmarkDataset(train.schema, images, f"{train.description} + {len(pick)} images of {base.description}"), len(pick)
 
 
+def base_share(n_train: int, ratio: float) -> int:
+    """Base images that train beside ``n_train`` project images (in each epoch)."""
+    return max(1, round(n_train * ratio))
+
+
 def base_draw(n_train: int, n_base: int, settings: FinetuneSettings) -> EpochDraw | None:
     """How many base images join each epoch, when they are drawn afresh each epoch."""
-    per_epoch = max(1, round(n_train * settings.base_ratio))
+    per_epoch = base_share(n_train, settings.base_ratio)
     return EpochDraw(n_train, per_epoch) if settings.rotate_base and n_base > per_epoch else None
 
 
@@ -404,8 +409,9 @@ def finetune_project(
     adaptation = adapt_to_device_scale(cfg, parent_model, reference, train_ds, settings.adapt_scale)
     mixed, images, n_base = training_set(train_ds, base_data, settings, reference, adaptation)
     draw = base_draw(len(train_ds), n_base, settings)
-    log.info("fine-tuning %s on %d project + %s base images, %d held out", parent.version, len(train_ds),
-             f"{draw.per_epoch} per epoch of {n_base}" if draw else n_base, len(held_ds))
+    base_per_epoch = draw.per_epoch if draw else n_base
+    log.info("fine-tuning %s on %d project + %d of %d base images per epoch, %d held out", parent.version,
+             len(train_ds), base_per_epoch, n_base, len(held_ds))
 
     before = _evaluate(parent_model, held_ds, settings.device, "evaluating current", report, stop)
     registry.folder.mkdir(parents=True, exist_ok=True)
@@ -448,7 +454,7 @@ def finetune_project(
         entry = ModelVersion(
             name, "", now.isoformat(timespec="seconds"), parent.version, candidate.version,
             _metrics(before, after, held_keys, split.in_sample),
-            {**settings.to_dict(), "base_images": n_base, "base_per_epoch": draw.per_epoch if draw else n_base,
+            {**settings.to_dict(), "base_images": n_base, "base_per_epoch": base_per_epoch,
              "base_data": base_data.description if base_data else None,
              "device_scale": adaptation.scale, "patch_scale": adaptation.patch_scale},
             train_keys, forced=forced, note=split.note,
@@ -458,7 +464,7 @@ def finetune_project(
     result = FinetuneResult(
         entry, parent, promote, reason, before, after, held_keys, train_keys, n_base, split.in_sample,
         split.note, unreviewed_images(store) if promote else [], training_seconds, time.monotonic() - started,
-        adaptation, draw.per_epoch if draw else n_base,
+        adaptation, base_per_epoch,
     )
     log.info("%s", result.summary())
     return result
