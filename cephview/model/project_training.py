@@ -287,7 +287,8 @@ def rescaled_images(dataset: LandmarkDataset, factor: float) -> tuple[LandmarkDa
 
 
 def matched_contrast(images: list[np.ndarray], project_images: list[np.ndarray]) -> list[np.ndarray]:
-    """``images`` with the grey-level distribution of the project's images (histogram matching).
+    """``images`` given the grey-level distribution of the project's images (histogram matching),
+    replaced in the list one by one: a whole base set held twice would double the memory.
 
     Base images then show the anatomy with the clinic's contrast curve, so they teach the
     anatomy without teaching the old device's look.
@@ -296,7 +297,9 @@ def matched_contrast(images: list[np.ndarray], project_images: list[np.ndarray])
 
     pooled = np.concatenate([im[::4, ::4].ravel() for im in project_images])  # every 16th pixel is plenty
     pooled = pooled[None, :]  # match_histograms wants the same number of dimensions
-    return [np.clip(np.rint(match_histograms(im, pooled)), 0, 255).astype(np.uint8) for im in images]
+    for i, image in enumerate(images):
+        images[i] = np.clip(np.rint(match_histograms(image, pooled)), 0, 255).astype(np.uint8)
+    return images
 
 
 def training_set(
