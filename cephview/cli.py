@@ -306,7 +306,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cephview.model.evaluate import evaluate_dataset, per_landmark_errors
+    from cephview.model.evaluate import evaluate_dataset, observer_agreement, per_landmark_errors
     from cephview.model.metrics import format_table
     from cephview.model.predictor import Predictor
     from cephview.progress import ProgressBar
@@ -321,11 +321,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"model {predictor.model.version} on {dataset.description}: {len(dataset)} images, "
           f"{result.seconds_per_image:.3f} s per image")
     print(format_table(result.evaluations, dataset.schema.codes))
+    observers = observer_agreement(dataset)
+    if observers is not None:
+        print(f"\nthe doctors themselves: junior vs senior MRE {observers.mre:.3f} {observers.unit} "
+              f"(SDR2 {100 * observers.sdr.get(2.0, float('nan')):.1f}%); each doctor lies "
+              f"{observers.mre / 2:.3f} {observers.unit} from their mean on average")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": predictor.model.version, "dataset": dataset.description,
             "seconds_per_image": result.seconds_per_image, "failures": result.failures,
             "evaluations": [e.to_dict() for e in result.evaluations],
+            "observer_agreement": observers.to_dict() if observers is not None else None,
         }, indent=2))
     if args.plot:
         from cephview.model.error_plot import draw_error_boxplot

@@ -175,6 +175,20 @@ def choose_epochs(
     return max(1, min(100, eg)), (max(1, min(100, er)) if epoch_r else 0)
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs as training settings; values are JSON (numbers, lists), else strings."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            sys.exit(f"--set wants KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 # ---------------------------------------------------------------------------- report
 def print_table(before: Evaluation, after: Evaluation, codes: list[str]) -> None:
     print(f"\n{'landmark':<9}{'before':>9}{'after':>9}{'change':>9}")
@@ -197,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-test", type=int, help="simulated images to score on (default: all the others)")
     ap.add_argument("--time-budget", type=float, default=600.0, help="seconds for measuring + fine-tuning")
     ap.add_argument("--scale", type=float, default=0.7, help="rescale of the new device")
-    ap.add_argument("--epochs", type=int, help="fix the epochs of both stages instead of filling the budget")
+    ap.add_argument("--epochs", type=int, nargs="+", metavar="N",
+                    help="fix the epochs (global [refine]) instead of filling the budget")
     ap.add_argument("--global-share", type=float, default=0.5, help="share of the training time for the global stage")
     ap.add_argument("--lr", type=float, default=FinetuneSettings().lr)
     ap.add_argument("--freeze-encoder", action="store_true")
@@ -208,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --mix-base: base images per corrected training image")
     ap.add_argument("--fixed-base", action="store_true",
                     help="with --mix-base: the same few base images every epoch instead of a fresh draw from all")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="any other training setting, e.g. --set rotate_deg=5 (values as JSON)")
+    ap.add_argument("--device", default="cpu", help="torch device to train and predict on (the target is for the CPU)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="folder for the simulated images and the project (default: a temp folder)")
@@ -230,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     train_set = simulated_set(args.isbi, train_idx, sim_folder, args.scale)
     test_set = simulated_set(args.isbi, test_idx, sim_folder, args.scale)
 
-    base = Predictor(load_model(model_path))
+    base = Predictor(load_model(model_path), args.device)
     print(f"model {base.model.version} ({model_path.name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"new device: ISBI Test1 cropped, {args.scale:g}x ({0.1 / args.scale:.3f} mm/px), log contrast, blur, noise; "
           f"{len(train_set)} corrected, {len(test_set)} scored")
@@ -242,17 +260,20 @@ def main(argv: list[str] | None = None) -> int:
           f"(the model's error there before fine-tuning)")
 
     settings = FinetuneSettings(lr=args.lr, freeze_encoder=args.freeze_encoder, holdout_fraction=args.holdout_fraction,
-                                seed=args.seed, num_threads=args.threads, device="cpu", base_ratio=args.base_ratio,
-                                adapt_scale=not args.keep_scale, rotate_base=not args.fixed_base)
+                                seed=args.seed, num_threads=args.threads, device=args.device, base_ratio=args.base_ratio,
+                                adapt_scale=not args.keep_scale, rotate_base=not args.fixed_base,
+                                overrides=parse_overrides(args.set))
     base_data = read_isbi2015(args.mix_base, "train") if args.mix_base else None
     n_hold = max(1, round(len(train_set) * args.holdout_fraction)) if len(train_set) >= settings.min_images_for_holdout else 0
     n_fit = (len(train_set) - n_hold) * ((1 + args.base_ratio) if base_data else 1)  # images per epoch
     n_loaded = n_fit if not base_data or args.fixed_base else len(train_set) - n_hold + len(base_data)
     started = time.perf_counter()
     if args.epochs is not None:
-        settings.epochs = settings.epochs_refine = args.epochs
+        if len(args.epochs) > 2:
+            sys.exit("--epochs takes one number (both stages) or two (global, refine)")
+        settings.epochs, settings.epochs_refine = args.epochs[0], args.epochs[-1]
         measured = 0.0
-        print(f"epochs fixed at {args.epochs}")
+        print(f"epochs fixed: {settings.epochs} global + {settings.epochs_refine} refine")
     else:
         costs, measured = measure_costs(train_set, model_path, settings)
         cfg = settings.train_config(base.model)
@@ -274,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.scale is not None:
         print(result.scale.describe())
 
-    tuned = Predictor(load_model(ModelRegistry(store, model_path).path(result.version)))
+    tuned = Predictor(load_model(ModelRegistry(store, model_path).path(result.version)), args.device)
     after = evaluate_dataset(tuned, test_set).evaluations[0]
     print_table(before, after, test_set.schema.codes)
     scale_only = None
@@ -282,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         # How much of the gain the re-scaled patch alone brings, without any training.
         rescaled = load_model(model_path)
         rescaled.stages["refine"][0].patch_scale = result.scale.patch_scale
-        scale_only = evaluate_dataset(Predictor(rescaled), test_set).evaluations[0].mre
+        scale_only = evaluate_dataset(Predictor(rescaled, args.device), test_set).evaluations[0].mre
         print(f"\nshipped model with only the patch re-scaled (no training): MRE {scale_only:.3f} {before.unit} "
               f"({100 * (before.mre - scale_only) / before.mre:.1f} % lower)")
     reduction = (before.mre - after.mre) / before.mre
@@ -294,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": base.model.version, "scale": args.scale, "n_train": len(train_set), "n_test": len(test_set),
             "epochs": [settings.epochs, settings.epochs_refine], "lr": args.lr, "freeze_encoder": args.freeze_encoder,
             "holdout_fraction": args.holdout_fraction, "base_ratio": args.base_ratio,
-            "fixed_base": args.fixed_base,
+            "fixed_base": args.fixed_base, "overrides": settings.overrides, "device": args.device,
             "seconds": wall, "before": before.to_dict(), "after": after.to_dict(), "reduction": reduction,
             "promoted": result.promoted, "device_scale": result.scale.scale if result.scale else None,
             "adapt_scale": not args.keep_scale, "scale_only_mre": scale_only, "held_out": {"before": result.before.mre, "after": result.after.mre},

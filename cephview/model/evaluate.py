@@ -83,6 +83,21 @@ def evaluate_dataset(
     return DatasetEvaluation(preds, confs, evaluations, failures, seconds)
 
 
+def observer_agreement(dataset: LandmarkDataset) -> Evaluation | None:
+    """The junior doctor scored against the senior, as a model would be: how far the two experts
+    agree on these images. None without both doctors' annotations.
+
+    A doctor lies half that distance from the doctors' mean, so a model's error against the mean
+    below half the inter-observer error is closer to the mean than either doctor is.
+    """
+    refs = _references(dataset)
+    if "senior" not in refs:
+        return None
+    spacing, unit = _spacing(dataset)
+    errors = radial_errors(refs["junior"], refs["senior"], spacing)
+    return summarise(errors, dataset.schema.codes, "junior vs senior", unit)
+
+
 def per_landmark_errors(result: DatasetEvaluation, dataset: LandmarkDataset, reference: str) -> np.ndarray:
     """(N, K) radial errors against one reference, for plots."""
     spacing, _ = _spacing(dataset)

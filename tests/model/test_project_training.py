@@ -559,11 +559,20 @@ def test_bench_simulated_device_keeps_landmarks_on_their_pixels():
 def test_bench_runs_end_to_end_on_a_tiny_model(isbi_root, base_model, tmp_path, capsys):
     bench = _bench_module()
     code = bench.main(["--model", str(base_model), "--isbi", str(isbi_root), "--n-train", "5", "--n-test", "2",
-                       "--scale", "0.2", "--epochs", "1", "--threads", "1", "--work", str(tmp_path),
-                       "--json", str(tmp_path / "b.json")])
+                       "--scale", "0.2", "--epochs", "1", "2", "--set", "rotate_deg=3", "--threads", "1",
+                       "--work", str(tmp_path), "--json", str(tmp_path / "b.json")])
     out = capsys.readouterr().out
     assert code == 0 and "relative MRE reduction on 2 unseen images" in out and "Ar" in out
     import json
 
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["n_train"] == 5 and np.isfinite(figures["after"]["mre"])
+    assert figures["epochs"] == [1, 2] and figures["overrides"] == {"rotate_deg": 3}
+
+
+def test_bench_overrides_are_json_values_or_strings():
+    bench = _bench_module()
+    assert bench.parse_overrides(["rotate_deg=5", "gamma_range=[0.8, 1.2]", "encoder=resnet18"]) == {
+        "rotate_deg": 5, "gamma_range": [0.8, 1.2], "encoder": "resnet18"}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        bench.parse_overrides(["rotate_deg"])
