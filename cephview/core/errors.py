@@ -17,6 +17,9 @@ class UnreadableImageError(CephviewError):
         self.reason = reason
         super().__init__(f"{path}: {reason}")
 
+    def __reduce__(self):  # rebuilt from (path, reason) when it crosses to another process
+        return type(self), (self.path, self.reason)
+
 
 class AnnotationFormatError(CephviewError):
     """An annotation file (CSV, JSON, TXT) does not have the expected layout."""

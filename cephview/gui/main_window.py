@@ -27,6 +27,7 @@ from cephview.gui.landmark_items import LandmarkLayer
 from cephview.gui.landmark_table import LandmarkTable
 from cephview.gui.live_measurements import LiveMeasurements
 from cephview.gui.measurement_dock import MeasurementDock
+from cephview.gui.prefetch import RadiographPrefetcher
 from cephview.gui.project_mixin import ProjectMixin
 from cephview.gui.review_controller import ReviewController
 from cephview.gui.ruler_tool import RulerTool
@@ -82,6 +83,7 @@ class MainWindow(ProjectMixin, QMainWindow):
             model_path, predictor_factory or default_predictor_factory(model_path), self
         )
         QApplication.instance().aboutToQuit.connect(self.prediction.shutdown)
+        self.prefetcher = RadiographPrefetcher()  # decodes the next worklist image in the background
         self._build_status_bar()
         self.act = build_actions(self)
         self.docks = {}

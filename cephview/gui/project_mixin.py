@@ -126,6 +126,7 @@ class ProjectMixin:
         self._save_view()
         store = self.session.store
         self.prediction.cancel()
+        self.prefetcher.clear()
         self.session.set_store(None)
         self.controller.clear_stacks()
         self.worklist.set_records([])
@@ -146,8 +147,9 @@ class ProjectMixin:
             self.show_error("Image not opened", f"{record.name}: {record.error}",
                             "Check that the file is a DICOM, PNG, JPEG, TIFF or BMP radiograph.")
             return False
+        path = store.resolve(record)
         try:
-            radiograph = load_radiograph(store.resolve(record))
+            radiograph = self.prefetcher.take(path) or load_radiograph(path)
         except CephviewError as exc:
             self.session.record_error(rel_path, getattr(exc, "reason", str(exc)))
             self.show_error("Image not opened", str(exc),
@@ -170,7 +172,16 @@ class ProjectMixin:
         if (not ann.has_prediction and record.status.value != "error") or wants_heatmap:
             if not self.prediction.model_failed:
                 self.predict_current()
+        self._prefetch_next(rel_path)
         return True
+
+    def _prefetch_next(self, rel_path: str) -> None:
+        """Start decoding the image after this one in the worklist: "next image" is the usual step."""
+        store = self.session.store
+        following = self.worklist.neighbour(rel_path, 1)
+        record = store.image(following) if store is not None and following else None
+        if record is not None and record.status.value != "error":
+            self.prefetcher.prefetch(store.resolve(record))
 
     def predict_all(self) -> int:
         """Queue every image not predicted yet; the worker reads each file itself. Returns the count."""

@@ -274,3 +274,14 @@ def test_missing_file(tmp_path):
     with pytest.raises(UnreadableImageError, match="no such file") as err:
         load_radiograph(path)
     assert_one_line_naming(err, path)
+
+
+def test_unreadable_image_error_survives_a_trip_to_another_process():
+    import pickle
+
+    from cephview.core.errors import UnreadableImageError
+
+    error = pickle.loads(pickle.dumps(UnreadableImageError("/x/ceph.jpg", "not a readable image file")))
+    assert isinstance(error, UnreadableImageError)
+    assert (error.path, error.reason, str(error)) == ("/x/ceph.jpg", "not a readable image file",
+                                                      "/x/ceph.jpg: not a readable image file")
