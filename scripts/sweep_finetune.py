@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -28,6 +29,7 @@ sys.path.insert(0, str(SCRIPTS.parent))
 sys.path.insert(0, str(SCRIPTS))
 
 from bench_finetune import DEFAULT_ISBI, simulated_set, simulation_folder  # noqa: E402
+from cephview.core.datasets import read_isbi2015  # noqa: E402
 
 SCALE = 0.7
 # name: (extra bench_finetune arguments, global epochs, refinement epochs). A setting that
@@ -68,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     sim_work = args.work / "simulated"
-    chunks = [(str(args.isbi), list(range(i, 150, 16)), str(sim_work)) for i in range(16)]
-    with ProcessPoolExecutor(16) as pool:
+    n_images, workers = len(read_isbi2015(args.isbi, "test1")), os.cpu_count() or 1
+    chunks = [(str(args.isbi), list(range(i, n_images, workers)), str(sim_work)) for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
         list(pool.map(_simulate, chunks))
     sim = simulation_folder(sim_work, args.isbi, SCALE)
     with summary.open("a") as f:

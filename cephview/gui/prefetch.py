@@ -47,10 +47,10 @@ def _shared_pool() -> ProcessPoolExecutor:
     if _pool is None:
         # spawn: fork would copy the Qt application's threads and locks into the child.
         _pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
-        atexit.register(_stop_pool)
     return _pool
 
 
+@atexit.register
 def _stop_pool() -> None:
     global _pool
     if _pool is not None:
@@ -78,18 +78,22 @@ class RadiographPrefetcher:
         while len(self._jobs) > self.keep:
             self._jobs.pop(next(iter(self._jobs))).cancel()
 
-    def is_ready(self, path: Path) -> bool:
-        """Whether a prefetch of ``path`` as it is now has finished (decoded or failed)."""
+    def _finished(self, path: Path) -> tuple[FileKey, Future] | None:
+        """The finished prefetch of ``path`` as the file is now, if any."""
         key = file_key(path)
         job = self._jobs.get(key) if key is not None else None
-        return job is not None and job.done()
+        return (key, job) if job is not None and job.done() else None
+
+    def is_ready(self, path: Path) -> bool:
+        """Whether a prefetch of ``path`` as it is now has finished (decoded or failed)."""
+        return self._finished(path) is not None
 
     def take(self, path: Path) -> Radiograph | None:
         """The prefetched radiograph of ``path`` if it is decoded and the file is unchanged, else None."""
-        key = file_key(path)
-        job = self._jobs.get(key) if key is not None else None
-        if job is None or not job.done():
+        finished = self._finished(path)
+        if finished is None:
             return None
+        key, job = finished
         del self._jobs[key]
         if job.cancelled() or job.exception() is not None:
             return None
