@@ -1,4 +1,4 @@
-"""Helpers of the GUI tests: test images, a scripted predictor, real mouse drags.
+"""Helpers of the GUI tests: test images, a scripted predictor, real mouse drags, event-loop latency.
 
 Imported as ``from gui_helpers import ...`` (pytest puts this folder on ``sys.path``).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,62 @@ def drag(qtbot, widget, start: QPoint, end: QPoint, steps: int = 8) -> None:
         qtbot.wait(30)
     qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=end)
     qtbot.wait(30)
+
+
+class GapMeter:
+    """A 10 ms QTimer in the GUI thread: the gaps between its ticks are the event loop's latency.
+
+    ``paused()`` leaves out the test's own GUI work (opening an image takes its time, training or not).
+    """
+
+    TARGET_MS = 100.0  # what a user must never feel: 99 % of the gaps stay below it
+    # A single gap may be longer when the operating system deschedules the whole process (the tests
+    # share two cores with whatever else runs); a GUI thread blocked by the work itself would show
+    # gaps the length of that work (one second or more), far above this.
+    WORST_MS = 500.0
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.gaps: list[float] = []
+        self.last: float | None = None
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.gaps.append(1000 * (now - self.last))
+        self.last = now
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self.last = None
+        self.timer.start()
+
+    @contextmanager
+    def paused(self):
+        self.timer.stop()
+        try:
+            yield
+        finally:
+            self.last = None
+            self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def summary(self) -> dict[str, float]:
+        gaps = sorted(self.gaps)
+        return {"max": gaps[-1], "p99": gaps[int(0.99 * (len(gaps) - 1))],
+                "median": gaps[len(gaps) // 2], "ticks": len(gaps)}
+
+    def check(self, during: str, min_ticks: int = 50) -> None:
+        """Assert the latency target, after printing the figures (``pytest -s`` shows them)."""
+        s = self.summary()
+        print(f"\nevent-loop latency {during}: median {s['median']:.0f} ms, p99 {s['p99']:.0f} ms, "
+              f"max {s['max']:.0f} ms over {s['ticks']} ticks")
+        assert s["ticks"] >= min_ticks, "too few ticks for the measurement to mean anything"
+        assert s["p99"] < self.TARGET_MS, s
+        assert s["max"] < self.WORST_MS, s

@@ -8,14 +8,13 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QElapsedTimer, QTimer
 
 from cephview.model.predictor import Predictor
-from gui_helpers import FakePredictor
+from gui_helpers import FakePredictor, GapMeter
 
 
 class HeavyPredictor:
-    """The real (tiny) model, run repeatedly for at least a second, so there is something to measure."""
+    """The real (tiny) model, run repeatedly for two seconds, so there is something to measure."""
 
     def __init__(self, path) -> None:
         self.inner = Predictor.from_file(path)
@@ -24,7 +23,7 @@ class HeavyPredictor:
     def predict(self, image):
         t = time.perf_counter()
         pred = self.inner.predict(image)
-        while time.perf_counter() - t < 1.0:
+        while time.perf_counter() - t < 2.0:
             pred = self.inner.predict(image)
         self.seconds = time.perf_counter() - t
         return pred
@@ -38,31 +37,14 @@ def test_event_loop_latency_during_prediction(make_window, project_dir, qtbot, t
         return heavy["p"]
 
     window = make_window(predictor_factory=factory)
-    gaps = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def tick():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
+    meter = GapMeter()
     assert window.open_paths([sorted(project_dir.iterdir())[0]])
     assert window.prediction.busy
-    last[0] = clock.elapsed()
-    timer.start()
+    meter.start()
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=180_000)
-    timer.stop()
-    assert heavy["p"].seconds > 0.5, "prediction too short for the measurement to mean anything"
-    worst = max(gaps)
-    print(f"prediction {heavy['p'].seconds:.2f} s; {len(gaps)} ticks; event-loop gap max {worst} ms, "
-          f"median {sorted(gaps)[len(gaps) // 2]} ms")
-    # Aim: < 100 ms. The test machine is shared with a training run, so allow scheduling noise.
-    assert worst < 250
+    meter.stop()
+    assert heavy["p"].seconds > 1.5, "prediction too short for the measurement to mean anything"
+    meter.check(f"during a {heavy['p'].seconds:.1f} s prediction")
 
 
 def test_result_for_an_image_left_behind_is_stored_not_drawn(make_window, project_dir, qtbot):
