@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from cephview.model import coords
-from cephview.model.device_scale import reference_distances, usable_pairs
+from cephview.model.device_scale import image_scale, needs_rescale, reference_distances, usable_pairs
 from cephview.model.heatmaps import decode, decode_peak, display_maps, spatial_softmax
 from cephview.model.modelfile import LandmarkModel, load_model
 from cephview.model.samples import global_base_transform, normalise, prepare, render
@@ -36,18 +36,24 @@ class Prediction:
     codes: list[str]
     model_version: str
     global_points: np.ndarray | None = None  # (K, 2) whole-image estimates before refinement
+    anatomy_scale: float | None = None  # head size against the training data's (None: not measured)
+    patch_scale: float | None = None  # the refinement patch scale used (None: no refinement)
 
 
 class Predictor:
     """Holds a loaded model; ``predict`` takes a uint8 bone-bright image (``model_pixels``)."""
 
-    def __init__(self, model: LandmarkModel, device: str | torch.device = "cpu", patch_views: int = 1) -> None:
+    def __init__(
+        self, model: LandmarkModel, device: str | torch.device = "cpu", patch_views: int = 1,
+        adapt_patch_scale: bool = True,
+    ) -> None:
         from cephview.core.schema import load_schema
 
         if not 1 <= patch_views <= len(PATCH_VIEWS):
             raise ValueError(f"patch_views must be 1 to {len(PATCH_VIEWS)}")
         self.model = model
         self.patch_views = patch_views
+        self.adapt_patch_scale = adapt_patch_scale
         self.device = torch.device(device)
         self.codes = load_schema(model.schema).codes
         for _, net in model.stages.values():
@@ -87,8 +93,11 @@ class Predictor:
         if self.reference is not None:
             points, conf = self._fix_misplaced(points, conf, hm, coords.invert(image_to_hm), cfg.sigma)
         global_points = points.copy()
+        scale = image_scale(points, self.reference) if self.reference is not None else None
+        patch_scale = None
         if refine and "refine" in self.model.stages:
-            refined, conf = self._refine(image, points, frames[name])
+            patch_scale = self._patch_scale(scale)
+            refined, conf = self._refine(image, points, frames[name], patch_scale)
             # Per landmark, how far to trust the patch over the whole-image estimate: chosen on
             # the validation images after training (1 = patch only), see stage_weights.py.
             weight = np.asarray(self.model.meta.get("refine_weights", [1.0] * len(points)))[:, None]
@@ -100,7 +109,22 @@ class Predictor:
             points=points, confidence=conf, heatmaps=display_maps(hm, cfg.sigma),
             heatmap_to_image=coords.invert(image_to_hm), facing=name, codes=self.codes,
             model_version=self.model.version, global_points=global_points,
+            anatomy_scale=scale, patch_scale=patch_scale,
         )
+
+    def _patch_scale(self, scale: float | None) -> float:
+        """The refinement patch scale for an image whose head is ``scale`` times the training data's.
+
+        The patch covers a fixed number of image pixels, learnt at the training data's pixel size;
+        an image that draws the anatomy smaller or larger (another device, a downsized JPEG export)
+        gets a patch re-scaled by the head size its global landmarks show. Measured with
+        ``scripts/bench_patch_scale.py`` (MRE, shipped model): ISBI Test1 1.066 -> 1.065 mm,
+        simulated devices at 0.7x 1.431 -> 1.214 mm, 0.5x 6.09 -> 1.32 mm, 1.4x 1.269 -> 1.136 mm.
+        """
+        trained = self.model.stages["refine"][0].patch_scale
+        if self.adapt_patch_scale and scale is not None and scale > 0 and needs_rescale(scale):
+            return trained / scale
+        return trained
 
     def _fix_misplaced(
         self, points: np.ndarray, conf: np.ndarray, logits: np.ndarray, hm_to_image: coords.Matrix, sigma: float,
@@ -127,13 +151,17 @@ class Predictor:
                 points[k], conf[k] = best[1], best[2]
         return points, conf
 
-    def _refine(self, image: np.ndarray, points: np.ndarray, frame: coords.Matrix) -> tuple[np.ndarray, np.ndarray]:
+    def _refine(
+        self, image: np.ndarray, points: np.ndarray, frame: coords.Matrix, patch_scale: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Re-locate each landmark in full-detail patches around its global estimate.
 
         Each landmark is looked at through ``patch_views`` patches (the centred one and shifted
         ones, PATCH_VIEWS) in one batch; its position and confidence are the means over them.
         """
         cfg, net = self.model.stages["refine"]
+        if patch_scale is not None and patch_scale != cfg.patch_scale:
+            cfg = replace(cfg, patch_scale=patch_scale)  # also picks the matching image pyramid level
         prepared = prepare(image, cfg)
         canonical = coords.apply(frame, points)
         shifts = np.asarray(PATCH_VIEWS[: self.patch_views]) * (PATCH_SHIFT_PX / cfg.patch_scale)
