@@ -156,9 +156,24 @@ def _parse_size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise CephviewError(f"--input-size must look like 320x384, got {text!r}") from None
-    if w % 32 or h % 32:
-        raise CephviewError("--input-size sides must be multiples of 32")
+    if w <= 0 or h <= 0 or w % 32 or h % 32:
+        raise CephviewError(f"--input-size sides must be positive multiples of 32, got {text!r}")
     return w, h
+
+
+def _check_train_numbers(args: argparse.Namespace) -> None:
+    """Refuse values that would train on nothing or build a network that cannot run."""
+    if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
+        raise CephviewError(f"--val-fraction must be at least 0 and below 1, got {args.val_fraction}")
+    if args.patch_size is not None and (args.patch_size < 16 or args.patch_size % 2):
+        # even: the heatmap is half the patch's side
+        raise CephviewError(f"--patch-size must be an even number of at least 16, got {args.patch_size}")
+    for name in ("epochs", "epochs_global", "epochs_refine"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise CephviewError(f"--{name.replace('_', '-')} must not be negative, got {value}")
+    if args.lr is not None and not args.lr > 0:
+        raise CephviewError(f"--lr must be a positive number, got {args.lr}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -170,6 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return cmd_train_project(args)
     if args.out is None:
         raise CephviewError("--out is missing: give the model file to write (or --project DIR to fine-tune a project)")
+    _check_train_numbers(args)
     dataset = open_dataset_from_args(args)
     cfg = TrainConfig()
     if args.init:  # fine-tuning: fewer epochs and a gentler rate unless told otherwise

@@ -36,6 +36,11 @@ def parse_analyses(text: str | None, default: tuple[str, ...] | None) -> list[st
     return [get_analysis(name).name for name in names]
 
 
+def _csv_key(image: str) -> str:
+    """A CSV's image column as a comparable relative path (``./a\\b.jpg`` -> ``a/b.jpg``)."""
+    return Path(image.strip().replace("\\", "/")).as_posix()
+
+
 def _read_provenance(path: Path) -> Provenance:
     """Status and confidence per landmark from a long CSV's optional columns.
 
@@ -51,8 +56,9 @@ def _read_provenance(path: Path) -> Provenance:
     default = LandmarkStatus.AI if "confidence" in fields and "status" not in fields else LandmarkStatus.MANUAL
     out: Provenance = {}
     for line, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        image, code = Path(row.get("image", "")).name, row.get("landmark", "")
+        # Fields beyond the header (a trailing separator) come under the key None: not ours.
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        image, code = _csv_key(row.get("image", "")), row.get("landmark", "")
         status_text = row.get("status", "")
         try:
             status = LandmarkStatus(status_text) if status_text else default
@@ -81,13 +87,16 @@ class LandmarkSource:
     _predictor: object | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        from cephview.core.schema import load_schema
+
         if self.mm_per_px is not None and not self.mm_per_px > 0:
             raise CephviewError(f"--mm-per-px must be a positive number, got {self.mm_per_px}")
+        load_schema(self.schema)  # a mistyped --schema is an error, not every landmark "missing"
         if self.csv_path is not None:
             from cephview.core.csvio import read_landmarks_csv
 
             for image, coords in read_landmarks_csv(self.csv_path).items():
-                self._points.setdefault(Path(image).name, {}).update(coords)
+                self._points.setdefault(_csv_key(image), {}).update(coords)
             self._provenance = _read_provenance(self.csv_path)
             log.info("read landmarks of %d images from %s", len(self._points), self.csv_path)
 
@@ -102,15 +111,25 @@ class LandmarkSource:
         return self._predicted(path, radiograph)
 
     def _from_csv(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
-        coords = self._points.get(path.name)
+        key = self._row_key(path)
+        coords = self._points.get(key) if key is not None else None
         if not coords:
             raise CephviewError(f"{path}: no landmarks for {path.name} in {self.csv_path}")
         landmarks = {}
         for code, (x, y) in coords.items():
-            status, conf = self._provenance.get((path.name, code), (LandmarkStatus.MANUAL, None))
+            status, conf = self._provenance.get((key, code), (LandmarkStatus.MANUAL, None))
             ai = (x, y) if status is LandmarkStatus.AI else (None, None)
             landmarks[code] = LandmarkAnnotation(code, x, y, ai[0], ai[1], conf, status)
         return ImageAnnotation(path.name, self.schema, landmarks, self.calibration(radiograph))
+
+    def _row_key(self, path: Path) -> str | None:
+        """The CSV's image whose path is the longest tail of ``path``: rows for ``dA/001.jpg`` and
+        ``dB/001.jpg`` are two patients, each found by its own file; a bare ``001.jpg`` row fits
+        any file of that name. (Two different rows never fit equally well: equal-length tails of
+        one path are the same.)"""
+        parts = Path(path).resolve().parts
+        fits = [k for k in self._points if parts[-len(Path(k).parts):] == Path(k).parts]
+        return max(fits, key=lambda k: len(Path(k).parts), default=None)
 
     def _predicted(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
         from cephview.model.predictor import Predictor

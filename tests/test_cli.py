@@ -148,3 +148,20 @@ def test_predict_with_patch_views_and_a_bad_count(image_folder, tiny_model_path,
     with pytest.raises(SystemExit):
         main(["predict", image, "--out", str(tmp_path / "x.csv"), "--patch-views", "9"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--val-fraction", "1.0"], "--val-fraction must be at least 0 and below 1"),
+    (["--input-size", "0x0"], "--input-size sides must be positive multiples of 32"),
+    (["--input-size", "32x-32"], "--input-size sides must be positive multiples of 32"),
+    (["--patch-size", "7"], "--patch-size must be an even number of at least 16"),
+    (["--patch-size", "0"], "--patch-size must be an even number of at least 16"),
+    (["--epochs", "-1"], "--epochs must not be negative"),
+    (["--lr", "0"], "--lr must be a positive number"),
+])
+def test_train_refuses_numbers_it_cannot_train_with(image_folder, tmp_path, capsys, extra, message):
+    out = tmp_path / "m.pt"
+    code, _, err = run(["train", "--images", str(image_folder), "--annotations", str(image_folder / "landmarks.csv"),
+                        "--out", str(out)] + extra, capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

@@ -130,6 +130,7 @@ def test_image_without_landmarks_in_the_csv_is_named(dataset, tmp_path, capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--analyses", "steiner,nonsense"], "unknown analysis 'nonsense'"),
     (["--norms", "martian"], "unknown norm set 'martian'"),
+    (["--schema", "foo"], "unknown landmark schema 'foo'"),
 ])
 def test_bad_options_are_one_line(dataset, tmp_path, capsys, extra, message):
     folder, _ = dataset
@@ -181,3 +182,47 @@ def test_report_into_a_missing_folder_is_one_line(qt, dataset, tmp_path, capfd):
                  "--out", str(out)])
     _, err = capfd.readouterr()  # capfd: Qt's own warnings would bypass sys.stderr
     assert code == 2 and err.count("\n") == 1 and "does not exist" in err
+
+
+def test_measure_reads_a_csv_with_a_trailing_separator_on_each_row(dataset, tmp_path, capsys):
+    folder, _ = dataset
+    lines = (folder / "landmarks.csv").read_text(encoding="utf-8").splitlines()
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("\n".join([lines[0]] + [line + "," for line in lines[1:]]) + "\n", encoding="utf-8")
+    plain, commas = tmp_path / "plain.csv", tmp_path / "commas.csv"
+    assert run(["measure", folder, "--annotations", folder / "landmarks.csv", "--out", plain], capsys)[0] == 0
+    code, _, err = run(["measure", folder, "--annotations", trailing, "--out", commas], capsys)
+    assert code == 0, err
+    assert read_rows(commas) == read_rows(plain)
+
+
+def test_images_of_the_same_name_in_two_folders_get_their_own_rows(dataset, tmp_path, capsys, monkeypatch):
+    """dA/case.png and dB/case.png are two patients: each is measured from its own CSV rows."""
+    import shutil
+
+    folder, ds = dataset
+    lines = (folder / "landmarks.csv").read_text(encoding="utf-8").splitlines()
+    rows = {name: [line for line in lines[1:] if line.startswith(name + ",")] for name in ("synthetic_0000.png", "synthetic_0001.png")}
+    for sub, source in (("dA", "synthetic_0000.png"), ("dB", "synthetic_0001.png")):
+        (tmp_path / sub).mkdir()
+        shutil.copy(folder / source, tmp_path / sub / "case.png")
+    monkeypatch.chdir(tmp_path)
+    both = tmp_path / "both.csv"
+    both.write_text("\n".join([lines[0]]
+                              + [r.replace("synthetic_0000.png", "dA/case.png", 1) for r in rows["synthetic_0000.png"]]
+                              + [r.replace("synthetic_0001.png", "dB/case.png", 1) for r in rows["synthetic_0001.png"]]) + "\n",
+                    encoding="utf-8")
+    out = tmp_path / "m.csv"
+    code, _, err = run(["measure", "dA/case.png", "dB/case.png", "--annotations", both, "--analyses", "steiner", "--out", out], capsys)
+    assert code == 0, err
+    sna = [float(r["value"]) for r in read_rows(out) if r["measurement"] == "SNA"]
+    expected = [next(m.value for m in compute_measurements(points_of(ds, i), None, ["Steiner"]) if m.name == "SNA") for i in (0, 1)]
+    assert sna == pytest.approx(expected, abs=0.011) and abs(expected[0] - expected[1]) > 0.1
+
+    # A bare file name still fits (the CSVs of ``cephview predict`` name files only).
+    bare = tmp_path / "bare.csv"
+    bare.write_text(both.read_text(encoding="utf-8").replace("dA/case.png", "case.png").replace("dB/case.png", "x/case.png"),
+                    encoding="utf-8")
+    code, _, err = run(["measure", "dA/case.png", "--annotations", bare, "--analyses", "steiner", "--out", out], capsys)
+    assert code == 0, err
+    assert [float(r["value"]) for r in read_rows(out) if r["measurement"] == "SNA"] == pytest.approx(expected[:1], abs=0.011)

@@ -79,6 +79,11 @@ class LandmarkAnnotation:
     def marked_missing(self) -> "LandmarkAnnotation":
         return replace(self, status=LandmarkStatus.MISSING, edited_at=utc_now())
 
+    @property
+    def untouched(self) -> bool:
+        """Nobody has looked at it: an AI position, or the placeholder of a never-predicted landmark."""
+        return self.status is LandmarkStatus.AI or (self.status is LandmarkStatus.MISSING and self.edited_at is None)
+
     def with_prediction(self, x: float, y: float, confidence: float, model_version: str) -> "LandmarkAnnotation":
         """A new AI result: replaces the final position only where nobody has reviewed it.
 
@@ -120,11 +125,16 @@ class ImageAnnotation:
     def with_prediction(
         self, codes: list[str], points, confidence, model_version: str
     ) -> "ImageAnnotation":
-        """A copy with new AI positions; reviewed landmarks keep their final positions and status."""
+        """A copy with the new AI positions of the landmarks nobody has touched.
+
+        Reviewed landmarks keep their whole record, AI position included, so their correction
+        distance still measures the model the clinician saw (the Training tab's figures).
+        """
         landmarks = dict(self.landmarks)
         for code, (x, y), conf in zip(codes, points, confidence):
             old = landmarks.get(code, LandmarkAnnotation(code, status=LandmarkStatus.MISSING))
-            landmarks[code] = old.with_prediction(float(x), float(y), float(conf), model_version)
+            if old.untouched and math.isfinite(x) and math.isfinite(y):
+                landmarks[code] = old.with_prediction(float(x), float(y), float(conf), model_version)
         return replace(self, landmarks=landmarks)
 
     def ordered(self) -> list[LandmarkAnnotation]:

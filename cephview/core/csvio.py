@@ -25,7 +25,6 @@ import io
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -51,9 +50,11 @@ def _num(value: float | None, digits: int) -> str:
 def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a CSV atomically: a crash mid-export leaves the old file, never half a new one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
+    # A named temporary beside the target, created by open() so the export gets the user's usual
+    # file mode (mkstemp's 0600 would stick to the finished file).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(header)
             writer.writerows(rows)
@@ -203,8 +204,7 @@ def read_landmarks_csv(path: str | Path) -> Points:
         line = reader.line_num
         if not any(c.strip() for c in cells):
             continue  # blank lines (often at the end) are not errors
-        if len(cells) < len(header):
-            raise _fail(path, line, f"{len(cells)} fields, the header has {len(header)}")
+        _check_width(path, line, cells, header)
         image, code = cells[col["image"]].strip(), cells[col["landmark"]].strip()
         if not image or not code:
             raise _fail(path, line, "image and landmark must not be empty")
@@ -216,6 +216,12 @@ def read_landmarks_csv(path: str | Path) -> Points:
         if point is not None:
             points[image][code] = point
     return points
+
+
+def _check_width(path: Path, line: int, cells: list[str], header: list[str]) -> None:
+    """As many fields as the header; empty ones beyond it (a trailing separator) are allowed."""
+    if len(cells) < len(header) or any(c.strip() for c in cells[len(header):]):
+        raise _fail(path, line, f"{len(cells)} fields, the header has {len(header)}")
 
 
 def _read_wide(path: Path, header: list[str], reader: Any) -> Points:
@@ -233,8 +239,7 @@ def _read_wide(path: Path, header: list[str], reader: Any) -> Points:
         line = reader.line_num
         if not any(c.strip() for c in cells):
             continue
-        if len(cells) < len(header):
-            raise _fail(path, line, f"{len(cells)} fields, the header has {len(header)}")
+        _check_width(path, line, cells, header)
         image = cells[image_col].strip()
         if not image:
             raise _fail(path, line, "image must not be empty")

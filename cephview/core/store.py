@@ -17,11 +17,12 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.calibration import Calibration
@@ -133,7 +134,7 @@ class ProjectStore:
                     f"{path} was written by a newer cephview (database version {version}, this one "
                     f"reads up to {SCHEMA_VERSION}); update cephview to open this project"
                 )
-            conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal_mode(conn)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -143,6 +144,11 @@ class ProjectStore:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    # Another process may have applied it while we waited for the write lock
+                    # (two windows opening a new project at once).
+                    if conn.execute("PRAGMA user_version").fetchone()[0] >= target:
+                        conn.execute("COMMIT")
+                        continue
                     for statement in MIGRATIONS[target - 1]:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {target}")  # in the same transaction
@@ -234,11 +240,7 @@ class ProjectStore:
             row = conn.execute("SELECT id, sha256 FROM images WHERE rel_path = ?", (key,)).fetchone()
             if row is not None:
                 if row[1] != sha:
-                    log.warning("%s changed since it was added; its landmarks may no longer fit", key)
-                    conn.execute(
-                        "UPDATE images SET sha256 = ?, width = ?, height = ?, format = ? WHERE id = ?",
-                        (sha, width, height, fmt, row[0]),
-                    )
+                    return self._content_changed(conn, row[0], key, sha, (width, height, fmt))
                 return self._record_by_id(conn, row[0])
             for image_id, old in conn.execute("SELECT id, rel_path FROM images WHERE sha256 = ?", (sha,)).fetchall():
                 if not self.resolve(old).exists():
@@ -252,6 +254,37 @@ class ProjectStore:
                 (key, sha, width, height, fmt, utc_now(), status.value, error),
             )
             return self._record_by_id(conn, cur.lastrowid)
+
+    def _content_changed(
+        self, conn: sqlite3.Connection, image_id: int, key: str, sha: str, probe: tuple,
+    ) -> ImageRecord:
+        """A known path now holds other pixels. Annotations belong to the pixels, not the name:
+
+        - pixels the project knows under another path, whose file no longer holds them (files
+          renamed or swapped): that record moves here and this one to the other path;
+        - pixels new to the project (a re-export, an edit, another patient under an old name):
+          the landmarks are kept, but the image is no longer "reviewed" and must be looked at again.
+        """
+        width, height, fmt = probe
+        for other_id, other_path in conn.execute(
+            "SELECT id, rel_path FROM images WHERE sha256 = ? AND id != ?", (sha, image_id)
+        ).fetchall():
+            other_file = self.resolve(other_path)
+            if other_file.is_file() and sha256_file(other_file) == sha:
+                continue  # a true copy: that file still holds these pixels
+            log.warning("%s now holds the image known as %s (files renamed or swapped): the two records "
+                        "trade paths, so each annotation stays with its pixels", key, other_path)
+            conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (f"\0moving-{image_id}", image_id))
+            conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (key, other_id))
+            conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (other_path, image_id))
+            return self._record_by_id(conn, other_id)
+        log.warning("%s changed since it was annotated; its landmarks are kept, but it must be reviewed again", key)
+        conn.execute(
+            "UPDATE images SET sha256 = ?, width = ?, height = ?, format = ?, reviewed = 0 WHERE id = ?",
+            (sha, width, height, fmt, image_id),
+        )
+        conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
+        return self._record_by_id(conn, image_id)
 
     def remove_image(self, rel_path: str | Path) -> None:
         """Forget an image and its annotation (the file itself is left alone)."""
@@ -338,25 +371,50 @@ class ProjectStore:
     def save_annotation(self, ann: ImageAnnotation) -> None:
         """Replace the image's whole record in one transaction."""
         with self._tx() as conn:
-            image_id = self._image_id(conn, ann.image)
-            conn.execute(
-                "UPDATE images SET schema = ?, calibration = ?, cvm_stage = ?, notes = ?, reviewed = ?, view = ?"
-                " WHERE id = ?",
-                (ann.schema, json.dumps(ann.calibration.to_dict()), ann.cvm_stage, ann.notes,
-                 int(ann.reviewed), json.dumps(ann.view), image_id),
-            )
-            conn.execute("DELETE FROM landmarks WHERE image_id = ?", (image_id,))
-            conn.executemany(UPSERT_LANDMARK_SQL, [_landmark_row(image_id, lm) for lm in ann.landmarks.values()])
-            conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
+            self._write_annotation(conn, ann)
+
+    def update_annotation(
+        self, rel_path: str | Path, change: Callable[[ImageAnnotation], ImageAnnotation | None],
+    ) -> ImageAnnotation | None:
+        """Read the image's record, ``change`` it and write it back in one write transaction.
+
+        Another process's edit can then never fall between the read and the write and be
+        overwritten (a background re-prediction while the clinician corrects the same image).
+        ``change`` returns the record to save, or None to save nothing; that is returned.
+        """
+        with self._tx() as conn:
+            ann = self.load_annotation(rel_path)
+            if ann is None:
+                raise CephviewError(f"{self.key(rel_path)} is not in this project; add the image first")
+            changed = change(ann)
+            if changed is not None:
+                self._write_annotation(conn, changed)
+            return changed
+
+    def _write_annotation(self, conn: sqlite3.Connection, ann: ImageAnnotation) -> None:
+        image_id = self._image_id(conn, ann.image)
+        conn.execute(
+            "UPDATE images SET schema = ?, calibration = ?, cvm_stage = ?, notes = ?, reviewed = ?, view = ?"
+            " WHERE id = ?",
+            (ann.schema, json.dumps(ann.calibration.to_dict()), ann.cvm_stage, ann.notes,
+             int(ann.reviewed), json.dumps(ann.view), image_id),
+        )
+        conn.execute("DELETE FROM landmarks WHERE image_id = ?", (image_id,))
+        conn.executemany(UPSERT_LANDMARK_SQL, [_landmark_row(image_id, lm) for lm in ann.landmarks.values()])
+        conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
 
     def save_landmark(self, rel_path: str | Path, lm: LandmarkAnnotation) -> None:
         """Save one landmark (the unit of a GUI edit) in one transaction."""
+        self.save_landmarks(rel_path, [lm])
+
+    def save_landmarks(self, rel_path: str | Path, landmarks: Iterable[LandmarkAnnotation]) -> None:
+        """Save these landmarks in one transaction; the image's other landmarks stay as stored."""
         with self._tx() as conn:
             image_id = self._image_id(conn, rel_path)
             conn.execute(
                 "UPDATE images SET schema = COALESCE(schema, ?) WHERE id = ?", (self.default_schema, image_id)
             )
-            conn.execute(UPSERT_LANDMARK_SQL, _landmark_row(image_id, lm))
+            conn.executemany(UPSERT_LANDMARK_SQL, [_landmark_row(image_id, lm) for lm in landmarks])
             conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
 
     def set_image_fields(
@@ -403,6 +461,19 @@ class ProjectStore:
                     (key, json.dumps(value)),
                 )
 
+
+
+def _set_wal_mode(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch to write-ahead logging. SQLite answers "locked" at once, without waiting, while
+    another process makes the same switch (two windows opening a new project), so try again."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 def _landmark_row(image_id: int, lm: LandmarkAnnotation) -> tuple:

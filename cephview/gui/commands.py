@@ -9,16 +9,36 @@ entry lands on the undo stack.
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any, Callable
+
 from PySide6.QtGui import QUndoCommand
 
 from cephview.core.annotations import LandmarkAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration
+from cephview.core.errors import CephviewError
 from cephview.gui.session import ReviewSession
 
 NUDGE_COMMAND_ID = 1  # QUndoCommand.id(): consecutive nudges of one landmark merge
 
 
-class LandmarkEditCommand(QUndoCommand):
+class StoreCommand(QUndoCommand):
+    """An edit that is written to the project store before anything shows it.
+
+    When the write fails (a locked or full disk, a file gone), the edit did not happen: the
+    command makes itself obsolete, so the undo stack drops it instead of keeping a step that
+    was never saved, and the session reports the failure (a dialog in the window).
+    """
+
+    def _store(self, apply: Callable[..., None], *args: Any) -> None:
+        try:
+            apply(*args)
+        except (sqlite3.Error, OSError, CephviewError) as exc:
+            self.setObsolete(True)
+            self.session.saveFailed.emit(f"{self.text()}: not saved ({exc})")
+
+
+class LandmarkEditCommand(StoreCommand):
     """Replace some landmark records of one image; undo puts the old ones back."""
 
     def __init__(
@@ -32,21 +52,27 @@ class LandmarkEditCommand(QUndoCommand):
         self.after = after
 
     def redo(self) -> None:
-        self.session.apply_landmarks(self.rel_path, self.after)
+        self._store(self.session.apply_landmarks, self.rel_path, self.after)
 
     def undo(self) -> None:
-        self.session.apply_landmarks(self.rel_path, self.before)
+        self._store(self.session.apply_landmarks, self.rel_path, self.before)
 
 
 class NudgeCommand(LandmarkEditCommand):
-    """A keyboard nudge: a run of nudges of the same landmark is one undo step."""
+    """A keyboard nudge: a run of nudges of the same landmark is one undo step.
+
+    ``run`` numbers the run; the controller starts a new one when the image changes, so nudges
+    before and after a visit to another image stay separate steps.
+    """
+
+    run = 0
 
     def id(self) -> int:
         return NUDGE_COMMAND_ID
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         if not (isinstance(other, NudgeCommand) and other.rel_path == self.rel_path
-                and other.after.keys() == self.after.keys()):
+                and other.after.keys() == self.after.keys() and other.run == self.run):
             return False
         self.after = other.after
         return True
@@ -118,7 +144,7 @@ def missing_command(session: ReviewSession, code: str) -> LandmarkEditCommand | 
     return _edit(session, {code: lm.marked_missing()}, f"Mark {code} missing")
 
 
-class CalibrationCommand(QUndoCommand):
+class CalibrationCommand(StoreCommand):
     def __init__(self, session: ReviewSession, before: Calibration, after: Calibration) -> None:
         super().__init__("Calibrate" if after.is_calibrated else "Clear calibration")
         self.session = session
@@ -127,13 +153,13 @@ class CalibrationCommand(QUndoCommand):
         self.after = after
 
     def redo(self) -> None:
-        self.session.apply_calibration(self.rel_path, self.after)
+        self._store(self.session.apply_calibration, self.rel_path, self.after)
 
     def undo(self) -> None:
-        self.session.apply_calibration(self.rel_path, self.before)
+        self._store(self.session.apply_calibration, self.rel_path, self.before)
 
 
-class CvmStageCommand(QUndoCommand):
+class CvmStageCommand(StoreCommand):
     def __init__(self, session: ReviewSession, before: str | None, after: str | None) -> None:
         super().__init__(f"CVM stage {after}" if after else "Clear CVM stage")
         self.session = session
@@ -142,13 +168,13 @@ class CvmStageCommand(QUndoCommand):
         self.after = after
 
     def redo(self) -> None:
-        self.session.apply_cvm_stage(self.rel_path, self.after)
+        self._store(self.session.apply_cvm_stage, self.rel_path, self.after)
 
     def undo(self) -> None:
-        self.session.apply_cvm_stage(self.rel_path, self.before)
+        self._store(self.session.apply_cvm_stage, self.rel_path, self.before)
 
 
-class ReviewedCommand(QUndoCommand):
+class ReviewedCommand(StoreCommand):
     def __init__(self, session: ReviewSession, reviewed: bool) -> None:
         super().__init__("Mark image reviewed" if reviewed else "Mark image not reviewed")
         self.session = session
@@ -156,10 +182,10 @@ class ReviewedCommand(QUndoCommand):
         self.after = reviewed
 
     def redo(self) -> None:
-        self.session.apply_reviewed(self.rel_path, self.after)
+        self._store(self.session.apply_reviewed, self.rel_path, self.after)
 
     def undo(self) -> None:
-        self.session.apply_reviewed(self.rel_path, not self.after)
+        self._store(self.session.apply_reviewed, self.rel_path, not self.after)
 
 
 def calibration_command(session: ReviewSession, calibration: Calibration) -> CalibrationCommand | None:

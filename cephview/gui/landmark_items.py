@@ -137,8 +137,11 @@ class LandmarkMarker(pg.GraphicsObject):
         if ev.button() != Qt.MouseButton.LeftButton:
             ev.ignore()
             return
-        ev.accept()
         parent = self.parentItem()
+        if parent is None or self.layer.markers.get(self.code) is not self:
+            ev.ignore()  # the image changed under the drag: this marker is gone, the drag abandoned
+            return
+        ev.accept()
         if ev.isStart():
             self._offset = self.pos() - parent.mapFromScene(ev.buttonDownScenePos())
             self.dragging = True
@@ -203,6 +206,7 @@ class LandmarkLayer(QObject):
     # ---- session events ------------------------------------------------------------------
     def _on_image_changed(self) -> None:
         for marker in self.markers.values():
+            marker.dragging = False  # a drag not released before the switch is abandoned, never saved
             self.view.removeItem(marker)
         self.markers.clear()
         for code in self.session.codes():

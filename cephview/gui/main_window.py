@@ -41,6 +41,11 @@ from cephview.gui.worklist import Worklist
 
 log = logging.getLogger(__name__)
 
+LANDMARKS_NOT_FOUND_ADVICE = (
+    "Check that the file is a lateral cephalogram. You can still place the landmarks by hand "
+    "(select one in the table, press P and click)."
+)
+
 
 class MainWindow(ProjectMixin, QMainWindow):
     """The review window. ``predictor_factory`` (tests) replaces loading the model from a file."""
@@ -57,6 +62,7 @@ class MainWindow(ProjectMixin, QMainWindow):
             model_path = chosen if chosen and Path(str(chosen)).is_file() else None
         self.model_path = model_path
         self.last_dialog = None
+        self._background_failures: list[str] = []  # predictions of images not on screen that failed
         self.session = ReviewSession(self)
         self.controller = ReviewController(self.session, self)
 
@@ -150,6 +156,10 @@ class MainWindow(ProjectMixin, QMainWindow):
         c.message.connect(self._show_message)
         c.focusRequested.connect(self.viewer.center_on)
         s.storeChanged.connect(self._on_store_changed)
+        s.saveFailed.connect(lambda message: self.show_error(
+            "Edit not saved", message,
+            "The project database could not be written (another program may hold it, or the disk is "
+            "full or gone). The edit was not made; everything saved before it is intact. Try again."))
         s.reviewedChanged.connect(self._sync_reviewed)
         s.imageChanged.connect(self._sync_reviewed)
         self.prediction.busyChanged.connect(self._on_busy_changed)
@@ -281,6 +291,8 @@ class MainWindow(ProjectMixin, QMainWindow):
             w.setVisible(busy)
         if busy:
             self.progress_bar.setValue(0)
+        elif self._background_failures:
+            self._report_background_failures()
 
     def _on_progress(self, rel_path: str, percent: int, text: str) -> None:
         queued = len(self.prediction.pending_paths()) - 1
@@ -295,11 +307,13 @@ class MainWindow(ProjectMixin, QMainWindow):
 
     def _on_prediction(self, result: PredictionResult) -> None:
         ann = self.session.annotation if result.rel_path == self.session.rel_path else None
-        stale_history = ann is not None and any(
-            lm.ai_x is not None and (lm.ai_x, lm.ai_y) != tuple(map(float, result.points[i]))
-            for i, code in enumerate(result.codes) if (lm := ann.landmarks.get(code)) is not None
-        )
         drawn = self.session.apply_prediction(result)
+        # Undo commands hold whole landmark records: once an AI position they hold has moved,
+        # undoing would bring the old one back.
+        now = self.session.annotation
+        stale_history = ann is not None and now is not None and any(
+            old.ai_x is not None and now.landmarks.get(code) != old for code, old in ann.landmarks.items()
+        )
         if stale_history or (ann is None and result.rel_path in self.controller.stacks):
             self.controller.forget_history(result.rel_path)
         if drawn:
@@ -309,11 +323,21 @@ class MainWindow(ProjectMixin, QMainWindow):
 
     def _on_prediction_failed(self, rel_path: str, message: str) -> None:
         self.session.record_error(rel_path, message)
-        self.show_error(
-            "Landmarks not found", f"{Path(rel_path).name}: {message}",
-            "Check that the file is a lateral cephalogram. You can still place the landmarks by hand "
-            "(select one in the table, press P and click).",
-        )
+        name = Path(rel_path).name
+        text = message if name in message else f"{name}: {message}"  # file errors name the file already
+        if rel_path != self.session.rel_path:
+            # An image in the background ("Find landmarks on all images"): one summary at the end,
+            # not a dialog per file; the worklist marks each one.
+            self._background_failures.append(text)
+            self._show_message(f"Landmarks not found on {name}")
+            return
+        self.show_error("Landmarks not found", text, LANDMARKS_NOT_FOUND_ADVICE)
+
+    def _report_background_failures(self) -> None:
+        failures, self._background_failures = self._background_failures, []
+        shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+        self.show_error(f"Landmarks not found on {len(failures)} image(s)", shown,
+                        "They are marked in the worklist. " + LANDMARKS_NOT_FOUND_ADVICE)
 
     def _on_model_failed(self, message: str) -> None:
         self.show_error(

@@ -19,7 +19,9 @@ from cephview.core.radiograph import Radiograph, load_radiograph
 
 log = logging.getLogger(__name__)
 
-FileKey = tuple[str, int, int]  # resolved path, modification time (ns), size
+# Resolved path, modification and status-change times (ns), size, inode. The change time and
+# inode also catch a file replaced by a copy that kept its size and modification time (cp -p).
+FileKey = tuple[str, int, int, int, int]
 
 
 def file_key(path: Path) -> FileKey | None:
@@ -27,7 +29,7 @@ def file_key(path: Path) -> FileKey | None:
         stat = path.stat()
     except OSError:
         return None
-    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino
 
 
 def _decode(path: str) -> Radiograph | None:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from cephview.core.errors import CephviewError
 from cephview.core.radiograph import load_radiograph
-from cephview.core.store import ProjectStore
+from cephview.core.store import DB_NAME, ProjectStore
 from cephview.gui import dialogs
 from cephview.gui.export import export_csv, render_png
 
@@ -82,6 +82,10 @@ class ProjectMixin:
             if len(folders) > 1 or len(folders) != len(paths):
                 self._show_message(f"Opened the folder {folder.name} only: one project at a time")
             files = expand_inputs([str(folder)])
+            if not files and not (folder / DB_NAME).exists():  # nothing to review: no project made
+                self.show_error("No radiographs here", f"{folder} holds no DICOM, PNG, JPEG, TIFF or BMP file",
+                                "Choose the folder that holds the cephalograms.")
+                return False
             return self.open_project(folder, files, open_first_added=False)
         return self.open_project(paths[0].parent, paths, open_first_added=True)
 
@@ -191,7 +195,7 @@ class ProjectMixin:
         todo = [r for r in store.images() if r.status.value == "not_predicted"]
         for record in todo:
             if record.rel_path not in self.prediction.pending_paths():
-                self.prediction.request(record.rel_path, store.resolve(record))
+                self.prediction.request(record.rel_path, store.resolve(record), urgent=False)
         self._show_message(f"Finding landmarks on {len(todo)} image(s) in the background" if todo
                            else "Every image already has AI landmarks")
         return len(todo)

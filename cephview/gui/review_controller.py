@@ -30,6 +30,7 @@ class ReviewController(QObject):
         self.stacks: dict[str, QUndoStack] = {}
         self.low_confidence = 0.3
         self.place_mode = False
+        self._nudge_run = 0  # a new run of nudges (one undo step) starts with every image change
         session.imageChanged.connect(self._on_image_changed)
 
     # ---- stacks --------------------------------------------------------------------------
@@ -41,6 +42,7 @@ class ReviewController(QObject):
         return self.stacks[rel_path]
 
     def _on_image_changed(self) -> None:
+        self._nudge_run += 1
         rel_path = self.session.rel_path
         self.undo_group.setActiveStack(self.stack(rel_path) if rel_path else None)
 
@@ -74,7 +76,10 @@ class ReviewController(QObject):
     def nudge(self, dx: float, dy: float) -> bool:
         """Move the selected landmark by (dx, dy) image pixels (arrow keys)."""
         code = self.session.selected
-        return bool(code) and self.push(commands.nudge_command(self.session, code, dx, dy))
+        command = commands.nudge_command(self.session, code, dx, dy) if code else None
+        if command is not None:
+            command.run = self._nudge_run
+        return bool(code) and self.push(command)
 
     def accept_selected(self) -> bool:
         code = self.session.selected

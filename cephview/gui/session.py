@@ -21,6 +21,7 @@ from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
 from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 from cephview.core.schema import LandmarkSchema, load_schema
+from cephview.core.store import ImageStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class ReviewSession(QObject):
     heatmapsChanged = Signal()
     storeChanged = Signal(str)  # rel_path whose stored record changed (for the worklist)
     projectChanged = Signal()  # another project (or none) is open
+    saveFailed = Signal(str)  # an edit could not be written to the store, so it did not happen
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -146,19 +148,14 @@ class ReviewSession(QObject):
         if not records:
             return
         if rel_path == self.rel_path:
+            self.store.save_landmarks(rel_path, records.values())  # first: a failed write changes nothing
             self.annotation.landmarks.update(records)
-            if len(records) == 1:
-                self.store.save_landmark(rel_path, next(iter(records.values())))
-            else:
-                self.store.save_annotation(self.annotation)
             self.landmarksChanged.emit(list(records))
         else:
-            ann = self.store.load_annotation(rel_path)
-            if ann is None:
+            if self.store.image(rel_path) is None:
                 log.warning("edit for %s dropped: the image is no longer in the project", rel_path)
                 return
-            ann.landmarks.update(records)
-            self.store.save_annotation(ann)
+            self.store.save_landmarks(rel_path, records.values())
         self.storeChanged.emit(rel_path)
 
     def apply_calibration(self, rel_path: str, calibration: Calibration) -> None:
@@ -210,8 +207,8 @@ class ReviewSession(QObject):
         while len(self._heatmaps) > 4:
             self._heatmaps.pop(next(iter(self._heatmaps)))
         if rel_path != self.rel_path:
-            ann = self.store.load_annotation(rel_path)
-            self.store.save_annotation(ann.with_prediction(result.codes, result.points, result.confidence, result.model_version))
+            self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
+                result.codes, result.points, result.confidence, result.model_version))
             self.storeChanged.emit(rel_path)
             return False
         self.annotation = self.annotation.with_prediction(
@@ -246,9 +243,15 @@ class ReviewSession(QObject):
         return self._heatmaps.get(self.rel_path) if self.rel_path else None
 
     def record_error(self, rel_path: str, message: str) -> None:
-        if self.store is not None and self.store.image(rel_path) is not None:
-            self.store.set_status(rel_path, "error", error=message)
-            self.storeChanged.emit(rel_path)
+        """Mark an image whose prediction failed, unless it has landmarks already: a failed
+        second try must not turn a reviewed image into an error (and out of training)."""
+        if self.store is None or (record := self.store.image(rel_path)) is None:
+            return
+        if record.status not in (ImageStatus.NOT_PREDICTED, ImageStatus.ERROR):
+            log.info("prediction failed again on %s; its landmarks and status stay", rel_path)
+            return
+        self.store.set_status(rel_path, "error", error=message)
+        self.storeChanged.emit(rel_path)
 
     def project_folder(self) -> Path | None:
         return self.store.folder if self.store is not None else None

@@ -366,8 +366,15 @@ class TrainingPanel(QWidget):
             return
         self.progress.setValue(100)
         if not self._same_project():  # the user opened another project meanwhile
-            self.phase.setText(f"The run on {Path(self._job_project).name} finished: {result.summary()}")
+            project = Path(self._job_project)
+            self.phase.setText(f"The run on {project.name} finished: {result.summary()}")
             self.runFinished.emit(result)
+            if result.promoted and result.to_repredict:
+                # That project's unreviewed images still get the new model's positions.
+                model = Path(result.version.file)
+                model = model if model.is_absolute() else project / model
+                self.phase.setText(f"Predicting {len(result.to_repredict)} unreviewed image(s) of {project.name} again…")
+                self._start(RepredictJob(str(project), str(model), result.to_repredict))
             return
         self.result = result
         self.progress.setFormat("done")

@@ -1,9 +1,11 @@
 """Landmark prediction off the GUI thread: a QObject worker living in its own QThread.
 
 The GUI thread talks to :class:`PredictionService` only. It queues requests (image key plus
-the uint8 ``model_pixels`` array, or a path the worker opens itself) through a queued signal;
-the worker loads the model once, in its own thread, the first time it is needed, and hands
-back plain numpy data in a :class:`~cephview.gui.session.PredictionResult`. Cancelling marks
+the uint8 ``model_pixels`` array, or a path the worker opens itself) in the worker's queue and
+wakes it with a queued signal; the image on screen goes to the front of the queue, so it never
+waits behind "Find landmarks on all images". The worker loads the model once, in its own
+thread, the first time it is needed, and hands back plain numpy data in a
+:class:`~cephview.gui.session.PredictionResult`. Cancelling marks
 requests: a queued one is skipped, a running one finishes inside torch and its result is
 dropped. A newer request for the same image supersedes an older one still waiting.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -49,6 +52,24 @@ class PredictionWorker(QObject):
         self._predictor = None
         self._lock = threading.Lock()
         self._cancelled: set[int] = set()
+        self._queue: deque[tuple[int, str, object]] = deque()
+
+    def enqueue(self, request_id: int, rel_path: str, image: object, urgent: bool) -> None:
+        """Thread-safe: called from the GUI thread, followed by one ``run_next`` signal."""
+        with self._lock:
+            if urgent:
+                self._queue.appendleft((request_id, rel_path, image))
+            else:
+                self._queue.append((request_id, rel_path, image))
+
+    @Slot()
+    def run_next(self) -> None:
+        """One queued request, the front one (each ``enqueue`` sends exactly one wake-up)."""
+        with self._lock:
+            if not self._queue:
+                return
+            request = self._queue.popleft()
+        self.run(*request)
 
     def cancel(self, request_id: int) -> None:
         """Thread-safe: called from the GUI thread."""
@@ -70,7 +91,6 @@ class PredictionWorker(QObject):
         self._factory = predictor_factory
         self._predictor = None
 
-    @Slot(int, str, object)
     def run(self, request_id: int, rel_path: str, image: object) -> None:
         if self._is_cancelled(request_id):
             self._finish_cancelled(request_id, rel_path)
@@ -134,7 +154,7 @@ class PredictionService(QObject):
         The model could not be loaded; the message says which file and why.
     """
 
-    _request = Signal(int, str, object)
+    _wake = Signal()
     _set_factory = Signal(object)
     busyChanged = Signal(bool)
     progress = Signal(str, int, str)
@@ -155,7 +175,7 @@ class PredictionService(QObject):
         self._thread.setObjectName("cephview-prediction")
         self._worker = PredictionWorker(predictor_factory or default_predictor_factory(model_path))
         self._worker.moveToThread(self._thread)
-        self._request.connect(self._worker.run)
+        self._wake.connect(self._worker.run_next)
         self._set_factory.connect(self._worker.set_factory)
         self._worker.progress.connect(self._on_progress)
         self._worker.succeeded.connect(self._on_succeeded)
@@ -171,8 +191,11 @@ class PredictionService(QObject):
     def pending_paths(self) -> list[str]:
         return list(self._pending.values())
 
-    def request(self, rel_path: str, image: np.ndarray | str | Path) -> int:
-        """Queue a prediction; returns its id. Waiting requests for the same image are dropped."""
+    def request(self, rel_path: str, image: np.ndarray | str | Path, urgent: bool = True) -> int:
+        """Queue a prediction; returns its id. Waiting requests for the same image are dropped.
+
+        ``urgent`` (the image on screen) goes before everything waiting; batch work passes False.
+        """
         for rid, path in list(self._pending.items()):
             if path == rel_path:
                 self._dropped.add(rid)
@@ -182,7 +205,8 @@ class PredictionService(QObject):
         was_busy = self.busy
         self._pending[rid] = rel_path
         self.model_failed = False
-        self._request.emit(rid, rel_path, image)
+        self._worker.enqueue(rid, rel_path, image, urgent)
+        self._wake.emit()
         if not was_busy:
             self.busyChanged.emit(True)
         return rid
@@ -210,9 +234,12 @@ class PredictionService(QObject):
         if rid in self._dropped:
             self._dropped.discard(rid)
             path = None
+        return path
+
+    def _idle_check(self) -> None:
+        # After the request's own signal: whoever listens for "no longer busy" has seen every result.
         if not self._pending:
             self.busyChanged.emit(False)
-        return path
 
     @Slot(int, int, str)
     def _on_progress(self, rid: int, percent: int, text: str) -> None:
@@ -223,15 +250,18 @@ class PredictionService(QObject):
     def _on_succeeded(self, rid: int, result: PredictionResult) -> None:
         if self._done(rid) is not None:
             self.succeeded.emit(result)
+        self._idle_check()
 
     @Slot(int, str, str)
     def _on_failed(self, rid: int, rel_path: str, message: str) -> None:
         if self._done(rid) is not None:
             self.failed.emit(rel_path, message)
+        self._idle_check()
 
     @Slot(int, str)
     def _on_done(self, rid: int, rel_path: str) -> None:
         self._done(rid)
+        self._idle_check()
 
     @Slot(int, str)
     def _on_model_failed(self, rid: int, message: str) -> None:
@@ -241,3 +271,4 @@ class PredictionService(QObject):
         if not self.model_failed:
             self.model_failed = True
             self.modelFailed.emit(message)
+        self._idle_check()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,9 +38,15 @@ def _references(dataset: LandmarkDataset) -> dict[str, np.ndarray]:
     names = set().union(*(item.references.keys() for item in dataset.images)) if len(dataset) else set()
     if not {"senior", "junior"} <= names:
         return {"annotations": np.stack([it.points for it in dataset.images])}
-    senior = np.stack([it.references["senior"] for it in dataset.images])
-    junior = np.stack([it.references["junior"] for it in dataset.images])
-    return {"mean": (senior + junior) / 2, "senior": senior, "junior": junior}
+    # An image annotated by one doctor only is left out of the other doctor's scores (NaN), and
+    # its "mean" is that one doctor, as the dataset readers do it.
+    unknown = np.full((len(dataset.schema), 2), np.nan)
+    senior = np.stack([it.references.get("senior", unknown) for it in dataset.images])
+    junior = np.stack([it.references.get("junior", unknown) for it in dataset.images])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # neither doctor: NaN, left out
+        mean = np.nanmean(np.stack([senior, junior]), axis=0)
+    return {"mean": mean, "senior": senior, "junior": junior}
 
 
 def evaluate_dataset(

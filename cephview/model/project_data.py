@@ -188,11 +188,6 @@ def correction_stats(
 
 
 # ---------------------------------------------------------------------------- re-prediction
-def _untouched(lm: LandmarkAnnotation) -> bool:
-    """Nobody has looked at it: an AI position, or the placeholder of a never-predicted landmark."""
-    return lm.status is LandmarkStatus.AI or (lm.status is LandmarkStatus.MISSING and lm.edited_at is None)
-
-
 def unreviewed_images(store: ProjectStore) -> list[str]:
     """Images with AI positions nobody has reviewed yet (not marked reviewed): worth predicting again."""
     out = []
@@ -212,7 +207,7 @@ def apply_prediction(ann: ImageAnnotation, codes: list[str], points: np.ndarray,
     changed = 0
     for code, (x, y), c in zip(codes, points, confidence):
         lm = ann.landmarks.get(code, LandmarkAnnotation(code, status=LandmarkStatus.MISSING))
-        if not _untouched(lm) or not (math.isfinite(x) and math.isfinite(y)):
+        if not lm.untouched or not (math.isfinite(x) and math.isfinite(y)):
             continue
         ann.landmarks[code] = lm.with_prediction(float(x), float(y), float(c), model_version)
         changed += 1
@@ -233,8 +228,8 @@ def repredict_unreviewed(
     """Predict ``images`` (default: :func:`unreviewed_images`) again with ``predictor``.
 
     Only untouched landmarks change; each image is saved on its own, so a cancel (``should_stop``
-    checked between images) leaves every image either updated or as it was. The record is read
-    again just before saving, so an edit made meanwhile (e.g. in the GUI) is not lost.
+    checked between images) leaves every image either updated or as it was. The record is read,
+    changed and written in one transaction, so an edit made meanwhile (e.g. in the GUI) is not lost.
     """
     from cephview.core.radiograph import load_radiograph
 
@@ -248,13 +243,16 @@ def repredict_unreviewed(
         try:
             radiograph = load_radiograph(store.resolve(key))
             pred = predictor.predict(radiograph.model_pixels)
-            ann = store.load_annotation(key)
-            if ann is None:
+            if store.image(key) is None:
                 raise CephviewError(f"{key} is no longer in the project")
-            if ann.reviewed:
-                continue  # marked reviewed while we predicted
-            if apply_prediction(ann, pred.codes, pred.points, pred.confidence, version):
-                store.save_annotation(ann)
+
+            def update(ann: ImageAnnotation) -> ImageAnnotation | None:
+                if ann.reviewed:
+                    return None  # marked reviewed while we predicted
+                return ann if apply_prediction(ann, pred.codes, pred.points, pred.confidence, version) else None
+
+            # Read, change and write in one transaction: an edit made meanwhile (in the GUI) stays.
+            if store.update_annotation(key, update) is not None:
                 result.updated.append(key)
         except CephviewError as exc:
             result.failures[key] = str(exc)

@@ -174,6 +174,9 @@ class Trainer:
             for item in self.dataset.images
         ]
         self.train_idx, self.val_idx = split_train_val(len(images), self.cfg.val_fraction, self.cfg.seed)
+        if self.train_idx.size == 0:
+            raise CephviewError(
+                f"no image left to train on ({len(images)} image(s), validation fraction {self.cfg.val_fraction})")
         self._fixed_idx, self._pool_idx = self.train_idx, self.train_idx[:0]
         if self.draw is not None:
             in_pool = self.train_idx >= self.draw.pool_start

@@ -130,6 +130,7 @@ def test_minimal_and_semicolon_files(tmp_path: Path):
         ("image,landmark,x_px,y_px\na.png,S,1,\n", r"bad\.csv line 2: x_px and y_px must both be given"),
         ("image,landmark,x_px,y_px\na.png,S,nan,1\n", r"bad\.csv line 2: x_px 'nan' is not a finite number"),
         ("image,landmark,x_px,y_px\na.png,S,1\n", r"bad\.csv line 2: 3 fields, the header has 4"),
+        ("image,landmark,x_px,y_px\na.png,S,1,2,9\n", r"bad\.csv line 2: 5 fields, the header has 4"),
         ("image,landmark,x_px,y_px\n,S,1,2\n", r"bad\.csv line 2: image and landmark must not be empty"),
         ("", r"bad\.csv: the file is empty"),
         ("image,S_x,S_y\na.png,1,2\na.png,3,4\n", r"bad\.csv line 3: a\.png appears twice"),
@@ -143,6 +144,15 @@ def test_bad_csv_one_line_errors(tmp_path: Path, content: str, message: str):
     with pytest.raises(AnnotationFormatError, match=message) as info:
         read_landmarks_csv(f)
     assert "\n" not in str(info.value)
+
+
+def test_a_trailing_separator_on_each_row_is_accepted(tmp_path: Path):
+    """Some spreadsheets end every row with the separator: an empty field beyond the header."""
+    f = tmp_path / "trailing.csv"
+    f.write_text("image,landmark,x_px,y_px\na.png,S,1,2,\na.png,N,3,4,\n", encoding="utf-8")
+    assert read_landmarks_csv(f) == {"a.png": {"S": (1.0, 2.0), "N": (3.0, 4.0)}}
+    f.write_text("image,S_x,S_y\na.png,1,2,\n", encoding="utf-8")
+    assert read_landmarks_csv(f) == {"a.png": {"S": (1.0, 2.0)}}
 
 
 def test_not_utf8_is_a_format_error(tmp_path: Path):
@@ -178,3 +188,16 @@ def test_export_write_is_atomic(tmp_path: Path):
         _write_rows(out, PREDICTIONS_HEADER, rows_then_crash())
     assert out.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["long.csv"]  # no temporary file left
+
+
+def test_export_gets_the_users_usual_file_mode(tmp_path: Path):
+    """Not the 0600 of a private temporary file: an export is meant to be opened and shared."""
+    import os
+
+    out = tmp_path / "pred.csv"
+    old = os.umask(0o022)
+    try:
+        _write_rows(out, PREDICTIONS_HEADER, [["a.png", "S", "1", "2", "0.5"]])
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644

@@ -149,6 +149,39 @@ def test_moved_file_is_found_by_hash(project: ProjectStore):
     assert project.find_by_hash("0" * 64) is None
 
 
+def test_swapped_file_names_keep_each_patients_landmarks(project: ProjectStore):
+    """smith.png and jones.png swap names on disk: the landmarks follow the pixels."""
+    folder = project.folder
+    smith, jones = write_png(folder / "smith.png", seed=1), write_png(folder / "jones.png", seed=2)
+    for name, x in (("smith.png", 111.0), ("jones.png", 222.0)):
+        project.add_image(folder / name)
+        project.save_landmark(name, LandmarkAnnotation("S").moved_to(x, 5))
+        project.set_image_fields(name, reviewed=True)
+    tmp = folder / "tmp.png"
+    smith.rename(tmp)
+    jones.rename(smith)
+    tmp.rename(jones)
+    for name in ("smith.png", "jones.png"):  # re-opening the folder adds every file again
+        project.add_image(folder / name)
+    assert project.load_annotation("smith.png").landmarks["S"].x == 222.0  # Jones's pixels, Jones's landmarks
+    assert project.load_annotation("jones.png").landmarks["S"].x == 111.0
+    for name in ("smith.png", "jones.png"):
+        record = project.image(name)
+        assert record.sha256 == sha256_file(folder / name) and record.status == "reviewed"
+
+
+def test_changed_pixels_keep_the_landmarks_but_need_a_new_review(project: ProjectStore):
+    rec = project.add_image(project.folder / "a.png")
+    project.save_landmark("a.png", LandmarkAnnotation("S").moved_to(7, 8))
+    project.set_image_fields("a.png", reviewed=True)
+    write_png(project.folder / "a.png", width=80, height=60, seed=9)  # re-exported under the same name
+    again = project.add_image(project.folder / "a.png")
+    assert again.id == rec.id and (again.width, again.height) == (80, 60)
+    ann = project.load_annotation("a.png")
+    assert (ann.landmarks["S"].x, ann.landmarks["S"].y) == (7, 8)  # nothing lost
+    assert not ann.reviewed and again.status == "in_review"
+
+
 def test_copy_with_original_present_is_its_own_record(project: ProjectStore):
     rec = project.add_image(project.folder / "a.png")
     (project.folder / "copy.png").write_bytes((project.folder / "a.png").read_bytes())
@@ -234,6 +267,45 @@ def test_save_landmark_updates_one_point(project: ProjectStore):
     assert me.status is LandmarkStatus.MANUAL and (me.x, me.y) == (7, 8)
     assert ann.landmarks["S"].status is LandmarkStatus.MISSING
     assert project.image("a.png").status == "in_review"
+
+
+def test_save_landmarks_leaves_the_others_as_stored(project: ProjectStore):
+    project.add_image(project.folder / "a.png")
+    project.save_annotation(predicted_annotation("a.png"))
+    project.save_landmarks("a.png", [LandmarkAnnotation("S").moved_to(1, 2), LandmarkAnnotation("N").moved_to(3, 4)])
+    ann = project.load_annotation("a.png")
+    assert (ann.landmarks["S"].x, ann.landmarks["N"].y) == (1, 4)
+    assert ann.landmarks["Me"].status is LandmarkStatus.AI and ann.landmarks["Me"].model_version == "m1"
+
+
+def test_update_annotation_keeps_an_edit_made_by_another_process_meanwhile(project: ProjectStore):
+    """A background re-prediction (read, change, write) and a clinician's edit through another
+    connection at the same time: the edit waits for the update's transaction and both survive."""
+    project.add_image(project.folder / "a.png")
+    project.save_annotation(predicted_annotation("a.png"))
+    other = ProjectStore.open(project.folder)  # as the GUI process would have it
+    edit_done = threading.Event()
+
+    def clinician_edit() -> None:
+        other.save_landmark("a.png", LandmarkAnnotation("S").moved_to(99, 98))
+        edit_done.set()
+
+    def repredict(ann: ImageAnnotation) -> ImageAnnotation:
+        threading.Thread(target=clinician_edit).start()
+        assert not edit_done.wait(0.5), "the edit got in while the update held the record"
+        return ann.with_prediction(["Me"], [(5.0, 6.0)], [0.9], "m2")
+
+    try:
+        saved = project.update_annotation("a.png", repredict)
+        assert edit_done.wait(10)
+        ann = project.load_annotation("a.png")
+        assert (ann.landmarks["S"].x, ann.landmarks["S"].y) == (99, 98)  # the edit, not lost
+        assert ann.landmarks["Me"].model_version == "m2" and saved.landmarks["Me"].x == 5.0
+        assert project.update_annotation("a.png", lambda a: None) is None  # nothing to save
+        with pytest.raises(CephviewError, match="add the image first"):
+            project.update_annotation("ghost.png", lambda a: a)
+    finally:
+        other.close()
 
 
 def test_edits_on_unknown_image_are_refused(project: ProjectStore):
@@ -334,3 +406,31 @@ def test_failed_commit_is_rolled_back_and_later_edits_work(tmp_path: Path):
         assert store.get_setting("k") is None
         store.set_setting("k", 2)
         assert store.get_setting("k") == 2
+
+
+def _open_after(barrier, folder: str, results) -> None:
+    barrier.wait()
+    try:
+        ProjectStore.open(folder).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_two_processes_can_create_the_same_project_at_once(tmp_path: Path):
+    """Two windows opening one new folder: both get the project, neither a "damaged database"."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for trial in range(4):
+        folder = tmp_path / f"p{trial}"
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_open_after, args=(barrier, str(folder), results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert outcomes == ["ok", "ok"], outcomes
+        with ProjectStore.open(folder) as store:
+            assert store.schema_version == SCHEMA_VERSION

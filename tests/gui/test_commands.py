@@ -107,3 +107,29 @@ def test_place_mode_places_and_moves_on(review):
     assert controller.place_at(5, 5)
     assert session.landmark("S").status is LandmarkStatus.CORRECTED
     assert session.selected == session.codes()[1]
+
+
+def test_an_edit_the_store_refuses_did_not_happen(review, monkeypatch):
+    """A locked database: the edit is reported, nothing shows it, no undo step is left, and the
+    record in memory still matches the store (a later edit is not skipped as 'already done')."""
+    import sqlite3
+
+    session, controller, store, records, changes = review
+    code = session.codes()[0]
+    before = session.landmark(code)
+    failures = []
+    session.saveFailed.connect(failures.append)
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "save_landmarks", locked)
+    changes.clear()
+    assert controller.move(code, 300.0, 310.0)
+    assert len(failures) == 1 and "not saved (database is locked)" in failures[0]
+    assert session.landmark(code) == before == store.load_annotation(records[0].rel_path).landmarks[code]
+    assert changes == [] and controller.active_stack.count() == 0
+    monkeypatch.undo()
+    assert controller.move(code, 300.0, 310.0)  # the same edit, once the store takes it
+    assert store.load_annotation(records[0].rel_path).landmarks[code].x == 300.0
+    assert controller.active_stack.count() == 1 and failures == [failures[0]]

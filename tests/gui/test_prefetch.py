@@ -45,6 +45,25 @@ def test_a_file_changed_after_prefetching_is_not_taken(qtbot, png):
     assert prefetcher.take(png) is None
 
 
+def test_a_file_replaced_by_a_copy_keeping_size_and_time_is_not_taken(qtbot, png, tmp_path):
+    """``cp -p`` of another image of the same size over the file: other pixels, same size and
+    modification time; the replacement is a new file (inode, change time), so it is not taken."""
+    prefetcher = RadiographPrefetcher()
+    prefetcher.prefetch(png)
+    _wait_ready(qtbot, prefetcher, png)
+    other = tmp_path / "other.png"
+    image = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(other), 255 - image)
+    data = other.read_bytes()
+    size = png.stat().st_size
+    other.write_bytes(data[:size] + b"\0" * max(0, size - len(data)))  # same size as the original
+    stat = png.stat()
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, png)
+    assert (png.stat().st_size, png.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert prefetcher.take(png) is None
+
+
 def test_an_unreadable_file_is_not_taken_and_raises_nothing(qtbot, tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")

@@ -39,6 +39,16 @@ def test_corrupt_file_in_a_folder_is_an_error_entry_and_the_rest_opens(make_wind
     assert window.session.rel_path == current
 
 
+def test_a_folder_without_radiographs_says_so_and_makes_no_project(make_window, tmp_path):
+    empty = tmp_path / "letters"
+    empty.mkdir()
+    (empty / "referral.txt").write_text("not an image")
+    window = make_window(predictor_factory=FakePredictor)
+    assert not window.open_paths([empty])
+    assert window.last_dialog is not None and "holds no DICOM, PNG, JPEG, TIFF or BMP" in window.last_dialog.text()
+    assert not (empty / "cephview.sqlite").exists() and window.session.store is None
+
+
 def test_truncated_image_fails_on_opening_and_becomes_an_error_entry(make_window, project_dir, qtbot):
     good = sorted(p for p in project_dir.iterdir())[0]
     data = good.read_bytes()

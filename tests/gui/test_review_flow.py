@@ -102,3 +102,45 @@ def test_open_predict_drag_undo_redo_export(make_window, project_dir, qtbot, tmp
 
     image = QImage(str(png))
     assert (image.width(), image.height()) == window.session.image_size()
+
+
+def test_a_drag_cut_off_by_an_image_switch_is_abandoned_cleanly(make_window, project_dir, qtbot):
+    """Page Down in the middle of a drag: the drag is dropped (never saved, on either image), and
+    later mouse moves raise nothing."""
+    import warnings
+
+    from PySide6.QtCore import QPointF, Qt
+
+    from gui_helpers import FakePredictor
+
+    fake = FakePredictor()
+    window = make_window(predictor_factory=lambda: fake)
+    assert window.open_paths([project_dir])
+    qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
+    first = window.session.rel_path
+    code = _free_landmark(window)
+    stored_before = window.session.store.load_annotation(first).landmarks[code]
+    history = window.controller.active_stack.count()
+    viewport = window.viewer.viewport()
+    start = widget_point(window.viewer, stored_before.x, stored_before.y)
+    with warnings.catch_warnings(record=True) as caught:  # pyqtgraph reports handler errors as warnings
+        warnings.simplefilter("always")
+        qtbot.mouseMove(viewport, start)
+        qtbot.wait(30)
+        qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+        for i in range(1, 4):
+            qtbot.mouseMove(viewport, (QPointF(start) + QPointF(10 * i, 8 * i)).toPoint())
+            qtbot.wait(30)
+        window.step_image(1)
+        second = window.session.rel_path
+        assert second != first
+        for i in range(4, 8):
+            qtbot.mouseMove(viewport, (QPointF(start) + QPointF(10 * i, 8 * i)).toPoint())
+            qtbot.wait(30)
+        qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=(QPointF(start) + QPointF(70, 56)).toPoint())
+        qtbot.wait(50)
+    assert not [w for w in caught if "Error" in str(w.message)], [str(w.message)[:200] for w in caught]
+    store = window.session.store
+    assert store.load_annotation(first).landmarks[code] == stored_before
+    assert not any(lm.edited_at for lm in store.load_annotation(second).landmarks.values())
+    assert window.controller.stack(first).count() == history and window.controller.stack(second).count() == 0

@@ -101,6 +101,26 @@ def test_arrow_keys_nudge_the_selected_landmark_as_one_undo_step(predicted, qtbo
     assert (session.landmark("Me").x, session.landmark("Me").y) == (before.x, before.y)
 
 
+def test_nudges_before_and_after_a_visit_to_another_image_are_separate_steps(predicted, qtbot):
+    window = predicted
+    session, controller = window.session, window.controller
+    first = session.rel_path
+    session.select("Go")
+    x0 = session.landmark("Go").x
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    count = controller.active_stack.count()
+    window.step_image(1)
+    window.step_image(-1)
+    assert session.rel_path == first
+    session.select("Go")
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    assert session.landmark("Go").x == x0 + 2 and controller.active_stack.count() == count + 1
+    window.act.undo.trigger()  # only the nudge made after coming back
+    assert session.landmark("Go").x == x0 + 1
+
+
 def test_click_to_place_a_missing_landmark(predicted, qtbot):
     window = predicted
     window.session.select("B")

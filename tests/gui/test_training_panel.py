@@ -261,6 +261,34 @@ def test_a_version_not_better_is_kept_aside_until_used_anyway_and_restore_goes_b
     assert sorted(models_snapshot(folder)) == ["v1.pt"]  # every version is kept
 
 
+def test_a_run_finishing_while_another_project_is_open_still_updates_its_own_project(
+        training_window, qtbot, monkeypatch, tmp_path):
+    """The clinician opens another project during a run: the promoted model still re-predicts the
+    unreviewed images of the project it was trained for, and nothing of the open one changes."""
+    from cephview.model.project_training import FinetuneSettings
+    from cephview.model.registry import ModelRegistry
+
+    window, folder, keys = training_window
+    panel = window.training
+    monkeypatch.setattr(panel, "settings", lambda: FinetuneSettings(epochs=0, force=True))
+    other = tmp_path / "other"
+    other_keys = make_project(other)
+    with qtbot.waitSignal(panel.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        assert panel.start_finetune()
+        assert window.open_paths([other])
+    assert finished.args[0].promoted
+    wait_idle(qtbot, panel)
+    with ProjectStore.open(folder, create=False) as store:
+        registry = ModelRegistry(store, window.model_path)
+        assert registry.active == "v1"
+        new_version = registry.get("v1").model_version
+        for key in keys[REVIEWED:]:
+            assert store.load_annotation(key).landmarks[CODES[0]].model_version == new_version
+        assert store.load_annotation(keys[0]).landmarks[CODES[0]].model_version == "tiny-base"  # reviewed: kept
+    with ProjectStore.open(other, create=False) as store:
+        assert all(store.load_annotation(k).landmarks[CODES[0]].model_version == "tiny-base" for k in other_keys)
+
+
 def test_reopening_the_project_follows_its_active_version(make_window, base_model, tmp_path, qtbot):
     """The inference worker uses the registry's active model as soon as a project opens."""
     from cephview.model.project_training import FinetuneSettings, finetune_project

@@ -163,3 +163,104 @@ def test_predict_all_fills_the_project_in_the_background(make_window, project_di
     rows = list(csv.DictReader(out.open(newline="")))
     assert len(rows) == 2 * len(window.session.codes())
     assert {r["image"] for r in rows} == set(statuses)
+
+
+def test_predicting_again_leaves_reviewed_landmarks_whole(make_window, project_dir, qtbot):
+    """"Find landmarks again" (or a new model) gives new AI positions to untouched landmarks only:
+    an accepted or corrected landmark keeps the AI position the clinician judged, so its
+    correction distance keeps measuring that model (the Training tab's figures)."""
+    fake = FakePredictor()
+    window = make_window(predictor_factory=lambda: fake)
+    assert window.open_paths([sorted(project_dir.iterdir())[0]])
+    qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
+    codes = window.session.codes()
+    window.session.select(codes[0])
+    assert window.controller.accept_selected()
+    assert window.controller.move(codes[1], 50.0, 60.0)
+    window.predict_current()
+    store, key = window.session.store, window.session.rel_path
+    qtbot.waitUntil(lambda: store.load_annotation(key).landmarks[codes[2]].model_version == "fake-1", timeout=10_000)
+    stored = store.load_annotation(key).landmarks
+    first, second = fake.points(0), fake.points(1)
+    assert stored[codes[0]].status.value == "accepted" and stored[codes[0]].model_version == "fake-0"
+    assert (stored[codes[0]].ai_x, stored[codes[0]].x) == (first[0, 0], first[0, 0])
+    assert stored[codes[1]].status.value == "corrected" and stored[codes[1]].ai_x == first[1, 0]
+    assert (stored[codes[2]].ai_x, stored[codes[2]].x) == (second[2, 0], second[2, 0])  # untouched: new
+    assert window.session.annotation.landmarks[codes[0]] == stored[codes[0]]  # the window agrees
+
+
+def test_a_failed_second_prediction_leaves_a_reviewed_image_as_it_was(make_window, project_dir, qtbot):
+    """"Find landmarks again" failing (a model that now breaks) must not mark a reviewed image as
+    an error: its review stays, and so does its place in the training data."""
+    class FailsSecondTime(FakePredictor):
+        def predict(self, image):
+            if self.calls:
+                raise RuntimeError("out of memory")
+            return super().predict(image)
+
+    window = make_window(predictor_factory=lambda: FailsSecondTime())
+    assert window.open_paths([sorted(project_dir.iterdir())[0]])
+    qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
+    assert window.controller.accept_all()
+    window.toggle_reviewed(True)
+    store, key = window.session.store, window.session.rel_path
+    assert store.image(key).status.value == "reviewed"
+    window.predict_current()
+    qtbot.waitUntil(lambda: window.last_dialog is not None, timeout=10_000)
+    assert "out of memory" in window.last_dialog.text()
+    assert store.image(key).status.value == "reviewed" and store.image(key).error is None
+    assert window.worklist.status_of(key) == "reviewed"
+
+
+def test_the_image_on_screen_goes_before_find_all(make_window, tmp_path, qtbot):
+    """"Find landmarks on all images" queues the whole project; opening one of the waiting images
+    predicts it next, not after all the others."""
+    from gui_helpers import write_cephalograms
+
+    folder = tmp_path / "many"
+    write_cephalograms(folder, 5)
+    gates = [threading.Event()] + [threading.Event() for _ in range(6)]
+    for gate in gates[1:]:
+        gate.set()
+    fake = FakePredictor(gates)
+    window = make_window(predictor_factory=lambda: fake)
+    order = []
+    window.prediction.succeeded.connect(lambda result: order.append(result.rel_path))
+    assert window.open_paths([folder])
+    first = window.session.rel_path
+    qtbot.waitUntil(fake.started.is_set, timeout=10_000)  # the open image is being predicted (gated)
+    assert window.predict_all() >= 4
+    last = window.prediction.pending_paths()[-1]
+    assert window.open_image(last)
+    gates[0].set()
+    qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
+    assert order[0] == first and order[1] == last, order
+
+
+def test_find_all_reports_its_failures_in_one_dialog(make_window, tmp_path, qtbot):
+    """Three truncated JPEGs among the images: one summary when the batch ends, not three dialogs,
+    and each failed image marked in the worklist."""
+    from gui_helpers import write_cephalograms
+
+    folder = tmp_path / "batch"
+    import cv2
+
+    write_cephalograms(folder, 2)
+    noise = np.random.default_rng(0).integers(0, 255, (600, 500), dtype=np.uint8)
+    data = cv2.imencode(".jpg", noise)[1].tobytes()
+    for i in range(3):
+        (folder / f"cut{i}.jpg").write_bytes(data[: len(data) // 3])  # the header reads, the pixels do not
+    window = make_window(predictor_factory=FakePredictor)
+    shown = []
+    real_show_error = window.show_error
+    window.show_error = lambda *args: (shown.append(args), real_show_error(*args))
+    assert window.open_paths([folder])
+    qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
+    assert window.predict_all() >= 3
+    qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: len(shown) >= 1, timeout=5_000)
+    qtbot.wait(100)
+    titles = [args[0] for args in shown]
+    assert titles == ["Landmarks not found on 3 image(s)"], titles
+    assert shown[0][1].count("cut") == 3 and "cut0.jpg: /" not in shown[0][1]  # each file named once
+    assert all(window.worklist.status_of(f"cut{i}.jpg") == "error" for i in range(3))

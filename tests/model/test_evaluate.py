@@ -39,3 +39,18 @@ def test_no_observer_agreement_with_a_single_annotation():
     for item in data.images:
         item.references.clear()
     assert observer_agreement(data) is None
+
+
+def test_an_image_with_one_doctor_is_scored_against_that_doctor():
+    """ISBI-style sets may lack one doctor's file for an image (the reader then uses the other)."""
+    from cephview.model.evaluate import _references
+
+    data = _two_doctor_set([(2.0, 0.0), (4.0, 0.0)], mm_per_px=0.1)
+    only_senior = data.images[1]
+    del only_senior.references["junior"]
+    refs = _references(data)
+    assert np.allclose(refs["mean"][0], data.images[0].points)
+    assert np.allclose(refs["mean"][1], only_senior.references["senior"])
+    assert np.isnan(refs["junior"][1]).all() and not np.isnan(refs["junior"][0]).any()
+    agreement = observer_agreement(data)
+    assert agreement.mre == pytest.approx(0.2)  # image 1 has no pair to compare
