@@ -53,3 +53,27 @@ def test_mirrored_radiograph_gives_mirrored_landmarks(isbi_root, predictor):
     mirrored = left.points.copy()
     mirrored[:, 0] = image.shape[1] - 1 - mirrored[:, 0]
     assert np.abs(mirrored - right.points).max() < 1.0  # px, i.e. 0.1 mm
+
+
+def test_an_image_at_half_the_pixel_size_gets_a_re_scaled_refinement_patch(isbi_root, predictor):
+    """A Test1 image downsized to 0.5x (0.2 mm pixels, as many JPEG exports): the head measures
+    half the training size, the patch is re-scaled to match, and the landmarks stay accurate.
+    With the patch at its training scale the refinement throws them off (the model card's table)."""
+    import cv2
+
+    from cephview.core.radiograph import load_radiograph
+
+    item = read_isbi2015(isbi_root, "test1").images[GUARD_IMAGES[1]]
+    image = load_radiograph(item.image_path).model_pixels
+    small = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    truth = (item.points + 0.5) * np.array([small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]]) - 0.5
+    full = predictor.predict(image)
+    adapted = predictor.predict(small)
+    fixed = Predictor(predictor.model, adapt_patch_scale=False).predict(small)
+    trained = predictor.model.stages["refine"][0].patch_scale
+    assert full.anatomy_scale == pytest.approx(1.0, abs=0.15)  # patients' heads differ a little
+    assert adapted.anatomy_scale / full.anatomy_scale == pytest.approx(0.5, abs=0.03)
+    assert adapted.patch_scale == pytest.approx(trained / adapted.anatomy_scale)
+    assert fixed.patch_scale == trained
+    error_mm = lambda p: float(np.linalg.norm(p.points - truth, axis=1).mean() * 0.2)  # noqa: E731
+    assert error_mm(adapted) < 2.0 and error_mm(adapted) < 0.5 * error_mm(fixed), (error_mm(adapted), error_mm(fixed))
