@@ -373,6 +373,25 @@ def _metrics(before: Evaluation, after: Evaluation, held_out: list[str], in_samp
     }
 
 
+def _names_to_content_ids(meta: dict, store: ProjectStore) -> None:
+    """Replace the project's file names in a model's metadata by content ids (``sha256:`` and 16
+    hex digits): a clinic's file names often carry the patient's name, and a model file is
+    shared more freely than the project. The project's registry keeps the names."""
+    ids: dict[str, str] = {}
+    for record in store.images():
+        content_id = f"sha256:{record.sha256[:16]}"
+        ids[record.rel_path] = ids[Path(record.rel_path).name] = content_id
+
+    def anonymise(names: list) -> list:
+        return [ids.get(n, n) for n in names]  # base images (not the project's) keep their names
+
+    for key in ("train_images", "val_images", "held_out_images"):
+        if isinstance(meta.get(key), list):
+            meta[key] = anonymise(meta[key])
+    if isinstance(meta.get("held_out"), dict) and isinstance(meta["held_out"].get("held_out"), list):
+        meta["held_out"]["held_out"] = anonymise(meta["held_out"]["held_out"])
+
+
 def finetune_project(
     store: ProjectStore, settings: FinetuneSettings | None = None,
     progress: FinetuneCallback | None = None, should_stop: Callable[[], bool] | None = None,
@@ -453,6 +472,7 @@ def finetune_project(
             "parent": parent.version, "parent_model_version": parent_model.version,
             "held_out_images": held_keys, "held_out": _metrics(before, after, held_keys, split.in_sample),
         })
+        _names_to_content_ids(candidate.meta, store)
         save_model(candidate, out)
         entry = ModelVersion(
             name, "", now.isoformat(timespec="seconds"), parent.version, candidate.version,

@@ -274,6 +274,13 @@ def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, ima
     assert np.isfinite(result.before.mre) and np.isfinite(result.after.mre) and result.unit == "mm"
     meta = load_model(path).meta
     assert meta["project_version"] == "v1" and meta["version"].startswith("v1-")
+    # The model file names no project file (names often carry the patient's); content ids instead.
+    shas = {f"sha256:{r.sha256[:16]}" for r in store.images()}
+    for key in ("train_images", "val_images", "held_out_images"):
+        assert set(meta[key]) <= shas, (key, meta[key])
+    assert meta["train_images"] and meta["held_out_images"]
+    assert set(meta["held_out"]["held_out"]) <= shas
+    assert not any("img" in str(v) for v in (meta["train_images"], meta["held_out_images"]))
     assert result.version.metrics["parent_mre"] == result.before.mre
     assert set(result.version.metrics["per_landmark"]) == set(CODES[1:])  # S was never reviewed
     # the two AI-only images, and img0 whose landmark 2 nobody reviewed
