@@ -64,6 +64,13 @@ _UNSET: Any = object()  # "not given", as None is a valid value (clears the CVM 
 _IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
 
 
+def file_stat(path: Path) -> str:
+    """Size, modification and status-change times: any rewrite or replacement of the file changes
+    at least one (the change time cannot be set back by copying tools)."""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -229,8 +236,12 @@ class ProjectStore:
         p = (p if p.is_absolute() else Path.cwd() / p).resolve()
         if not p.is_file():
             raise CephviewError(f"{p}: no such image file")
-        sha = sha256_file(p)
         key = self.key(p)
+        stat = file_stat(p)
+        known = self._query(f"SELECT {_IMAGE_COLUMNS}, file_stat FROM images WHERE rel_path = ?", (key,))
+        if known and known[0][-1] == stat:
+            return self._record(known[0][:-1])  # unchanged since it was hashed: no need to read it all
+        sha = sha256_file(p)
         try:
             fmt, width, height = probe_image(p)
             error = None
@@ -240,18 +251,21 @@ class ProjectStore:
             row = conn.execute("SELECT id, sha256 FROM images WHERE rel_path = ?", (key,)).fetchone()
             if row is not None:
                 if row[1] != sha:
-                    return self._content_changed(conn, row[0], key, sha, (width, height, fmt))
+                    record = self._content_changed(conn, row[0], key, sha, (width, height, fmt))
+                    conn.execute("UPDATE images SET file_stat = ? WHERE id = ?", (stat, record.id))
+                    return record
+                conn.execute("UPDATE images SET file_stat = ? WHERE id = ?", (stat, row[0]))
                 return self._record_by_id(conn, row[0])
             for image_id, old in conn.execute("SELECT id, rel_path FROM images WHERE sha256 = ?", (sha,)).fetchall():
                 if not self.resolve(old).exists():
                     log.info("%s moved to %s; relinked", old, key)
-                    conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (key, image_id))
+                    conn.execute("UPDATE images SET rel_path = ?, file_stat = ? WHERE id = ?", (key, stat, image_id))
                     return self._record_by_id(conn, image_id)
             status = ImageStatus.ERROR if error else ImageStatus.NOT_PREDICTED
             cur = conn.execute(
-                "INSERT INTO images (rel_path, sha256, width, height, format, added_at, status, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, sha, width, height, fmt, utc_now(), status.value, error),
+                "INSERT INTO images (rel_path, sha256, width, height, format, added_at, status, error, file_stat)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, sha, width, height, fmt, utc_now(), status.value, error, stat),
             )
             return self._record_by_id(conn, cur.lastrowid)
 
@@ -276,7 +290,8 @@ class ProjectStore:
                         "trade paths, so each annotation stays with its pixels", key, other_path)
             conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (f"\0moving-{image_id}", image_id))
             conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (key, other_id))
-            conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (other_path, image_id))
+            # Its file is not known to hold these pixels: hashed again when next added.
+            conn.execute("UPDATE images SET rel_path = ?, file_stat = NULL WHERE id = ?", (other_path, image_id))
             return self._record_by_id(conn, other_id)
         log.warning("%s changed since it was annotated; its landmarks are kept, but it must be reviewed again", key)
         conn.execute(

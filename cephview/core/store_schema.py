@@ -42,6 +42,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE images ADD COLUMN format TEXT",
         "ALTER TABLE images ADD COLUMN updated_at TEXT",
     ),
+    (  # v3: the file's size and times when last hashed, so re-opening a folder skips unchanged files
+        "ALTER TABLE images ADD COLUMN file_stat TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -137,6 +137,25 @@ def test_readding_returns_existing_record(project: ProjectStore):
     assert project.image("nope.png") is None
 
 
+def test_readding_an_unchanged_file_does_not_read_it_again(project: ProjectStore, monkeypatch):
+    """Re-opening a folder of large DICOM files must not hash them all again; a file rewritten
+    since (even with the same bytes) is hashed again."""
+    import os
+
+    import cephview.core.store as store_module
+
+    first = project.add_image(project.folder / "a.png")
+    reads = []
+    real = store_module.sha256_file
+    monkeypatch.setattr(store_module, "sha256_file", lambda p: reads.append(p) or real(p))
+    assert project.add_image(project.folder / "a.png") == first and reads == []
+    path = project.folder / "a.png"
+    stat = path.stat()
+    path.write_bytes(path.read_bytes())  # rewritten in place, same content
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the old modification time
+    assert project.add_image(path) == first and len(reads) == 1
+
+
 def test_moved_file_is_found_by_hash(project: ProjectStore):
     rec = project.add_image(project.folder / "a.png")
     project.save_annotation(predicted_annotation(rec.rel_path))
