@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemDelegate, QAbstractItemView, QApplication, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget,
+)
 
 from cephview.core.annotations import LandmarkStatus
 from cephview.gui.landmark_items import LOW_CONFIDENCE_COLOR
@@ -183,6 +185,13 @@ class LandmarkTable(QWidget):
         session.imageChanged.connect(self._on_calibration_changed)
         session.calibrationChanged.connect(self._on_calibration_changed)
         self._on_calibration_changed()
+
+    def finish_editing(self) -> None:
+        """Commit a value still being typed: the image is about to change, and it belongs to this one."""
+        editor = QApplication.focusWidget()
+        if editor is not None and editor is not self.view and self.view.isAncestorOf(editor):
+            self.view.commitData(editor)
+            self.view.closeEditor(editor, QAbstractItemDelegate.EndEditHint.NoHint)
 
     def _on_current_row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         code = self.model.code_at(current.row())

@@ -146,6 +146,7 @@ class ProjectMixin:
             return False
         if rel_path == self.session.rel_path:
             return True
+        self.table.finish_editing()
         self._save_view()
         if record.status.value == "error" and record.format is None:
             self.show_error("Image not opened", f"{record.name}: {record.error}",

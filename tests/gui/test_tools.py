@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from cephview.core.annotations import LandmarkStatus
 from cephview.gui.landmark_table import X_PX, Y_MM
@@ -35,6 +36,25 @@ def test_table_edit_moves_the_point_undoably_and_follows_selection(predicted, qt
     assert window.session.selected == "Me" and window.layer.markers["Me"].selected
     window.session.select("N")
     assert window.table.view.currentIndex().row() == model.row_of("N")
+
+
+def test_a_value_typed_in_the_table_is_kept_when_the_image_changes(predicted, qtbot):
+    """Typing a coordinate, then Page Down before Enter: the value goes to the image it was typed
+    for (as leaving the cell would), not nowhere and not to the next image."""
+    window = predicted
+    model, view = window.table.model, window.table.view
+    first = window.session.rel_path
+    index = model.index(model.row_of("Go"), X_PX)
+    view.setFocus()
+    view.setCurrentIndex(index)
+    view.edit(index)
+    editor = QApplication.focusWidget()
+    assert editor is not None and editor is not view and view.isAncestorOf(editor)
+    qtbot.keyClicks(editor, "345")
+    window.step_image(1)
+    assert window.session.rel_path != first
+    assert window.session.store.load_annotation(first).landmarks["Go"].x == 345.0
+    assert window.session.landmark("Go").x != 345.0
 
 
 def test_keyboard_review(predicted, qtbot):
