@@ -105,6 +105,15 @@ def simulated_set(isbi: Path, indices: list[int], folder: Path, scale: float) ->
     return LandmarkDataset(source.schema, items, f"ISBI Test1 as a new device ({scale:g}x)")
 
 
+def test1_and_devices(isbi: Path, scales: list[float], work: Path, n: int | None = None) -> list[tuple[str, LandmarkDataset]]:
+    """ISBI Test1 (its first ``n`` images) as it is, then turned into a simulated device per scale."""
+    test1 = read_isbi2015(isbi, "test1")
+    indices = list(range(len(test1) if n is None else min(n, len(test1))))
+    return [("ISBI Test1", test1.subset(indices))] + [
+        (f"simulated device {s:g}x", simulated_set(isbi, indices, simulation_folder(work, isbi, s), s)) for s in scales
+    ]
+
+
 def simulation_folder(work: Path, isbi: Path, scale: float) -> Path:
     """Where the simulated images of ``isbi`` at ``scale`` are cached under ``work``."""
     return work / f"sim-{scale:g}-{hashlib.sha1(str(isbi.resolve()).encode()).hexdigest()[:6]}"

@@ -21,8 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench_finetune import DEFAULT_ISBI, simulated_set, simulation_folder  # noqa: E402
-from cephview.core.datasets import read_isbi2015  # noqa: E402
+from bench_finetune import DEFAULT_ISBI, test1_and_devices  # noqa: E402
 from cephview.model.evaluate import evaluate_dataset  # noqa: E402
 from cephview.model.modelfile import load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402
@@ -39,15 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not (args.isbi / "RawImage").is_dir():
         sys.exit(f"ISBI 2015 data not found at {args.isbi}")
-    test1 = read_isbi2015(args.isbi, "test1")
-    test1 = test1.subset(list(range(min(args.n, len(test1)))))
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_patch_scale_"))
-    sets = [("ISBI Test1", test1)] + [
-        (f"simulated device {s:g}x", simulated_set(args.isbi, list(range(len(test1))), simulation_folder(work, args.isbi, s), s))
-        for s in args.scales
-    ]
+    sets = test1_and_devices(args.isbi, args.scales, work, args.n)
     model = load_model(args.model)
-    print(f"model {model.version}; {len(test1)} images per set; mean of the doctors as reference")
+    print(f"model {model.version}; {len(sets[0][1])} images per set; mean of the doctors as reference")
     print(f"{'images':<26}{'patch':>10}{'MRE mm':>9}{'SDR2':>8}{'SDR4':>8}")
     for name, data in sets:
         for adapt in (False, True):

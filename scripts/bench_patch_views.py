@@ -20,8 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench_finetune import DEFAULT_ISBI, simulated_set, simulation_folder  # noqa: E402
-from cephview.core.datasets import read_isbi2015  # noqa: E402
+from bench_finetune import DEFAULT_ISBI, test1_and_devices  # noqa: E402
 from cephview.model.evaluate import evaluate_dataset  # noqa: E402
 from cephview.model.modelfile import load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402
@@ -38,13 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not (args.isbi / "RawImage").is_dir():
         sys.exit(f"ISBI 2015 data not found at {args.isbi}")
-    test1 = read_isbi2015(args.isbi, "test1")
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_views_"))
-    device = simulated_set(args.isbi, list(range(len(test1))), simulation_folder(work, args.isbi, args.scale), args.scale)
+    sets = test1_and_devices(args.isbi, [args.scale], work)
     model = load_model(args.model)
     print(f"model {model.version}; mean of the doctors as reference")
     print(f"{'images':<28}{'views':>6}{'MRE mm':>9}{'SDR2':>8}{'SDR4':>8}{'s/image':>9}")
-    for name, data in (("ISBI Test1", test1), (f"simulated device ({args.scale:g}x)", device)):
+    for name, data in sets:
         for views in args.views:
             result = evaluate_dataset(Predictor(model, patch_views=views), data)
             ev = result.evaluations[0]
