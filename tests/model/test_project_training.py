@@ -583,3 +583,20 @@ def test_bench_overrides_are_json_values_or_strings():
         "rotate_deg": 5, "gamma_range": [0.8, 1.2], "encoder": "resnet18"}
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         bench.parse_overrides(["rotate_deg"])
+
+
+@pytest.mark.slow
+def test_bench_patch_scale_prints_both_patch_modes(isbi_root, base_model, tmp_path, capsys):
+    import importlib.util
+
+    _bench_module()  # bench_patch_scale imports it by name
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_patch_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_patch_scale", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--model", str(base_model), "--isbi", str(isbi_root), "--n", "2", "--scales", "0.5",
+                        "--work", str(tmp_path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("ISBI", "simulated"))]
+    assert [line.split()[0] for line in lines] == ["ISBI", "ISBI", "simulated", "simulated"]
+    assert ["per image" in line for line in lines] == [False, True, False, True]
+    assert all(float(line.split()[-3]) > 0 for line in lines)  # an MRE in mm
