@@ -181,11 +181,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cephview.model.train import TrainingCancelled, TrainProgress, fit
     from cephview.progress import ProgressBar, format_seconds
 
+    _check_train_numbers(args)
     if args.project:
         return cmd_train_project(args)
     if args.out is None:
         raise CephviewError("--out is missing: give the model file to write (or --project DIR to fine-tune a project)")
-    _check_train_numbers(args)
     dataset = open_dataset_from_args(args)
     cfg = TrainConfig()
     if args.init:  # fine-tuning: fewer epochs and a gentler rate unless told otherwise

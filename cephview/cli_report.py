@@ -1,6 +1,6 @@
 """``cephview measure`` and ``cephview report``: measurements to CSV and a PDF report per image.
 
-Landmarks come from ``--annotations CSV`` (rows matched to images by file name) or, without
+Landmarks come from ``--annotations CSV`` (rows matched to images by path, else by file name) or, without
 it, from the model. Predicted landmarks keep status ``ai``, so their measurements are
 provisional and the report is a DRAFT until someone reviews them in the GUI.
 """
@@ -123,13 +123,19 @@ class LandmarkSource:
         return ImageAnnotation(path.name, self.schema, landmarks, self.calibration(radiograph))
 
     def _row_key(self, path: Path) -> str | None:
-        """The CSV's image whose path is the longest tail of ``path``: rows for ``dA/001.jpg`` and
-        ``dB/001.jpg`` are two patients, each found by its own file; a bare ``001.jpg`` row fits
-        any file of that name. (Two different rows never fit equally well: equal-length tails of
-        one path are the same.)"""
-        parts = Path(path).resolve().parts
+        """The CSV's image for ``path``: the row whose path is the longest tail of it (rows for
+        ``dA/001.jpg`` and ``dB/001.jpg`` are two patients, each found by its own file); when no
+        row's path fits (a CSV written elsewhere), the one row with that file name. Several rows
+        with the name and none fitting is refused rather than guessed."""
+        parts = Path(path).absolute().parts  # not resolve(): a link is found under its own name
         fits = [k for k in self._points if parts[-len(Path(k).parts):] == Path(k).parts]
-        return max(fits, key=lambda k: len(Path(k).parts), default=None)
+        if fits:
+            return max(fits, key=lambda k: len(Path(k).parts))
+        same_name = sorted(k for k in self._points if Path(k).name == path.name)
+        if len(same_name) > 1:
+            raise CephviewError(f"{path}: several rows of {self.csv_path} name {path.name} "
+                                f"({', '.join(same_name)}) and none of their folders fits")
+        return same_name[0] if same_name else None
 
     def _predicted(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
         from cephview.model.predictor import Predictor
@@ -209,7 +215,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def add_landmark_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--annotations", type=Path,
-                   help="landmark CSV (long or wide), rows matched to images by file name; "
+                   help="landmark CSV (long or wide), rows matched to images by path, else by file name; "
                         "without it the model predicts the landmarks (status ai, provisional)")
     p.add_argument("--schema", default="isbi2015", help="landmark set of --annotations (default: isbi2015)")
     p.add_argument("--model", type=Path, help="model file (default: the shipped model)")

@@ -165,3 +165,10 @@ def test_train_refuses_numbers_it_cannot_train_with(image_folder, tmp_path, caps
                         "--out", str(out)] + extra, capsys)
     assert code == 2 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_train_project_refuses_the_same_numbers(tmp_path, capsys):
+    code, _, err = run(["train", "--project", str(tmp_path), "--lr", "-1"], capsys)
+    assert code == 2 and "--lr must be a positive number" in err
+    code, _, err = run(["train", "--project", str(tmp_path), "--epochs", "-5"], capsys)
+    assert code == 2 and "--epochs must not be negative" in err

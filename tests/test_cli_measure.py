@@ -219,6 +219,20 @@ def test_images_of_the_same_name_in_two_folders_get_their_own_rows(dataset, tmp_
     expected = [next(m.value for m in compute_measurements(points_of(ds, i), None, ["Steiner"]) if m.name == "SNA") for i in (0, 1)]
     assert sna == pytest.approx(expected, abs=0.011) and abs(expected[0] - expected[1]) > 0.1
 
+    # A CSV written elsewhere: no row's folders fit, so the one row with the file name is used.
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_text(both.read_text(encoding="utf-8").replace("dA/case.png", "/home/alice/exports/case.png")
+                         .replace("dB/case.png", "C:\\scans\\other.png"), encoding="utf-8")
+    code, _, err = run(["measure", "dA/case.png", "--annotations", elsewhere, "--analyses", "steiner", "--out", out], capsys)
+    assert code == 0, err
+    assert [float(r["value"]) for r in read_rows(out) if r["measurement"] == "SNA"] == pytest.approx(expected[:1], abs=0.011)
+    # ... but two such rows of that name are refused, not guessed between.
+    clash = tmp_path / "clash.csv"
+    clash.write_text(both.read_text(encoding="utf-8").replace("dA/case.png", "x/case.png").replace("dB/case.png", "y/case.png"),
+                     encoding="utf-8")
+    code, _, err = run(["measure", "dA/case.png", "--annotations", clash, "--out", out], capsys)
+    assert code == 2 and "several rows" in err and "x/case.png, y/case.png" in err
+
     # A bare file name still fits (the CSVs of ``cephview predict`` name files only).
     bare = tmp_path / "bare.csv"
     bare.write_text(both.read_text(encoding="utf-8").replace("dA/case.png", "case.png").replace("dB/case.png", "x/case.png"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cephview.analysis.engine import MeasurementResult
+from cephview.core.csvio import atomic_csv_file
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +46,12 @@ def write_measurements_csv(path: str | Path, rows: Iterable[tuple[str, Sequence[
         not yet reviewed), ``missing: <codes>`` or ``not computable``; empty cells mean "none".
     """
     path = Path(path)
-    # a named temporary in the same folder (not mkstemp, whose 0600 mode would stick)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CSV_HEADER)
-            count = 0
-            for image, results in rows:
-                writer.writerows(measurement_rows(image, results))
-                count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_csv_file(path) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_HEADER)
+        count = 0
+        for image, results in rows:
+            writer.writerows(measurement_rows(image, results))
+            count += 1
     log.info("wrote measurements of %d image(s) to %s", count, path)
     return path

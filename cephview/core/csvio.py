@@ -25,9 +25,11 @@ import io
 import logging
 import math
 import os
+import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
 
 from cephview.core.annotations import ImageAnnotation, LandmarkStatus, utc_now
 from cephview.core.errors import AnnotationFormatError
@@ -47,23 +49,31 @@ def _num(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Write a CSV atomically: a crash mid-export leaves the old file, never half a new one."""
+@contextmanager
+def atomic_csv_file(path: str | Path) -> Iterator[TextIO]:
+    """A text file for a CSV that replaces ``path`` only once it is complete: a crash mid-export
+    leaves the old file, never half a new one."""
     path = Path(path)
-    # A named temporary beside the target, created by open() so the export gets the user's usual
-    # file mode (mkstemp's 0600 would stick to the finished file).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A new temporary beside the target. Created with mode 0666 less the umask, as any file the
+    # user makes (mkstemp's 0600 would stick to the export); O_EXCL: never through a planted link.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    with atomic_csv_file(path) as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def _image_name(ann: ImageAnnotation) -> str:

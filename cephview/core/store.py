@@ -64,6 +64,9 @@ _UNSET: Any = object()  # "not given", as None is a valid value (clears the CVM 
 _IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
 
 
+CHANGED_PIXELS_ERROR = "the file's pixels changed since its landmarks were placed; check them (they are kept)"
+
+
 def file_stat(path: Path) -> str:
     """Size, modification and status-change times: any rewrite or replacement of the file changes
     at least one (the change time cannot be set back by copying tools)."""
@@ -251,7 +254,7 @@ class ProjectStore:
             row = conn.execute("SELECT id, sha256 FROM images WHERE rel_path = ?", (key,)).fetchone()
             if row is not None:
                 if row[1] != sha:
-                    record = self._content_changed(conn, row[0], key, sha, (width, height, fmt))
+                    record = self._content_changed(conn, row[0], key, sha, (width, height, fmt), error)
                     conn.execute("UPDATE images SET file_stat = ? WHERE id = ?", (stat, record.id))
                     return record
                 conn.execute("UPDATE images SET file_stat = ? WHERE id = ?", (stat, row[0]))
@@ -270,14 +273,15 @@ class ProjectStore:
             return self._record_by_id(conn, cur.lastrowid)
 
     def _content_changed(
-        self, conn: sqlite3.Connection, image_id: int, key: str, sha: str, probe: tuple,
+        self, conn: sqlite3.Connection, image_id: int, key: str, sha: str, probe: tuple, probe_error: str | None,
     ) -> ImageRecord:
         """A known path now holds other pixels. Annotations belong to the pixels, not the name:
 
         - pixels the project knows under another path, whose file no longer holds them (files
           renamed or swapped): that record moves here and this one to the other path;
         - pixels new to the project (a re-export, an edit, another patient under an old name):
-          the landmarks are kept, but the image is no longer "reviewed" and must be looked at again.
+          the landmarks are kept, but the image is no longer "reviewed", and it is an error entry
+          (out of training) until someone edits its landmarks.
         """
         width, height, fmt = probe
         for other_id, other_path in conn.execute(
@@ -293,12 +297,20 @@ class ProjectStore:
             # Its file is not known to hold these pixels: hashed again when next added.
             conn.execute("UPDATE images SET rel_path = ?, file_stat = NULL WHERE id = ?", (other_path, image_id))
             return self._record_by_id(conn, other_id)
-        log.warning("%s changed since it was annotated; its landmarks are kept, but it must be reviewed again", key)
-        conn.execute(
-            "UPDATE images SET sha256 = ?, width = ?, height = ?, format = ?, reviewed = 0 WHERE id = ?",
-            (sha, width, height, fmt, image_id),
-        )
-        conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
+        conn.execute("UPDATE images SET sha256 = ?, width = ?, height = ?, format = ?, reviewed = 0 WHERE id = ?",
+                     (sha, width, height, fmt, image_id))
+        annotated = conn.execute(
+            "SELECT 1 FROM landmarks WHERE image_id = ? AND (ai_x IS NOT NULL OR edited_at IS NOT NULL)", (image_id,),
+        ).fetchone()
+        error = probe_error or (CHANGED_PIXELS_ERROR if annotated else None)
+        if error:
+            # An error keeps the image out of training and re-prediction until someone edits it
+            # (the status then follows the data again): its landmarks were placed on other pixels.
+            log.warning("%s: %s", key, error)
+            conn.execute("UPDATE images SET status = 'error', error = ?, updated_at = ? WHERE id = ?",
+                         (error, utc_now(), image_id))
+        else:
+            conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
         return self._record_by_id(conn, image_id)
 
     def remove_image(self, rel_path: str | Path) -> None:

@@ -25,17 +25,41 @@ NUDGE_COMMAND_ID = 1  # QUndoCommand.id(): consecutive nudges of one landmark me
 class StoreCommand(QUndoCommand):
     """An edit that is written to the project store before anything shows it.
 
-    When the write fails (a locked or full disk, a file gone), the edit did not happen: the
-    command makes itself obsolete, so the undo stack drops it instead of keeping a step that
-    was never saved, and the session reports the failure (a dialog in the window).
+    Subclasses write in ``forward`` (redo) and ``backward`` (undo). The controller makes the
+    first write with :meth:`apply_first` before the command goes on the undo stack: if the store
+    refuses it (locked, disk full, file gone) the edit did not happen and never reaches the stack,
+    whose redo steps stay as they were. A later undo or redo that fails leaves the data as it
+    was; the session reports every failure (a dialog in the window).
     """
 
-    def _store(self, apply: Callable[..., None], *args: Any) -> None:
+    _written = False  # apply_first wrote it: the stack's first redo() has nothing left to do
+
+    def forward(self) -> bool:
+        raise NotImplementedError
+
+    def backward(self) -> bool:
+        raise NotImplementedError
+
+    def apply_first(self) -> bool:
+        self._written = self.forward()
+        return self._written
+
+    def redo(self) -> None:
+        if self._written:
+            self._written = False
+            return
+        self.forward()
+
+    def undo(self) -> None:
+        self.backward()
+
+    def _store(self, apply: Callable[..., None], *args: Any) -> bool:
         try:
             apply(*args)
         except (sqlite3.Error, OSError, CephviewError) as exc:
-            self.setObsolete(True)
             self.session.saveFailed.emit(f"{self.text()}: not saved ({exc})")
+            return False
+        return True
 
 
 class LandmarkEditCommand(StoreCommand):
@@ -51,11 +75,11 @@ class LandmarkEditCommand(StoreCommand):
         self.before = before
         self.after = after
 
-    def redo(self) -> None:
-        self._store(self.session.apply_landmarks, self.rel_path, self.after)
+    def forward(self) -> bool:
+        return self._store(self.session.apply_landmarks, self.rel_path, self.after)
 
-    def undo(self) -> None:
-        self._store(self.session.apply_landmarks, self.rel_path, self.before)
+    def backward(self) -> bool:
+        return self._store(self.session.apply_landmarks, self.rel_path, self.before)
 
 
 class NudgeCommand(LandmarkEditCommand):
@@ -152,11 +176,11 @@ class CalibrationCommand(StoreCommand):
         self.before = before
         self.after = after
 
-    def redo(self) -> None:
-        self._store(self.session.apply_calibration, self.rel_path, self.after)
+    def forward(self) -> bool:
+        return self._store(self.session.apply_calibration, self.rel_path, self.after)
 
-    def undo(self) -> None:
-        self._store(self.session.apply_calibration, self.rel_path, self.before)
+    def backward(self) -> bool:
+        return self._store(self.session.apply_calibration, self.rel_path, self.before)
 
 
 class CvmStageCommand(StoreCommand):
@@ -167,11 +191,11 @@ class CvmStageCommand(StoreCommand):
         self.before = before
         self.after = after
 
-    def redo(self) -> None:
-        self._store(self.session.apply_cvm_stage, self.rel_path, self.after)
+    def forward(self) -> bool:
+        return self._store(self.session.apply_cvm_stage, self.rel_path, self.after)
 
-    def undo(self) -> None:
-        self._store(self.session.apply_cvm_stage, self.rel_path, self.before)
+    def backward(self) -> bool:
+        return self._store(self.session.apply_cvm_stage, self.rel_path, self.before)
 
 
 class ReviewedCommand(StoreCommand):
@@ -181,11 +205,11 @@ class ReviewedCommand(StoreCommand):
         self.rel_path = session.rel_path
         self.after = reviewed
 
-    def redo(self) -> None:
-        self._store(self.session.apply_reviewed, self.rel_path, self.after)
+    def forward(self) -> bool:
+        return self._store(self.session.apply_reviewed, self.rel_path, self.after)
 
-    def undo(self) -> None:
-        self._store(self.session.apply_reviewed, self.rel_path, not self.after)
+    def backward(self) -> bool:
+        return self._store(self.session.apply_reviewed, self.rel_path, not self.after)
 
 
 def calibration_command(session: ReviewSession, calibration: Calibration) -> CalibrationCommand | None:

@@ -127,9 +127,11 @@ class ProjectMixin:
         return bool(records)
 
     def close_project(self) -> None:
+        self.table.finish_editing()
         self._save_view()
         store = self.session.store
         self.prediction.cancel()
+        self._background_failures.clear()  # they name this project's files
         self.prefetcher.clear()
         self.session.set_store(None)
         self.controller.clear_stacks()

@@ -60,7 +60,11 @@ class ReviewController(QObject):
             self.stacks[rel_path].clear()
 
     def push(self, command: QUndoCommand | None) -> bool:
+        """Make the edit and put it on the image's undo stack; False if there was nothing to do
+        or the store refused it (then nothing changed, and the session reported why)."""
         if command is None or not self.session.is_open:
+            return False
+        if isinstance(command, commands.StoreCommand) and not command.apply_first():
             return False
         self.stack(self.session.rel_path).push(command)
         return True

@@ -49,7 +49,9 @@ class PredictionWorker(QObject):
     def __init__(self, predictor_factory: Callable[[], object]) -> None:
         super().__init__()
         self._factory = predictor_factory
+        self._factory_generation = 0  # bumped by set_factory; the loaded model carries its number
         self._predictor = None
+        self._predictor_generation = -1
         self._lock = threading.Lock()
         self._cancelled: set[int] = set()
         self._queue: deque[tuple[int, str, object]] = deque()
@@ -85,21 +87,29 @@ class PredictionWorker(QObject):
             self._cancelled.discard(request_id)
         self.cancelled.emit(request_id, rel_path)
 
-    @Slot(object)
     def set_factory(self, predictor_factory: Callable[[], object]) -> None:
-        """Use another model from the next request on (runs in the worker thread, between requests)."""
-        self._factory = predictor_factory
-        self._predictor = None
+        """Thread-safe: every request that starts after this call uses the new model.
+
+        Not a queued signal: a request for the image on screen jumps the queue, and must not
+        jump ahead of a model change made before it was asked for.
+        """
+        with self._lock:
+            self._factory = predictor_factory
+            self._factory_generation += 1
 
     def run(self, request_id: int, rel_path: str, image: object) -> None:
         if self._is_cancelled(request_id):
             self._finish_cancelled(request_id, rel_path)
             return
         self.started.emit(request_id, rel_path)
+        with self._lock:
+            factory, generation = self._factory, self._factory_generation
         try:
-            if self._predictor is None:
+            if self._predictor is None or self._predictor_generation != generation:
                 self.progress.emit(request_id, 5, "Loading the landmark model")
-                self._predictor = self._factory()
+                self._predictor = None
+                self._predictor = factory()
+                self._predictor_generation = generation
         except ModelFileError as exc:
             self.modelFailed.emit(request_id, str(exc))
             return
@@ -155,7 +165,6 @@ class PredictionService(QObject):
     """
 
     _wake = Signal()
-    _set_factory = Signal(object)
     busyChanged = Signal(bool)
     progress = Signal(str, int, str)
     succeeded = Signal(object)
@@ -176,7 +185,6 @@ class PredictionService(QObject):
         self._worker = PredictionWorker(predictor_factory or default_predictor_factory(model_path))
         self._worker.moveToThread(self._thread)
         self._wake.connect(self._worker.run_next)
-        self._set_factory.connect(self._worker.set_factory)
         self._worker.progress.connect(self._on_progress)
         self._worker.succeeded.connect(self._on_succeeded)
         self._worker.failed.connect(self._on_failed)
@@ -214,7 +222,7 @@ class PredictionService(QObject):
     def set_model(self, predictor_factory: Callable[[], object]) -> None:
         """Load the model from ``predictor_factory`` for the next request."""
         self.model_failed = False
-        self._set_factory.emit(predictor_factory)
+        self._worker.set_factory(predictor_factory)
 
     def cancel(self) -> None:
         """Cancel everything queued or running; the running network finishes, its result is dropped."""

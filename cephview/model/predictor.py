@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # lowered the MRE by 4 % on a simulated new device before fine-tuning, but by 0.1 % on ISBI
 # Test1, at 4-5 times the prediction time (scripts/bench_patch_views.py): an option, not the default.
 PATCH_SHIFT_PX = 6.0
+MIN_ANATOMY_SCALE, MAX_ANATOMY_SCALE = 0.25, 4.0  # head size against the training images
 PATCH_VIEWS = ((0.0, 0.0), (1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0))
 
 
@@ -123,7 +124,9 @@ class Predictor:
         """
         trained = self.model.stages["refine"][0].patch_scale
         if self.adapt_patch_scale and scale is not None and scale > 0 and needs_rescale(scale):
-            return trained / scale
+            # A global stage lost on a non-radiograph can measure any "head size": stay within
+            # what a cephalostat can produce rather than cut absurd patches.
+            return trained / min(max(scale, MIN_ANATOMY_SCALE), MAX_ANATOMY_SCALE)
         return trained
 
     def _fix_misplaced(

@@ -198,7 +198,13 @@ def test_changed_pixels_keep_the_landmarks_but_need_a_new_review(project: Projec
     assert again.id == rec.id and (again.width, again.height) == (80, 60)
     ann = project.load_annotation("a.png")
     assert (ann.landmarks["S"].x, ann.landmarks["S"].y) == (7, 8)  # nothing lost
-    assert not ann.reviewed and again.status == "in_review"
+    # An error entry (out of training) until someone edits it: the landmarks fit other pixels.
+    assert not ann.reviewed and again.status == "error" and "pixels changed" in again.error
+    project.save_landmark("a.png", LandmarkAnnotation("S").moved_to(9, 9))
+    assert project.image("a.png").status == "in_review" and project.image("a.png").error is None
+    (project.folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image any more")
+    broken = project.add_image(project.folder / "a.png")
+    assert broken.status == "error" and "not a readable image" in broken.error
 
 
 def test_copy_with_original_present_is_its_own_record(project: ProjectStore):

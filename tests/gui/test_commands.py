@@ -110,12 +110,16 @@ def test_place_mode_places_and_moves_on(review):
 
 
 def test_an_edit_the_store_refuses_did_not_happen(review, monkeypatch):
-    """A locked database: the edit is reported, nothing shows it, no undo step is left, and the
-    record in memory still matches the store (a later edit is not skipped as 'already done')."""
+    """A locked database: the edit is reported, nothing shows it, it never reaches the undo stack
+    (whose redo steps stay), and the record in memory still matches the store."""
     import sqlite3
 
     session, controller, store, records, changes = review
-    code = session.codes()[0]
+    key, code = records[0].rel_path, session.codes()[0]
+    assert controller.move(code, 100.0, 110.0) and controller.move(code, 200.0, 210.0)
+    stack = controller.active_stack
+    stack.undo()
+    assert session.landmark(code).x == 100.0 and stack.canRedo()
     before = session.landmark(code)
     failures = []
     session.saveFailed.connect(failures.append)
@@ -125,11 +129,13 @@ def test_an_edit_the_store_refuses_did_not_happen(review, monkeypatch):
 
     monkeypatch.setattr(store, "save_landmarks", locked)
     changes.clear()
-    assert controller.move(code, 300.0, 310.0)
+    assert not controller.move(code, 300.0, 310.0)
     assert len(failures) == 1 and "not saved (database is locked)" in failures[0]
-    assert session.landmark(code) == before == store.load_annotation(records[0].rel_path).landmarks[code]
-    assert changes == [] and controller.active_stack.count() == 0
+    assert session.landmark(code) == before == store.load_annotation(key).landmarks[code]
+    assert changes == [] and stack.count() == 2 and stack.canRedo()  # the redo step survives
+    stack.undo()  # refused too: the data stays, and says so
+    assert len(failures) == 2 and session.landmark(code) == before == store.load_annotation(key).landmarks[code]
     monkeypatch.undo()
+    stack.redo()
     assert controller.move(code, 300.0, 310.0)  # the same edit, once the store takes it
-    assert store.load_annotation(records[0].rel_path).landmarks[code].x == 300.0
-    assert controller.active_stack.count() == 1 and failures == [failures[0]]
+    assert store.load_annotation(key).landmarks[code].x == 300.0 and len(failures) == 2

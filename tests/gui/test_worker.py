@@ -264,3 +264,28 @@ def test_find_all_reports_its_failures_in_one_dialog(make_window, tmp_path, qtbo
     assert titles == ["Landmarks not found on 3 image(s)"], titles
     assert shown[0][1].count("cut") == 3 and "cut0.jpg: /" not in shown[0][1]  # each file named once
     assert all(window.worklist.status_of(f"cut{i}.jpg") == "error" for i in range(3))
+
+
+def test_a_request_made_after_a_model_change_uses_the_new_model(qapp, qtbot):
+    """Another project opens while a batch of the first waits: its image jumps the queue, and must
+    still be predicted with its own project's model, not the one loaded before the change."""
+    from cephview.gui.worker import PredictionService
+
+    gate = threading.Event()
+    old, new = FakePredictor([gate]), FakePredictor()
+    service = PredictionService(predictor_factory=lambda: old)
+    try:
+        results = []
+        service.succeeded.connect(lambda r: results.append((r.rel_path, r.model_version)))
+        image = np.zeros((64, 64), np.uint8)
+        for i in range(4):
+            service.request(f"A/{i}.png", image, urgent=False)
+        qtbot.waitUntil(old.started.is_set, timeout=10_000)
+        service.cancel()
+        service.set_model(lambda: new)
+        service.request("B/first.png", image)
+        gate.set()
+        qtbot.waitUntil(lambda: not service.busy, timeout=10_000)
+        assert results == [("B/first.png", "fake-0")] and new.calls == 1 and old.calls == 1
+    finally:
+        service.shutdown()
