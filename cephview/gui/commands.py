@@ -10,7 +10,7 @@ entry lands on the undo stack.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable
+from typing import Callable
 
 from PySide6.QtGui import QUndoCommand
 
@@ -34,30 +34,30 @@ class StoreCommand(QUndoCommand):
 
     _written = False  # apply_first wrote it: the stack's first redo() has nothing left to do
 
-    def forward(self) -> bool:
+    def forward(self) -> None:
         raise NotImplementedError
 
-    def backward(self) -> bool:
+    def backward(self) -> None:
         raise NotImplementedError
 
     def apply_first(self) -> bool:
-        self._written = self.forward()
+        self._written = self._attempt(self.forward, self.text())
         return self._written
 
     def redo(self) -> None:
         if self._written:
             self._written = False
             return
-        self.forward()
+        self._attempt(self.forward, self.text())
 
     def undo(self) -> None:
-        self.backward()
+        self._attempt(self.backward, f"Undo {self.text()}")
 
-    def _store(self, apply: Callable[..., None], *args: Any) -> bool:
+    def _attempt(self, step: Callable[[], None], what: str) -> bool:
         try:
-            apply(*args)
+            step()
         except (sqlite3.Error, OSError, CephviewError) as exc:
-            self.session.saveFailed.emit(f"{self.text()}: not saved ({exc})")
+            self.session.saveFailed.emit(f"{what}: not saved ({exc})")
             return False
         return True
 
@@ -75,11 +75,11 @@ class LandmarkEditCommand(StoreCommand):
         self.before = before
         self.after = after
 
-    def forward(self) -> bool:
-        return self._store(self.session.apply_landmarks, self.rel_path, self.after)
+    def forward(self) -> None:
+        self.session.apply_landmarks(self.rel_path, self.after)
 
-    def backward(self) -> bool:
-        return self._store(self.session.apply_landmarks, self.rel_path, self.before)
+    def backward(self) -> None:
+        self.session.apply_landmarks(self.rel_path, self.before)
 
 
 class NudgeCommand(LandmarkEditCommand):
@@ -176,11 +176,11 @@ class CalibrationCommand(StoreCommand):
         self.before = before
         self.after = after
 
-    def forward(self) -> bool:
-        return self._store(self.session.apply_calibration, self.rel_path, self.after)
+    def forward(self) -> None:
+        self.session.apply_calibration(self.rel_path, self.after)
 
-    def backward(self) -> bool:
-        return self._store(self.session.apply_calibration, self.rel_path, self.before)
+    def backward(self) -> None:
+        self.session.apply_calibration(self.rel_path, self.before)
 
 
 class CvmStageCommand(StoreCommand):
@@ -191,11 +191,11 @@ class CvmStageCommand(StoreCommand):
         self.before = before
         self.after = after
 
-    def forward(self) -> bool:
-        return self._store(self.session.apply_cvm_stage, self.rel_path, self.after)
+    def forward(self) -> None:
+        self.session.apply_cvm_stage(self.rel_path, self.after)
 
-    def backward(self) -> bool:
-        return self._store(self.session.apply_cvm_stage, self.rel_path, self.before)
+    def backward(self) -> None:
+        self.session.apply_cvm_stage(self.rel_path, self.before)
 
 
 class ReviewedCommand(StoreCommand):
@@ -205,11 +205,11 @@ class ReviewedCommand(StoreCommand):
         self.rel_path = session.rel_path
         self.after = reviewed
 
-    def forward(self) -> bool:
-        return self._store(self.session.apply_reviewed, self.rel_path, self.after)
+    def forward(self) -> None:
+        self.session.apply_reviewed(self.rel_path, self.after)
 
-    def backward(self) -> bool:
-        return self._store(self.session.apply_reviewed, self.rel_path, not self.after)
+    def backward(self) -> None:
+        self.session.apply_reviewed(self.rel_path, not self.after)
 
 
 def calibration_command(session: ReviewSession, calibration: Calibration) -> CalibrationCommand | None:

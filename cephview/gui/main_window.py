@@ -159,7 +159,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         s.saveFailed.connect(lambda message: self.show_error(
             "Edit not saved", message,
             "The project database could not be written (another program may hold it, or the disk is "
-            "full or gone). The edit was not made; everything saved before it is intact. Try again."))
+            "full or gone). Nothing changed: what was saved before stays as it is. Try again."))
         s.reviewedChanged.connect(self._sync_reviewed)
         s.imageChanged.connect(self._sync_reviewed)
         self.prediction.busyChanged.connect(self._on_busy_changed)

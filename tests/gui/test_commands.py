@@ -134,7 +134,8 @@ def test_an_edit_the_store_refuses_did_not_happen(review, monkeypatch):
     assert session.landmark(code) == before == store.load_annotation(key).landmarks[code]
     assert changes == [] and stack.count() == 2 and stack.canRedo()  # the redo step survives
     stack.undo()  # refused too: the data stays, and says so
-    assert len(failures) == 2 and session.landmark(code) == before == store.load_annotation(key).landmarks[code]
+    assert len(failures) == 2 and failures[1].startswith(f"Undo Move {code}: not saved")
+    assert session.landmark(code) == before == store.load_annotation(key).landmarks[code]
     monkeypatch.undo()
     stack.redo()
     assert controller.move(code, 300.0, 310.0)  # the same edit, once the store takes it
