@@ -1,7 +1,7 @@
 """``cephview measure`` and ``cephview report``: measurements to CSV and a PDF report per image.
 
-Landmarks come from ``--annotations CSV`` (rows matched to images by path, else by file name) or, without
-it, from the model. Predicted landmarks keep status ``ai``, so their measurements are
+Landmarks come from ``--annotations CSV`` (rows matched to images by path, else by file name)
+or, without it, from the model. Predicted landmarks keep status ``ai``, so their measurements are
 provisional and the report is a DRAFT until someone reviews them in the GUI.
 """
 
