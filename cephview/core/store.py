@@ -231,9 +231,10 @@ class ProjectStore:
         """Add a file (or find it again) and return its record.
 
         The returned ``rel_path`` is the key for every other call. Re-adding a known path returns
-        its record (refreshing the hash if the content changed); a known content at a new path,
-        whose old path no longer exists, is a moved file and keeps its annotation. A file that
-        cannot be read as an image is added with status ``error`` and the reason.
+        its record, without reading the file when its size and times are as when it was last
+        hashed; changed pixels are handled by :meth:`_content_changed`. A known content at a new
+        path, whose old path no longer exists, is a moved file and keeps its annotation. A file
+        that cannot be read as an image is added with status ``error`` and the reason.
         """
         p = Path(path).expanduser()
         p = (p if p.is_absolute() else Path.cwd() / p).resolve()
