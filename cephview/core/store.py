@@ -477,6 +477,19 @@ class ProjectStore:
         rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else default
 
+    def update_setting(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
+        """Read a setting, ``change`` it and store the result in one write transaction, so two
+        processes changing it at once (the window and ``cephview train --project``) never lose
+        each other's change. Returns the stored value."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            value = change(json.loads(row[0]) if row else default)
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+            return value
+
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value; ``None`` deletes the key."""
         with self._tx() as conn:

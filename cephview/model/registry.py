@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 from cephview.core.errors import CephviewError
 from cephview.core.store import ProjectStore
@@ -66,11 +67,22 @@ class ModelRegistry:
         return self.store.folder / MODELS_FOLDER
 
     def _read(self) -> dict:
-        data = self.store.get_setting(REGISTRY_KEY) or {}
+        return self._normal(self.store.get_setting(REGISTRY_KEY))
+
+    @staticmethod
+    def _normal(data: dict | None) -> dict:
+        data = data or {}
         return {"active": data.get("active") or BASE, "versions": list(data.get("versions", []))}
 
-    def _write(self, data: dict) -> None:
-        self.store.set_setting(REGISTRY_KEY, data)
+    def _update(self, change: Callable[[dict], None]) -> None:
+        """Change the index in one store transaction (another process may be changing it too)."""
+
+        def apply(stored: dict | None) -> dict:
+            data = self._normal(stored)
+            change(data)
+            return data
+
+        self.store.update_setting(REGISTRY_KEY, apply)
 
     # ---- reading -------------------------------------------------------------------------
     def base(self) -> ModelVersion:
@@ -110,9 +122,7 @@ class ModelRegistry:
         path = self.path(v)
         if not path.is_file():
             raise CephviewError(f"model file of version {version} is missing ({path}); choose another version")
-        data = self._read()
-        data["active"] = v.version
-        self._write(data)
+        self._update(lambda data: data.update(active=v.version))
         log.info("active model of %s is now %s", self.store.folder, v.version)
         return v
 
@@ -120,11 +130,12 @@ class ModelRegistry:
         """Activate a version that was kept aside, because the user chose it after seeing its figures."""
         v = self.activate(version)
         if not v.is_base and not v.promoted:
-            data = self._read()
-            for d in data["versions"]:
-                if d["version"] == v.version:
-                    d["promoted"] = d["forced"] = True
-            self._write(data)
+            def mark(data: dict) -> None:
+                for d in data["versions"]:
+                    if d["version"] == v.version:
+                        d["promoted"] = d["forced"] = True
+
+            self._update(mark)
             v = self.get(version)
         return v
 
@@ -139,20 +150,25 @@ class ModelRegistry:
         """Move a finished model file into the project as ``entry.version`` and index it.
 
         The file is moved first: a crash in between leaves an unindexed file, never an index
-        entry without its file.
+        entry without its file. Checking the name, moving and indexing happen inside one store
+        transaction, so a run finishing at the same moment in another process cannot take the
+        same name and overwrite the file: the later one is refused, the earlier one left intact.
         """
-        if any(d["version"] == entry.version for d in self._read()["versions"]) or entry.version == BASE:
-            raise CephviewError(f"model version {entry.version} exists already")
         self.folder.mkdir(parents=True, exist_ok=True)
         dest = self.folder / f"{entry.version}.pt"
-        os.replace(model_file, dest)
         entry.file = dest.relative_to(self.store.folder).as_posix()
         entry.promoted = activate
-        data = self._read()
-        data["versions"].append(entry.to_dict())
-        if activate:
-            data["active"] = entry.version
-        self._write(data)
+
+        def register(data: dict) -> None:
+            if entry.version == BASE or dest.exists() or any(d["version"] == entry.version for d in data["versions"]):
+                raise CephviewError(f"model version {entry.version} exists already (another run made it "
+                                    "meanwhile?); run the fine-tuning again")
+            os.replace(model_file, dest)
+            data["versions"].append(entry.to_dict())
+            if activate:
+                data["active"] = entry.version
+
+        self._update(register)
         log.info("added model version %s (%s)", entry.version, "active" if activate else "kept aside")
         return entry
 

@@ -600,3 +600,29 @@ def test_bench_patch_scale_prints_both_patch_modes(isbi_root, base_model, tmp_pa
     assert [line.split()[0] for line in lines] == ["ISBI", "ISBI", "simulated", "simulated"]
     assert ["per image" in line for line in lines] == [False, True, False, True]
     assert all(float(line.split()[-3]) > 0 for line in lines)  # an MRE in mm
+
+
+def test_two_runs_finishing_at_once_never_overwrite_each_others_version(tmp_path, base_model):
+    """The window and ``cephview train --project`` both picked v1: the second is refused, the
+    first's file and index entry stay, and activation changes from either side are both kept."""
+    from cephview.model.registry import ModelVersion
+
+    folder = tmp_path / "p"
+    one, two = ProjectStore.open(folder), ProjectStore.open(folder)  # two connections, as two processes
+    try:
+        first, second = ModelRegistry(one, base_model), ModelRegistry(two, base_model)
+        assert first.next_name() == second.next_name() == "v1"
+        a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+        a.write_bytes(b"first run")
+        b.write_bytes(b"second run")
+        first.add(a, ModelVersion("v1", ""), activate=True)
+        with pytest.raises(CephviewError, match="v1 exists already"):
+            second.add(b, ModelVersion("v1", ""), activate=True)
+        assert (folder / "models" / "v1.pt").read_bytes() == b"first run" and b.exists()
+        assert [v.version for v in second.list_versions()] == ["base", "v1"] and second.active == "v1"
+        second.add(b, ModelVersion(second.next_name(), ""), activate=False)
+        first.activate("base")
+        assert [v.version for v in first.list_versions()] == ["base", "v1", "v2"] and second.active == "base"
+    finally:
+        one.close()
+        two.close()
