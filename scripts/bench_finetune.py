@@ -114,6 +114,23 @@ def test1_and_devices(isbi: Path, scales: list[float], work: Path, n: int | None
     ]
 
 
+def device_bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark on Test1 and its simulated devices shares."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    ap.add_argument("--isbi", type=Path, default=DEFAULT_ISBI)
+    ap.add_argument("--work", type=Path, help="folder for the simulated images (default: a temp folder)")
+    return ap
+
+
+def device_bench_sets(args: argparse.Namespace, scales: list[float], n: int | None = None) -> list[tuple[str, LandmarkDataset]]:
+    """Logging set up, the ISBI data checked, and :func:`test1_and_devices` for ``args``."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not (args.isbi / "RawImage").is_dir():
+        sys.exit(f"ISBI 2015 data not found at {args.isbi}")
+    return test1_and_devices(args.isbi, scales, args.work or Path(tempfile.mkdtemp(prefix="bench_devices_")), n)
+
+
 def simulation_folder(work: Path, isbi: Path, scale: float) -> Path:
     """Where the simulated images of ``isbi`` at ``scale`` are cached under ``work``."""
     return work / f"sim-{scale:g}-{hashlib.sha1(str(isbi.resolve()).encode()).hexdigest()[:6]}"

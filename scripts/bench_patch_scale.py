@@ -11,35 +11,25 @@ curve, blur, noise). Prints MRE and SDR against the mean of the two doctors, in 
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench_finetune import DEFAULT_ISBI, test1_and_devices  # noqa: E402
+from bench_finetune import device_bench_parser, device_bench_sets  # noqa: E402
 from cephview.model.evaluate import evaluate_dataset  # noqa: E402
 from cephview.model.modelfile import load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, help="model file (default: the shipped model)")
-    ap.add_argument("--isbi", type=Path, default=DEFAULT_ISBI)
+    ap = device_bench_parser(__doc__)
     ap.add_argument("--scales", type=float, nargs="+", default=[0.7, 0.5, 1.4], help="pixel-size changes to simulate")
     ap.add_argument("--n", type=int, default=150, help="Test1 images to use (the first N)")
-    ap.add_argument("--work", type=Path, help="folder for the simulated images (default: a temp folder)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not (args.isbi / "RawImage").is_dir():
-        sys.exit(f"ISBI 2015 data not found at {args.isbi}")
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench_patch_scale_"))
-    sets = test1_and_devices(args.isbi, args.scales, work, args.n)
+    sets = device_bench_sets(args, args.scales, args.n)
     model = load_model(args.model)
     print(f"model {model.version}; {len(sets[0][1])} images per set; mean of the doctors as reference")
     print(f"{'images':<26}{'patch':>10}{'MRE mm':>9}{'SDR2':>8}{'SDR4':>8}")
