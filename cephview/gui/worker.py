@@ -105,7 +105,7 @@ class PredictionWorker(QObject):
         with self._lock:
             factory, generation = self._factory, self._factory_generation
         try:
-            if self._predictor is None or self._predictor_generation != generation:
+            if self._predictor_generation != generation:  # the first request, or a model change
                 self.progress.emit(request_id, 5, "Loading the landmark model")
                 self._predictor = None
                 self._predictor = factory()

@@ -8,13 +8,12 @@ masks them out. An AI position is never a target.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
+from cephview.core.annotations import ImageAnnotation, LandmarkStatus
 from cephview.core.datasets import AnnotatedImage, LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.core.schema import LandmarkSchema, load_schema
@@ -200,20 +199,6 @@ def unreviewed_images(store: ProjectStore) -> list[str]:
     return out
 
 
-def apply_prediction(ann: ImageAnnotation, codes: list[str], points: np.ndarray, confidence: np.ndarray, model_version: str) -> int:
-    """Give untouched landmarks the new AI positions; reviewed ones keep their whole record
-    (AI position included, so their correction distance still measures the model the clinician saw).
-    Returns how many landmarks changed."""
-    changed = 0
-    for code, (x, y), c in zip(codes, points, confidence):
-        lm = ann.landmarks.get(code, LandmarkAnnotation(code, status=LandmarkStatus.MISSING))
-        if not lm.untouched or not (math.isfinite(x) and math.isfinite(y)):
-            continue
-        ann.landmarks[code] = lm.with_prediction(float(x), float(y), float(c), model_version)
-        changed += 1
-    return changed
-
-
 @dataclass
 class RepredictResult:
     updated: list[str] = field(default_factory=list)
@@ -249,7 +234,9 @@ def repredict_unreviewed(
             def update(ann: ImageAnnotation) -> ImageAnnotation | None:
                 if ann.reviewed:
                     return None  # marked reviewed while we predicted
-                return ann if apply_prediction(ann, pred.codes, pred.points, pred.confidence, version) else None
+                # Untouched landmarks only: reviewed ones keep the AI position they were judged against.
+                new = ann.with_prediction(pred.codes, pred.points, pred.confidence, version)
+                return new if new.landmarks != ann.landmarks else None
 
             # Read, change and write in one transaction: an edit made meanwhile (in the GUI) stays.
             if store.update_annotation(key, update) is not None:
