@@ -18,7 +18,6 @@ from cephview.core.errors import CephviewError
 log = logging.getLogger("cephview")
 
 EXIT_USAGE = 2
-COMMANDS = ("info", "predict", "train", "models", "evaluate", "measure", "report", "gui")
 
 
 def error(message: str) -> None:
@@ -465,15 +464,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the review window (also: cephview [PATH...])")
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=cmd_gui)
+    # Command families in modules of their own register here (each: add_commands(sub)).
     return parser
+
+
+def command_names(parser: argparse.ArgumentParser) -> set[str]:
+    """The subcommands the parser knows, so `cephview PATH` can tell a path from a command."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `cephview` and `cephview PATH...` open the GUI.
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        argv = ["gui", *argv]
     parser = build_parser()
+    # `cephview` and `cephview PATH...` open the GUI.
+    if not argv or (argv[0] not in command_names(parser) and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
