@@ -226,7 +226,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_train_project(args: argparse.Namespace) -> int:
     """Fine-tune the project's active model on its reviewed images; promote it only if better."""
     from cephview.core.store import ProjectStore
-    from cephview.model.project_training import FinetuneProgress, FinetuneSettings, TrainingCancelled, finetune_project
+    from cephview.model.finetune.run import finetune_project
+    from cephview.model.finetune.settings import FinetuneProgress, FinetuneSettings
+    from cephview.model.train import TrainingCancelled
     from cephview.progress import ProgressBar, format_seconds
 
     settings = FinetuneSettings(freeze_encoder=args.freeze_encoder, force=args.force, num_threads=args.threads,
@@ -283,7 +285,8 @@ def cmd_train_project(args: argparse.Namespace) -> int:
         if result.promoted and result.to_repredict:
             if args.repredict:
                 from cephview.model.predictor import Predictor
-                from cephview.model.project_training import ModelRegistry, repredict_unreviewed
+                from cephview.model.project_data import repredict_unreviewed
+                from cephview.model.registry import ModelRegistry
 
                 predictor = Predictor.from_file(ModelRegistry(store).active_path(), device=args.device or "cpu")
                 done = repredict_unreviewed(store, predictor, result.to_repredict, progress=ProgressBar("predict").update)
@@ -296,7 +299,7 @@ def cmd_train_project(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     """List a project's model versions, or make one of them active again."""
     from cephview.core.store import ProjectStore
-    from cephview.model.project_training import ModelRegistry
+    from cephview.model.registry import ModelRegistry
 
     with ProjectStore.open(args.project, create=False) as store:
         registry = ModelRegistry(store)

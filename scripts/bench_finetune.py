@@ -41,9 +41,10 @@ from cephview.model.evaluate import evaluate_dataset  # noqa: E402
 from cephview.model.metrics import SDR_THRESHOLDS_MM, Evaluation  # noqa: E402
 from cephview.model.modelfile import default_model_path, load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402
-from cephview.model.project_training import (  # noqa: E402
-    FinetuneSettings, ModelRegistry, correction_stats, finetune_project,
-)
+from cephview.model.finetune.run import finetune_project  # noqa: E402
+from cephview.model.finetune.settings import FinetuneSettings  # noqa: E402
+from cephview.model.project_data import correction_stats  # noqa: E402
+from cephview.model.registry import ModelRegistry  # noqa: E402
 from cephview.model.train import Trainer  # noqa: E402
 
 DEFAULT_ISBI = REPO.parent / "shared" / "datasets" / "isbi2015"

@@ -67,9 +67,9 @@ def measure(mode: str, project: Path, model: Path, epochs: int, idle_s: float) -
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from cephview.gui.training_jobs import FinetuneJob
+    from cephview.model.finetune.jobs import FinetuneJob
     from cephview.gui.training_worker import TrainingService
-    from cephview.model.project_training import FinetuneSettings
+    from cephview.model.finetune.settings import FinetuneSettings
 
     app = QApplication.instance() or QApplication([])
     ticks: list[float] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
     QVBoxLayout, QWidget,
@@ -161,7 +161,3 @@ class DisplayControls(QWidget):
         self.window_label.setText(f"window {v.levels[0]:.0f} .. {v.levels[1]:.0f}")
         self.gamma_label.setText(f"gamma {v.gamma:.2f}")
 
-    def set_heatmap_checked(self, on: bool) -> None:
-        with QSignalBlocker(self.heatmap):
-            self.heatmap.setChecked(on)
-        self.overlay.set_enabled(on)

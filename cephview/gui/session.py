@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -253,5 +252,3 @@ class ReviewSession(QObject):
         self.store.set_status(rel_path, "error", error=message)
         self.storeChanged.emit(rel_path)
 
-    def project_folder(self) -> Path | None:
-        return self.store.folder if self.store is not None else None

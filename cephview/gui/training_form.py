@@ -1,6 +1,6 @@
 """Pieces of the Training tab: the settings form, the progress and ETA of a run, the verdict's text.
 
-The form starts at :class:`~cephview.model.project_training.FinetuneSettings`' defaults and
+The form starts at :class:`~cephview.model.finetune.settings.FinetuneSettings`' defaults and
 returns one; nothing here decides anything about the model.
 """
 
@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-if TYPE_CHECKING:  # project_training imports torch: only once the tab is used
-    from cephview.model.project_training import FinetuneProgress, FinetuneResult, FinetuneSettings
+if TYPE_CHECKING:  # fine-tuning imports torch: only once the tab is used
+    from cephview.model.finetune.settings import FinetuneProgress, FinetuneResult, FinetuneSettings
 
 # Share of the bar per phase: training dominates; the two evaluations take about as long as each other.
 PHASE_SPAN = {"evaluating current": (0, 10), "training": (10, 90), "evaluating new": (90, 98), "saving": (98, 100)}
@@ -69,8 +69,8 @@ class FinetuneForm(QWidget):
         form.addRow("Base data", row)
 
     def load_defaults(self) -> None:
-        """Read when the tab is first shown, not at start-up: project_training imports torch."""
-        from cephview.model.project_training import FinetuneSettings
+        """Read when the tab is first shown, not at start-up: fine-tuning imports torch."""
+        from cephview.model.finetune.settings import FinetuneSettings
 
         self.defaults_loaded = True
         defaults = FinetuneSettings()
@@ -80,7 +80,7 @@ class FinetuneForm(QWidget):
         self.adapt_scale.setChecked(defaults.adapt_scale)
 
     def settings(self) -> FinetuneSettings:
-        from cephview.model.project_training import FinetuneSettings
+        from cephview.model.finetune.settings import FinetuneSettings
 
         if not self.defaults_loaded:
             self.load_defaults()

@@ -1,6 +1,6 @@
 """The Training tab: what the reviews taught, the model versions, and fine-tuning in the background.
 
-Every figure and decision comes from :mod:`cephview.model.project_training` (the functions the
+Every figure and decision comes from :mod:`cephview.model.finetune` (the functions the
 ``cephview train --project`` command uses); this widget only collects settings, starts jobs on a
 :class:`~cephview.gui.training_worker.TrainingService` and shows what comes back. After a model
 becomes active (promoted by the run, "Use new model anyway", or "Restore this version") it
@@ -24,7 +24,7 @@ from cephview.core.store import ImageStatus
 from cephview.gui import dialogs
 from cephview.gui.session import ReviewSession
 from cephview.gui.training_form import FinetuneForm, RunProgress, fmt, result_html
-from cephview.gui.training_jobs import FinetuneJob, RepredictJob
+from cephview.model.finetune.jobs import FinetuneJob, RepredictJob
 from cephview.gui.training_views import CorrectionTable, TrainingPlot, VersionTable
 from cephview.gui.training_worker import TrainingService
 from cephview.model.project_data import (
@@ -32,8 +32,9 @@ from cephview.model.project_data import (
 )
 from cephview.progress import format_seconds
 
-if TYPE_CHECKING:  # project_training and the registry import torch: only once the tab is used
-    from cephview.model.project_training import FinetuneProgress, FinetuneResult, FinetuneSettings, ModelRegistry
+if TYPE_CHECKING:  # fine-tuning and the registry import torch: only once the tab is used
+    from cephview.model.finetune.settings import FinetuneProgress, FinetuneResult, FinetuneSettings
+    from cephview.model.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ class TrainingPanel(QWidget):
         """Make ``version`` active (the user has seen its figures) and predict the unreviewed images again."""
         if self.store is None or self.service.busy:
             return
-        from cephview.model.project_training import promote_version
+        from cephview.model.finetune.promotion import promote_version
 
         registry = self.registry()
         try:

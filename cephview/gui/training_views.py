@@ -1,6 +1,6 @@
 """The displays of the Training tab: correction table, model versions, live training plot.
 
-They show what :mod:`cephview.model.project_training` computed and hold no logic of their own.
+They show what :mod:`cephview.model.finetune` computed and hold no logic of their own.
 """
 
 from __future__ import annotations

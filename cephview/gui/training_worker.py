@@ -1,6 +1,6 @@
 """Fine-tuning and re-prediction off the GUI: a worker *process*, with a thread as the fallback.
 
-:class:`TrainingService` runs one job of :mod:`cephview.gui.training_jobs` at a time, in a
+:class:`TrainingService` runs one job of :mod:`cephview.model.finetune.jobs` at a time, in a
 spawned process (default) or a QThread, and turns its messages into Qt signals in the GUI
 thread. Cancel sets an event that the job's ``should_stop`` reads between batches: the core then
 raises ``TrainingCancelled`` and writes nothing.
@@ -19,7 +19,7 @@ The typical latency is the same; the tail is not. In a thread the training share
 the GUI: torch releases it inside each op, but the Python around the ops (sampling and
 augmentation, the optimizer's bookkeeping, loading and saving models, evaluation) holds it, and
 the GUI then waits past 100 ms. A process has its own interpreter and runs at a lower priority
-(``training_jobs.CHILD_NICE``), so the longest stall stayed at 39-63 ms here.
+(``finetune.jobs.CHILD_NICE``), so the longest stall stayed at 39-63 ms here.
 ``tests/gui/test_training_panel.py`` measures it over a whole run and asserts the 99th percentile
 under 100 ms (13 ms on an idle machine) and no single gap over 500 ms (the worst was 20-87 ms in
 nine runs; the test's own image changes, which open images in the GUI thread training or not,
@@ -40,7 +40,7 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from cephview.gui.training_jobs import FinetuneJob, RepredictJob, process_main, run_job
+from cephview.model.finetune.jobs import FinetuneJob, RepredictJob, process_main, run_job
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class TrainingService(QObject):
     -------
     busyChanged(bool)
     progress(object)
-        A :class:`~cephview.model.project_training.FinetuneProgress`.
+        A :class:`~cephview.model.finetune.settings.FinetuneProgress`.
     imageUpdated(str)
         A re-prediction saved new AI positions for this image.
     repredictProgress(int, int)

@@ -39,7 +39,6 @@ def default_predictor_factory(model_path: str | Path | None) -> Callable[[], obj
 class PredictionWorker(QObject):
     """Runs in the worker thread; never touches widgets or the project store."""
 
-    started = Signal(int, str)  # request id, rel_path
     progress = Signal(int, int, str)  # request id, percent, what is happening
     succeeded = Signal(int, object)  # request id, PredictionResult
     failed = Signal(int, str, str)  # request id, rel_path, message for the user
@@ -101,7 +100,6 @@ class PredictionWorker(QObject):
         if self._is_cancelled(request_id):
             self._finish_cancelled(request_id, rel_path)
             return
-        self.started.emit(request_id, rel_path)
         with self._lock:
             factory, generation = self._factory, self._factory_generation
         try:

@@ -182,11 +182,3 @@ class Predictor:
             found[view, k] = coords.apply(coords.invert(to_hm @ m), pts_hm)[0]
             found_conf[view, k] = c[0]
         return found.mean(axis=0), found_conf.mean(axis=0)
-
-
-def predict_file(predictor: Predictor, path: str | Path) -> tuple[Prediction, "object"]:
-    """Open a radiograph and predict on it; returns (prediction, radiograph)."""
-    from cephview.core.radiograph import load_radiograph
-
-    radiograph = load_radiograph(path)
-    return predictor.predict(radiograph.model_pixels), radiograph

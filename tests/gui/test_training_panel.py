@@ -220,7 +220,7 @@ def test_cancel_leaves_the_current_model_untouched(training_window, qtbot):
 
 # ---------------------------------------------------------------------------- not better, use anyway, restore
 def test_a_version_not_better_is_kept_aside_until_used_anyway_and_restore_goes_back(training_window, qtbot, monkeypatch):
-    from cephview.model.project_training import FinetuneSettings
+    from cephview.model.finetune.settings import FinetuneSettings
     from cephview.model.registry import ModelRegistry
 
     window, folder, keys = training_window
@@ -265,7 +265,7 @@ def test_a_run_finishing_while_another_project_is_open_still_updates_its_own_pro
         training_window, qtbot, monkeypatch, tmp_path):
     """The clinician opens another project during a run: the promoted model still re-predicts the
     unreviewed images of the project it was trained for, and nothing of the open one changes."""
-    from cephview.model.project_training import FinetuneSettings
+    from cephview.model.finetune.settings import FinetuneSettings
     from cephview.model.registry import ModelRegistry
 
     window, folder, keys = training_window
@@ -291,7 +291,8 @@ def test_a_run_finishing_while_another_project_is_open_still_updates_its_own_pro
 
 def test_reopening_the_project_follows_its_active_version(make_window, base_model, tmp_path, qtbot):
     """The inference worker uses the registry's active model as soon as a project opens."""
-    from cephview.model.project_training import FinetuneSettings, finetune_project
+    from cephview.model.finetune.run import finetune_project
+    from cephview.model.finetune.settings import FinetuneSettings
     from cephview.model.registry import ModelRegistry
 
     folder = tmp_path / "project"
@@ -313,9 +314,9 @@ def test_reopening_the_project_follows_its_active_version(make_window, base_mode
 
 # ---------------------------------------------------------------------------- the thread fallback
 def test_thread_mode_runs_the_same_job(base_model, tmp_path, qtbot):
-    from cephview.gui.training_jobs import FinetuneJob
+    from cephview.model.finetune.jobs import FinetuneJob
     from cephview.gui.training_worker import TrainingService
-    from cephview.model.project_training import FinetuneSettings
+    from cephview.model.finetune.settings import FinetuneSettings
 
     folder = tmp_path / "project"
     make_project(folder)

@@ -1,12 +1,13 @@
 """Fine-tuning and re-prediction jobs as plain data, and the code that runs one (no Qt).
 
 :func:`run_job` opens the project's store itself (it may run in another process), calls
-:func:`~cephview.model.project_training.finetune_project` or
-:func:`~cephview.model.project_training.repredict_unreviewed`, and reports through ``send`` as
+:func:`~cephview.model.finetune.run.finetune_project` or
+:func:`~cephview.model.project_data.repredict_unreviewed`, and reports through ``send`` as
 ``(kind, payload)`` messages: ``progress`` (a ``FinetuneProgress``), ``image`` (a key whose AI
 positions were saved), ``repredict`` ((done, total)), then exactly one of ``finished`` (the
 result), ``cancelled`` or ``failed`` (a message for the user). Everything sent pickles.
-:class:`~cephview.gui.training_worker.TrainingService` runs it in a process or a thread.
+:class:`~cephview.gui.training_worker.TrainingService` runs it in a process or a thread; it
+lives here, not in the GUI, because the worker process must import it without Qt.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # torch stays out of the GUI process until a job or a prediction needs it
-    from cephview.model.project_training import FinetuneSettings
+    from cephview.model.finetune.settings import FinetuneSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class RepredictJob:
 
 
 def _run_finetune(store, job: FinetuneJob, send: Send, should_stop: Callable[[], bool]) -> None:
-    from cephview.model.project_training import ModelRegistry, finetune_project
+    from cephview.model.finetune.run import finetune_project
+    from cephview.model.registry import ModelRegistry
 
     base = None
     if job.base_data:
@@ -67,7 +69,7 @@ def _run_finetune(store, job: FinetuneJob, send: Send, should_stop: Callable[[],
 
 def _run_repredict(store, job: RepredictJob, send: Send, should_stop: Callable[[], bool]) -> None:
     from cephview.model.predictor import Predictor
-    from cephview.model.project_training import RepredictResult, repredict_unreviewed
+    from cephview.model.project_data import RepredictResult, repredict_unreviewed
 
     predictor = Predictor.from_file(job.model, device=job.device)
     total = RepredictResult()

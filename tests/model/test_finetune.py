@@ -20,11 +20,14 @@ from cephview.core.store import ProjectStore
 from cephview.model.config import TrainConfig, tiny_train_config
 from cephview.model.modelfile import LandmarkModel, build_network, load_model, save_model
 from cephview.model.predictor import Predictor
-from cephview.model.project_training import (
-    FinetuneSettings, ModelRegistry, TrainingCancelled, correction_stats, finetune_project,
-    project_dataset, promote_version, repredict_unreviewed, split_holdout, unreviewed_images,
-)
-from cephview.model.project_training import decide_promotion, mix_base_data
+from cephview.model.finetune.base_data import mix_base_data
+from cephview.model.finetune.holdout import split_holdout
+from cephview.model.finetune.promotion import decide_promotion, promote_version
+from cephview.model.finetune.run import finetune_project
+from cephview.model.finetune.settings import FinetuneSettings
+from cephview.model.project_data import correction_stats, project_dataset, repredict_unreviewed, unreviewed_images
+from cephview.model.registry import ModelRegistry
+from cephview.model.train import TrainingCancelled
 
 CODES = load_schema("isbi2015").codes
 W, H = 192, 240
@@ -188,7 +191,7 @@ def test_mix_base_data(image_cache):
 
 
 def test_base_draw_only_when_the_base_set_is_larger_than_one_epochs_share():
-    from cephview.model.project_training import base_draw
+    from cephview.model.finetune.base_data import base_draw
 
     draw = base_draw(15, 150, FinetuneSettings(base_ratio=1.0))
     assert (draw.pool_start, draw.per_epoch) == (15, 15)
@@ -203,7 +206,8 @@ def test_base_images_are_made_to_look_like_the_projects(tmp_path, image_cache):
 
     from cephview.core.datasets import AnnotatedImage
     from cephview.model.device_scale import median_distances
-    from cephview.model.project_training import ScaleAdaptation, training_set
+    from cephview.model.finetune.base_data import training_set
+    from cephview.model.finetune.scale import ScaleAdaptation
 
     schema = load_schema("isbi2015")
     cal = Calibration.isotropic(MM, CalibrationSource.USER)
@@ -236,7 +240,7 @@ def test_base_images_are_made_to_look_like_the_projects(tmp_path, image_cache):
 
 # ---------------------------------------------------------------------------- fine-tuning
 def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, image_cache, base_model, monkeypatch):
-    import cephview.model.project_training as pt
+    import cephview.model.finetune.run as pt
 
     seen: list[LandmarkDataset] = []
 
@@ -305,7 +309,7 @@ def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, ima
 
 
 def test_finetune_with_base_data_draws_its_share_afresh_each_epoch(tmp_path, image_cache, base_model, monkeypatch):
-    import cephview.model.project_training as pt
+    import cephview.model.finetune.run as pt
     from cephview.core.datasets import AnnotatedImage
 
     draws = []
@@ -464,7 +468,7 @@ def test_rescaled_images_keep_landmarks_on_their_pixels(tmp_path):
     import cv2
 
     from cephview.core.datasets import AnnotatedImage
-    from cephview.model.project_training import rescaled_images
+    from cephview.model.finetune.scale import rescaled_images
 
     image = np.zeros((200, 160), np.uint8)
     points = np.full((19, 2), np.nan)
