@@ -22,7 +22,8 @@ from cephview.core.calibration import Calibration, CalibrationSource
 from cephview.core.datasets.base import AnnotatedImage, LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
-from cephview.core.synthetic_anatomy import Head, draw_head, random_head
+from cephview.core.synthetic_anatomy import Head, random_head
+from cephview.core.synthetic_render import render
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def synthetic_cephalogram(
             break
     else:  # pragma: no cover - the ranges above keep the head well inside the frame
         raise RuntimeError(f"seed {seed}: could not place the head inside {width} x {height}")
-    image = draw_head(placed, rng, width, height, bits)
+    image = render(placed, rng, width, height, bits)
     if facing == "left":
         image = np.ascontiguousarray(image[:, ::-1])
         points[:, 0] = (width - 1) - points[:, 0]  # pixel centres at integers: x -> W-1-x

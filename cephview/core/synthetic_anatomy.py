@@ -199,8 +199,3 @@ def _neck_curves(neck: np.ndarray, rng: np.random.Generator) -> dict[str, np.nda
     curves["hyoid"] = _apply(neck, ellipse(np.array([97.0, 204.0]), 6.0, 2.6, tilt_deg=15, n=24))
     return curves
 
-
-def draw_head(head: Head, rng: np.random.Generator, width: int, height: int, bits: int) -> np.ndarray:
-    from cephview.core.synthetic_render import render
-
-    return render(head, rng, width, height, bits)
