@@ -28,6 +28,7 @@ def expand_inputs(paths: list[str]) -> list[Path]:
     """Files as given; folders become their image files (by extension or by content), sorted."""
     from cephview.core.datasets import IMAGE_SUFFIXES
     from cephview.core.radiograph import detect_format
+    from cephview.core.store import is_project_database_file
 
     out: list[Path] = []
     for raw in paths:
@@ -36,7 +37,8 @@ def expand_inputs(paths: list[str]) -> list[Path]:
             out.append(p)
             continue
         for child in sorted(p.iterdir()):
-            if not child.is_file() or child.name.startswith(".") or child.name == "cephview.sqlite":
+            # Never open the project's database files: closing them would drop this process's SQLite locks.
+            if not child.is_file() or child.name.startswith(".") or is_project_database_file(child):
                 continue
             if child.suffix.lower() in IMAGE_SUFFIXES:
                 out.append(child)

@@ -41,3 +41,28 @@ def tiny_model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
     save_model(model, path)
     return path
+
+
+_LOCK_HOLDER = """
+import fcntl, os, struct, sys
+path, start, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fd = os.open(path, os.O_RDWR)
+query = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, start, length, 0)
+kind, _, _, _, pid = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, query))
+print(0 if kind == fcntl.F_UNLCK else pid)
+"""
+
+
+@pytest.fixture(scope="session")
+def lock_holder():
+    """``lock_holder(path, start=SQLite's shared range, length=510)``: the pid holding a POSIX lock
+    there that a write lock would meet, or None; asked by another process (one never sees its own)."""
+    import subprocess
+    import sys
+
+    def holder(path: Path, start: int = 0x40000002, length: int = 510) -> int | None:
+        done = subprocess.run([sys.executable, "-c", _LOCK_HOLDER, str(path), str(start), str(length)],
+                              capture_output=True, text=True, timeout=60, check=True)
+        return int(done.stdout) or None
+
+    return holder

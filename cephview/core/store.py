@@ -27,12 +27,20 @@ from typing import Any, Callable, Iterable, Iterator
 from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
+from cephview.core.store_locks import PresenceLocks, file_identity
 from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "cephview.sqlite"
 DEFAULT_SCHEMA = "isbi2015"
+
+
+def is_project_database_file(path: str | Path) -> bool:
+    """The database or one of SQLite's files beside it (-wal, -shm, -journal). Nothing but SQLite
+    may open them in a process that uses the project: closing any descriptor of them drops the
+    process's SQLite locks (see :mod:`cephview.core.store_locks`)."""
+    return Path(path).name.startswith(DB_NAME)
 
 
 class ImageStatus(str, Enum):
@@ -110,11 +118,17 @@ class ProjectStore:
         self.path = folder / DB_NAME
         self._conn = conn
         self._lock = threading.RLock()
+        self._presence = PresenceLocks.acquire(self.path)
+        self._wal_identity = file_identity(Path(f"{self.path}-wal"))
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
     def open(cls, folder: str | Path, create: bool = True) -> "ProjectStore":
         folder = Path(folder).expanduser().resolve()
+        return cls(folder, cls._connect(folder, create))
+
+    @classmethod
+    def _connect(cls, folder: Path, create: bool) -> sqlite3.Connection:
         path = folder / DB_NAME
         if not path.exists():
             if not create:
@@ -132,7 +146,7 @@ class ProjectStore:
         except BaseException:
             conn.close()
             raise
-        return cls(folder, conn)
+        return conn
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection, path: Path) -> None:
@@ -176,6 +190,29 @@ class ProjectStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._presence is not None:
+                self._presence.release()
+                self._presence = None
+
+    def _live_connection(self) -> sqlite3.Connection:
+        """The connection, with this process's SQLite locks taken again (call under ``_lock``).
+
+        Something else in this process may have opened and closed the database file, which drops
+        those locks; a connection whose -wal another process deleted meanwhile would write into
+        a deleted file, so it is replaced by a fresh one before it is used again.
+        """
+        if self._presence is None or self._conn.in_transaction:
+            return self._conn
+        self._presence.hold()
+        wal = file_identity(Path(f"{self.path}-wal"))
+        if self._wal_identity is not None and wal != self._wal_identity:
+            log.warning("%s: another program removed the database's write-ahead log while this one "
+                        "used it (its locks were dropped); reconnecting", self.path)
+            self._conn.close()  # first: a new connection in this process would share its stale -shm
+            self._conn = self._connect(self.folder, create=False)
+            self._presence.hold()
+            self._wal_identity = file_identity(Path(f"{self.path}-wal"))
+        return self._conn
 
     def __enter__(self) -> "ProjectStore":
         return self
@@ -187,7 +224,7 @@ class ProjectStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade deadlock."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._live_connection().execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
@@ -200,7 +237,7 @@ class ProjectStore:
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            return self._live_connection().execute(sql, params).fetchall()
 
     @property
     def schema_version(self) -> int:
@@ -364,7 +401,7 @@ class ProjectStore:
         """The image's full record (never-seen landmarks as ``missing``); None if the image is unknown."""
         key = self.key(rel_path)
         with self._lock:
-            row = self._conn.execute(
+            row = self._live_connection().execute(
                 "SELECT id, schema, calibration, cvm_stage, notes, reviewed, view FROM images WHERE rel_path = ?",
                 (key,),
             ).fetchone()

@@ -6,7 +6,10 @@ replace them.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+import os
+
+from PySide6.QtCore import QFileInfo
+from PySide6.QtWidgets import QFileDialog, QFileIconProvider, QInputDialog, QMessageBox, QWidget
 
 
 def show_error(parent: QWidget, title: str, message: str, advice: str = "") -> QMessageBox:
@@ -33,23 +36,68 @@ def ask_distance_mm(parent: QWidget, pixels: float) -> float | None:
     return value if ok else None
 
 
+class NameOnlyIcons(QFileIconProvider):
+    """Icons and type names from the file name alone.
+
+    Qt's own provider reads the first bytes of files whose name it does not know, to guess their
+    type: in a project folder that is ``cephview.sqlite-wal`` and ``-shm``, and closing them again
+    drops this process's SQLite locks on the project (see :mod:`cephview.core.store_locks`).
+    """
+
+    def icon(self, what):  # noqa: ANN001 - an IconType or a QFileInfo
+        if isinstance(what, QFileInfo):
+            what = QFileIconProvider.IconType.Folder if what.isDir() else QFileIconProvider.IconType.File
+        return super().icon(what)
+
+    def type(self, info: QFileInfo) -> str:
+        if info.isDir():
+            return "Folder"
+        return f"{info.suffix().upper()} file" if info.suffix() else "File"
+
+
+def file_dialog(parent: QWidget | None, title: str, folder: str, filter_text: str = "",
+                mode: QFileDialog.FileMode = QFileDialog.FileMode.ExistingFile, save: bool = False) -> QFileDialog:
+    """A file dialog that never opens the files it lists (see :class:`NameOnlyIcons`).
+
+    Qt's own dialog on POSIX systems, where native dialogs may run inside this process and read
+    the files to show their type; Windows' locks belong to a handle, its native dialog is safe.
+    """
+    dialog = QFileDialog(parent, title, folder, filter_text)
+    dialog.setFileMode(mode)
+    if save:
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    if mode == QFileDialog.FileMode.Directory:
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    if os.name == "posix":
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+    dialog.icons = NameOnlyIcons()  # the dialog does not own it: keep it alive as long as the dialog
+    dialog.setIconProvider(dialog.icons)
+    return dialog
+
+
+def _run(dialog: QFileDialog) -> list[str]:
+    return dialog.selectedFiles() if dialog.exec() == QFileDialog.DialogCode.Accepted else []
+
+
 def ask_open_files(parent: QWidget, folder: str = "") -> list[str]:
-    files, _ = QFileDialog.getOpenFileNames(
+    return _run(file_dialog(
         parent, "Open cephalograms", folder,
         "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)",
-    )
-    return files
+        QFileDialog.FileMode.ExistingFiles,
+    ))
 
 
-def ask_open_folder(parent: QWidget, folder: str = "") -> str:
-    return QFileDialog.getExistingDirectory(parent, "Open a folder of cephalograms (becomes a project)", folder)
+def ask_open_folder(parent: QWidget | None, folder: str = "", title: str = "") -> str:
+    chosen = _run(file_dialog(parent, title or "Open a folder of cephalograms (becomes a project)", folder,
+                              mode=QFileDialog.FileMode.Directory))
+    return chosen[0] if chosen else ""
 
 
 def ask_save_path(parent: QWidget, title: str, suggestion: str, filter_text: str) -> str:
-    path, _ = QFileDialog.getSaveFileName(parent, title, suggestion, filter_text)
-    return path
+    chosen = _run(file_dialog(parent, title, suggestion, filter_text, QFileDialog.FileMode.AnyFile, save=True))
+    return chosen[0] if chosen else ""
 
 
 def ask_model_file(parent: QWidget, folder: str = "") -> str:
-    path, _ = QFileDialog.getOpenFileName(parent, "Choose a landmark model", folder, "cephview models (*.pt)")
-    return path
+    chosen = _run(file_dialog(parent, "Choose a landmark model", folder, "cephview models (*.pt)"))
+    return chosen[0] if chosen else ""

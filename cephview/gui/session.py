@@ -205,16 +205,19 @@ class ReviewSession(QObject):
         self._heatmaps[rel_path] = result
         while len(self._heatmaps) > 4:
             self._heatmaps.pop(next(iter(self._heatmaps)))
+        # Merged into the record as stored now, in one write transaction: another window or
+        # process may have edited this image since it was opened here, and its edits stay.
+        stored = self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
+            result.codes, result.points, result.confidence, result.model_version))
         if rel_path != self.rel_path:
-            self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
-                result.codes, result.points, result.confidence, result.model_version))
             self.storeChanged.emit(rel_path)
             return False
-        self.annotation = self.annotation.with_prediction(
-            result.codes, result.points, result.confidence, result.model_version
-        )
-        self.store.save_annotation(self.annotation)
+        if not stored.calibration.is_calibrated and self.radiograph.calibration.is_calibrated:
+            stored.calibration = self.radiograph.calibration  # from the file, as in open_image
+        stored.view = self.annotation.view
+        self.annotation = stored
         self.landmarksChanged.emit(self.codes())
+        self.reviewedChanged.emit()
         self.heatmapsChanged.emit()
         self.storeChanged.emit(rel_path)
         return True

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+    QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
     QWidget,
 )
 
@@ -91,7 +91,9 @@ class FinetuneForm(QWidget):
         return self.base_data.text().strip() or None
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "ISBI 2015 dataset folder to mix in", self.base_data.text())
+        from cephview.gui import dialogs
+
+        folder = dialogs.ask_open_folder(self, self.base_data.text(), "ISBI 2015 dataset folder to mix in")
         if folder:
             self.base_data.setText(folder)
 

@@ -140,3 +140,38 @@ def test_an_edit_the_store_refuses_did_not_happen(review, monkeypatch):
     stack.redo()
     assert controller.move(code, 300.0, 310.0)  # the same edit, once the store takes it
     assert store.load_annotation(key).landmarks[code].x == 300.0 and len(failures) == 2
+
+
+def test_a_prediction_arriving_in_one_window_keeps_what_another_window_saved(qapp, tmp_path):
+    """Window B has the image open; window A (another connection, as another process) corrects S,
+    writes a note and marks the image reviewed; then B's prediction arrives: only untouched
+    landmarks take it, A's edits stay in the store and in B."""
+    from dataclasses import replace
+
+    from cephview.core.annotations import utc_now
+
+    folder = tmp_path / "p"
+    files = write_cephalograms(folder, 1)
+    store_b = ProjectStore.open(folder)
+    record = store_b.add_image(files[0])
+    store_a = ProjectStore.open(folder, create=False)
+    try:
+        session = ReviewSession()
+        session.set_store(store_b)
+        grey = np.zeros((600, 500), np.uint8)
+        session.open_image(record.rel_path, Radiograph(None, "synthetic", grey, grey, grey, 8, "MONOCHROME2"))
+        codes = session.codes()
+        s = store_a.load_annotation(record.rel_path).landmarks["S"]
+        store_a.save_landmark(record.rel_path, replace(s, x=11.0, y=12.0, status=LandmarkStatus.MANUAL, edited_at=utc_now()))
+        store_a.set_image_fields(record.rel_path, notes="check S", reviewed=True)
+        k = np.arange(len(codes), dtype=float)
+        session.apply_prediction(PredictionResult(
+            record.rel_path, codes, np.stack([50 + k, 60 + k], 1), np.full(len(codes), 0.5),
+            np.zeros((len(codes), 4, 4), np.float32), np.eye(3), "v1"))
+        for ann in (store_a.load_annotation(record.rel_path), session.annotation):
+            assert (ann.landmarks["S"].x, ann.landmarks["S"].status) == (11.0, LandmarkStatus.MANUAL)
+            assert ann.notes == "check S" and ann.reviewed
+            assert ann.landmarks["N"].status is LandmarkStatus.AI and ann.landmarks["N"].x == 50 + codes.index("N")
+    finally:
+        store_a.close()
+        store_b.close()
