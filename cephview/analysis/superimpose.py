@@ -67,7 +67,7 @@ class RigidTransform:
         c, s = self.cos, self.sin
         return (c * p[0] - s * p[1] + self.tx, s * p[0] + c * p[1] + self.ty)
 
-    def inverse(self) -> "RigidTransform":
+    def inverse(self) -> RigidTransform:
         c, s = self.cos, self.sin
         # R^T (x - t)
         return RigidTransform(-self.angle_deg, -(c * self.tx + s * self.ty), -(-s * self.tx + c * self.ty))
@@ -151,6 +151,7 @@ class Superimposition:
     measurements: tuple[MeasurementChange, ...]
     residual_mm: float  # RMS distance left between the reference points after the fit
     unreviewed: tuple[str, ...] = ()  # "before S", "after N": reference points still at status ai
+    schema: str = "isbi2015"  # the landmark set of both films
 
     @property
     def method_label(self) -> str:
@@ -266,7 +267,8 @@ def superimpose(
     unreviewed = tuple(f"{which} {c}" for which, ann in (("before", before), ("after", after)) for c in reference
                        if ann.landmarks[c].status is LandmarkStatus.AI)
     return Superimposition(method, reference, transform, cal_b, cal_a, tuple(changes),
-                           measurement_changes(before, after, analyses, norm_set), residual, unreviewed)
+                           measurement_changes(before, after, analyses, norm_set), residual, unreviewed,
+                           before.schema)
 
 
 def _dist2(p: Point, q: Point) -> float:
@@ -274,11 +276,11 @@ def _dist2(p: Point, q: Point) -> float:
 
 
 def _require(codes: Sequence[str], pts_b: dict, pts_a: dict, before: ImageAnnotation, after: ImageAnnotation) -> None:
-    gaps = [f"{ann.image} lacks {', '.join(missing)}"
+    gaps = [f"{ann.image}: lacks {', '.join(missing)}"
             for ann, pts in ((before, pts_b), (after, pts_a))
             if (missing := [c for c in codes if c not in pts])]
     if gaps:
-        raise SuperimpositionError(f"cannot superimpose on {', '.join(codes)}: " + "; ".join(gaps))
+        raise SuperimpositionError("; ".join(gaps) + f" (needed to superimpose on {', '.join(codes)})")
 
 
 def measurement_changes(
