@@ -470,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=cmd_gui)
     # Command families in modules of their own register here (each: add_commands(sub)).
+    from cephview import cli_serial
+    cli_serial.add_commands(sub)
     return parser
 
 

@@ -29,6 +29,7 @@ from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
 from cephview.core.store_locks import PresenceLocks, file_identity
 from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
+from cephview.core.store_visits import VisitsMixin
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,10 @@ def probe_image(path: Path) -> tuple[str, int, int]:
         return fmt, int(im.size[0]), int(im.size[1])
 
 
-class ProjectStore:
-    """A project's database. Thread-safe: one connection guarded by a lock."""
+class ProjectStore(VisitsMixin):
+    """A project's database. Thread-safe: one connection guarded by a lock.
+
+    Patients and visit dates of the films: :class:`~cephview.core.store_visits.VisitsMixin`."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection) -> None:
         self.folder = folder

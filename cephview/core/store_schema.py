@@ -45,6 +45,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
     (  # v3: the file's size and times when last hashed, so re-opening a folder skips unchanged files
         "ALTER TABLE images ADD COLUMN file_stat TEXT",
     ),
+    (  # v4: the patient and visit date of each film (from DICOM, or assigned by the user)
+        "ALTER TABLE images ADD COLUMN patient_id TEXT",
+        "ALTER TABLE images ADD COLUMN acquired_on TEXT",  # ISO YYYY-MM-DD
+        "ALTER TABLE images ADD COLUMN visit_source TEXT",  # dicom, user, none; NULL: file not read yet
+        "CREATE INDEX images_patient ON images(patient_id, acquired_on)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
