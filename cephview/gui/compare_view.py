@@ -39,6 +39,7 @@ METHOD_TEXT = {SN: "S-N, registered at S", CRANIAL_BASE: "Best fit on the crania
 def _num(value: float | None, digits: int = 1, sign: bool = False) -> str:
     if value is None:
         return ""
+    value = round(value, digits) + 0.0  # no "-0.0"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 

@@ -40,6 +40,7 @@ LANDMARK_COLUMNS = (("Landmark", 30, ALIGN_L), ("dx mm", 26, ALIGN_R), ("dy mm",
 def _fmt(value: float | None, digits: int = 1, sign: bool = False) -> str:
     if value is None:
         return ""
+    value = round(value, digits) + 0.0  # no "-0.0"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
