@@ -260,6 +260,8 @@ class CompareView(QWidget):
         r = self.result
         rows = []
         for m in ([] if r is None else r.measurements):
+            if m.before is None and m.after is None:
+                continue  # needs landmarks neither film has (incisor apices on an ISBI set): the status says
             note = ("missing " + m.missing) if m.missing else ("provisional" if m.provisional else "")
             cells = [_item(m.analysis), _item(m.name), _item(_num(m.before), True), _item(_num(m.after), True),
                      _item(_num(m.change, sign=True), True), _item(m.unit), _item(note)]
@@ -282,6 +284,9 @@ class CompareView(QWidget):
             return
         r = self.result
         text = f"<b>{r.method_label}</b>; reference points {r.residual_mm:.2f} mm apart after the fit (RMS)."
+        absent = [m.name for m in r.measurements if m.before is None and m.after is None]
+        if absent:
+            text += f"<br><span style='color:#757575'>Not computable on either film: {', '.join(absent)}.</span>"
         if r.unreviewed:
             text += (f"<br><span style='color:#c62828'>Provisional: registered on landmarks not yet reviewed "
                      f"({', '.join(r.unreviewed)}).</span>")
