@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -265,3 +267,16 @@ def test_without_annotations_the_model_predicts_both_films(films, tmp_path, caps
     measured = read(out / "measurements.csv")
     assert measured["Steiner/SNA"]["status"] == "provisional"
     assert abs(float(measured["Steiner/SNA"]["change"])) < 2.0
+
+
+def test_pdf_progress_page(films, tmp_path, capsys, qapp):
+    out = tmp_path / "out"
+    code, err = run(["superimpose", films["before"], films["after"], "--annotations", films["csv"],
+                     "--mm-per-px", BEFORE_MM, "--analyses", "steiner", "--pdf", "--out", out], capsys)
+    assert code == 0, err
+    assert (out / "progress.pdf").read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(out / "progress.pdf"), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "001_t1.dcm (2025-06-12)" in text and "SNB" in text
+        assert "ISBI-001" not in text  # the patient ID stays out of the report

@@ -21,7 +21,7 @@ MEASUREMENT_HEADER = ("analysis", "measurement", "before", "after", "change", "u
 
 
 def _num(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+    return "" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
 
 
 def landmark_rows(result: Superimposition) -> list[list[str]]:

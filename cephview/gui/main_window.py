@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from cephview.core.calibration import Calibration
 from cephview.gui import dialogs
 from cephview.gui.actions import build_actions
+from cephview.gui.compare_link import attach_compare
 from cephview.gui.cvm_widget import CvmWidget
 from cephview.gui.display_controls import DisplayControls
 from cephview.gui.heatmap_overlay import HeatmapOverlay
@@ -112,6 +113,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.tabifyDockWidget(self.docks["display"], self.docks["measurements"])
         self.docks["display"].raise_()
         self.training = attach_training(self)  # before _restore_settings: its dock is in the saved state
+        self.compare = attach_compare(self)  # patients, visits and "Compare with…"
         self._sized_docks = False
 
         self._view_timer = QTimer(self)

@@ -1,11 +1,17 @@
-"""Worklist: the project's images with their review status, a status filter and a name filter."""
+"""Worklist: the project's images with their review status, a status filter and a name filter.
+
+Each film also shows its patient and date (from DICOM or assigned by the user); "Group by
+patient" puts a patient's films together, earliest first. The right-click menu offers
+"Compare with…" and "Patient and date…" (handled by :mod:`cephview.gui.compare_link`).
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QTableView,
+    QVBoxLayout, QWidget,
 )
 
 STATUS_TEXT = {
@@ -24,6 +30,8 @@ STATUS_COLOR = {
 }
 REL_PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+GROUP_ROLE = Qt.ItemDataRole.UserRole + 3  # sort key: patient, then date, then path
+COLUMNS = ["Image", "Status", "Patient", "Date"]
 
 
 class _Filter(QSortFilterProxyModel):
@@ -49,11 +57,14 @@ class Worklist(QWidget):
     """List of images; ``imageActivated(rel_path)`` when the user picks one."""
 
     imageActivated = Signal(str)
+    recordsChanged = Signal()  # the list was replaced (another project, files added)
+    compareRequested = Signal(str)  # rel_path: "Compare with…" on this film
+    visitEditRequested = Signal(str)  # rel_path: "Patient and date…"
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.model = QStandardItemModel(0, 2, self)
-        self.model.setHorizontalHeaderLabels(["Image", "Status"])
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
         self.proxy = _Filter(self)
         self.proxy.setSourceModel(self.model)
         self.status_filter = QComboBox()
@@ -73,6 +84,15 @@ class Worklist(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (2, 3):
+            self.view.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.group_by_patient = QCheckBox("Group by patient")
+        self.group_by_patient.setToolTip("A patient's films together, earliest first")
+        self.group_by_patient.toggled.connect(self._apply_grouping)
+        self.proxy.setSortRole(GROUP_ROLE)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self._visits: dict = {}  # rel_path -> cephview.core.visits.Visit
         self.summary = QLabel()
         filters = QHBoxLayout()
         filters.addWidget(self.status_filter)
@@ -80,6 +100,7 @@ class Worklist(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(filters)
+        layout.addWidget(self.group_by_patient)
         layout.addWidget(self.view)
         layout.addWidget(self.summary)
         self.status_filter.currentIndexChanged.connect(self._apply_filters)
@@ -103,15 +124,15 @@ class Worklist(QWidget):
         self._rows.clear()
         for record in records:
             self._rows[record.rel_path] = self.model.rowCount()
-            name, status = QStandardItem(), QStandardItem()
-            self.model.appendRow([name, status])
+            self.model.appendRow([QStandardItem() for _ in COLUMNS])
             self._fill(record)
         self._update_summary()
+        self.recordsChanged.emit()
 
     def update_record(self, record) -> None:
         if record.rel_path not in self._rows:
             self._rows[record.rel_path] = self.model.rowCount()
-            self.model.appendRow([QStandardItem(), QStandardItem()])
+            self.model.appendRow([QStandardItem() for _ in COLUMNS])
         self._fill(record)
         self._update_summary()
 
@@ -128,7 +149,46 @@ class Worklist(QWidget):
         item.setText(STATUS_TEXT.get(status, status))
         item.setForeground(QBrush(STATUS_COLOR.get(status, QColor("black"))))
         item.setToolTip(record.error or STATUS_TEXT.get(status, status))
+        self._fill_visit(record.rel_path)
         self.proxy.invalidate()
+
+    # ---- patients and visits -------------------------------------------------------------
+    def set_visits(self, visits: dict) -> None:
+        """rel_path -> Visit (patient and date) of the films; shown and used for grouping."""
+        self._visits = dict(visits)
+        for rel_path in self._rows:
+            self._fill_visit(rel_path)
+        self._apply_grouping()
+
+    def visit_of(self, rel_path: str):
+        return self._visits.get(rel_path)
+
+    def _fill_visit(self, rel_path: str) -> None:
+        row = self._rows[rel_path]
+        visit = self._visits.get(rel_path)
+        patient, date = (visit.patient_id or "", visit.date or "") if visit is not None else ("", "")
+        self.model.item(row, 2).setText(patient)
+        self.model.item(row, 3).setText(date)
+        # films without a patient sort after every patient's, each on its own
+        self.model.item(row, 0).setData(f"0{patient}\t{date or '9999'}\t{rel_path}" if patient else f"1{rel_path}",
+                                        GROUP_ROLE)
+
+    def _apply_grouping(self) -> None:
+        if self.group_by_patient.isChecked():
+            self.proxy.sort(0, Qt.SortOrder.AscendingOrder)
+        else:
+            self.proxy.sort(-1)  # the project's own order
+
+    def _context_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        rel_path = index.siblingAtColumn(0).data(REL_PATH_ROLE) if index.isValid() else None
+        if not rel_path:
+            return
+        menu = QMenu(self)
+        menu.addAction("Compare with…", lambda: self.compareRequested.emit(rel_path))
+        menu.addAction("Patient and date…", lambda: self.visitEditRequested.emit(rel_path))
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+        self._menu = menu  # kept for tests
 
     def _update_summary(self) -> None:
         counts: dict[str, int] = {}
