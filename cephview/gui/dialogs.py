@@ -6,6 +6,8 @@ replace them.
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 
@@ -31,6 +33,18 @@ def ask_distance_mm(parent: QWidget, pixels: float) -> float | None:
         10.0, 0.01, 10000.0, 2,
     )
     return value if ok else None
+
+
+def ask_confirm_outlier(parent: QWidget, code: str, deviation: float) -> bool:
+    """Whether to save a landmark position that breaks the head's proportions (True: save it)."""
+    factor = math.exp(deviation)
+    answer = QMessageBox.warning(
+        parent, "Unusual landmark position",
+        f"At this position the distances of {code} to the other landmarks are about {factor:.1f} times "
+        "what a head has: it may have been moved by mistake.\n\nSave this position?",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Save
 
 
 def ask_open_files(parent: QWidget, folder: str = "") -> list[str]:

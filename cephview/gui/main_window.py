@@ -132,6 +132,12 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.progress_bar.setMaximumWidth(160)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.prediction.cancel)
+        # Place mode is shown as long as it lasts (not a passing message): clicks place landmarks.
+        self.mode_label = QLabel()
+        self.mode_label.setObjectName("place-mode")
+        self.mode_label.setStyleSheet("QLabel { background: #ff6ef5; color: black; padding: 1px 6px; font-weight: bold; }")
+        self.mode_label.setVisible(False)
+        bar.addWidget(self.mode_label)
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(w)
             w.setVisible(False)
@@ -161,6 +167,8 @@ class MainWindow(ProjectMixin, QMainWindow):
             "The project database could not be written (another program may hold it, or the disk is "
             "full or gone). Nothing changed: what was saved before stays as it is. Try again."))
         s.reviewedChanged.connect(self._sync_reviewed)
+        s.selectionChanged.connect(self._update_mode_label)
+        c.confirm_outlier = self._confirm_outlier
         s.imageChanged.connect(self._sync_reviewed)
         self.prediction.busyChanged.connect(self._on_busy_changed)
         self.prediction.progress.connect(self._on_progress)
@@ -216,7 +224,20 @@ class MainWindow(ProjectMixin, QMainWindow):
     def set_place_mode(self, on: bool) -> None:
         self.controller.place_mode = bool(on)
         if on:
-            self._show_message("Place mode: click on the image to place the selected landmark (P or Esc to stop)")
+            self.viewer.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.viewer.viewport().unsetCursor()
+        self._update_mode_label()
+
+    def _update_mode_label(self) -> None:
+        on = self.controller.place_mode
+        self.mode_label.setVisible(on)
+        if on:
+            code = self.session.selected or "the selected landmark"
+            self.mode_label.setText(f"Place mode: click to place {code} (P or Esc to stop)")
+
+    def _confirm_outlier(self, code: str, deviation: float) -> bool:
+        return dialogs.ask_confirm_outlier(self, code, deviation)
 
     def toggle_reviewed(self, on: bool) -> None:
         self.controller.set_reviewed(bool(on))

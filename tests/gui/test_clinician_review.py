@@ -1,0 +1,115 @@
+"""The review window as a clinician meets it: placing only on purpose, a question before a landmark
+far outside anatomy is saved, statuses and units that say what they mean, window-wide keys."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from cephview.core.annotations import LandmarkStatus
+from cephview.core.datasets.isbi import read_isbi_annotation
+from gui_helpers import FakePredictor, widget_point
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "cephview-isbi19.pt"
+
+
+def _shipped_reference():
+    import torch
+
+    from cephview.model.device_scale import reference_distances
+
+    if not SHIPPED_MODEL.is_file():
+        pytest.skip("the shipped model is not in models/")
+    return reference_distances(torch.load(SHIPPED_MODEL, weights_only=True, map_location="cpu")["meta"])
+
+
+@pytest.fixture
+def window(make_window, tmp_path, qtbot, isbi_root):
+    """ISBI image 001 opened; the senior doctor's points come back as the AI prediction, with the
+    shipped model's landmark distances for the proportions check."""
+    points = read_isbi_annotation(isbi_root / "AnnotationsByMD" / "400_senior" / "001.txt").astype(np.float64)
+    reference = _shipped_reference()
+
+    class SeniorPredictor(FakePredictor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reference = reference
+
+        def points(self, n: int) -> np.ndarray:
+            return points
+
+    folder = tmp_path / "isbi"
+    folder.mkdir()
+    shutil.copy(isbi_root / "RawImage" / "TrainingData" / "001.jpg", folder / "001.jpg")
+    w = make_window(predictor_factory=SeniorPredictor)
+    assert w.open_paths([folder / "001.jpg"])
+    qtbot.waitUntil(lambda: w.session.annotation.has_prediction, timeout=20_000)
+    qtbot.waitUntil(lambda: not w.prediction.busy, timeout=10_000)
+    return w
+
+
+def _click_image(qtbot, window, x: float, y: float) -> None:
+    qtbot.mouseClick(window.viewer.viewport(), Qt.MouseButton.LeftButton, pos=widget_point(window.viewer, x, y))
+    qtbot.wait(20)
+
+
+# ---- 1: placing is a mode; a correction far outside anatomy is questioned ------------------
+def test_a_click_after_marking_missing_does_not_place_the_landmark(window, qtbot):
+    window.session.select("Or")
+    window.act.missing.trigger()
+    assert window.session.landmark("Or").status is LandmarkStatus.MISSING
+    w, h = window.session.image_size()
+    _click_image(qtbot, window, w * 0.2, h * 0.8)  # a click to give the image the focus
+    lm = window.session.landmark("Or")
+    assert lm.status is LandmarkStatus.MISSING and not lm.has_position
+    assert window.session.store.load_annotation(window.session.rel_path).landmarks["Or"].status is LandmarkStatus.MISSING
+
+
+def test_place_mode_shows_a_cross_cursor_and_a_lasting_label_and_places(window, qtbot, monkeypatch):
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", lambda *a: pytest.fail("asked"))
+    window.session.select("Or")
+    window.act.missing.trigger()
+    window.act.place.trigger()
+    assert window.viewer.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
+    assert window.mode_label.isVisible() and "Or" in window.mode_label.text()
+    ai = window.session.landmark("Or")
+    _click_image(qtbot, window, ai.ai_x + 12, ai.ai_y - 8)
+    lm = window.session.landmark("Or")
+    assert lm.has_position and abs(lm.x - (ai.ai_x + 12)) < 3
+    assert window.session.selected != "Or"  # placing goes on with the next landmark
+    window.act.cancel.trigger()  # Esc ends the mode
+    assert not window.controller.place_mode
+    assert window.viewer.viewport().cursor().shape() != Qt.CursorShape.CrossCursor
+    assert not window.mode_label.isVisible()
+
+
+def test_a_move_far_outside_anatomy_asks_first_and_a_no_keeps_the_landmark(window, qtbot, monkeypatch):
+    asked = []
+    answer = {"save": False}
+
+    def ask(parent, code, deviation):
+        asked.append((code, deviation))
+        return answer["save"]
+
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", ask)
+    before = window.session.landmark("Ar")
+    w, h = window.session.image_size()
+    far = (min(w - 1, before.x + 1100), max(0, before.y - 900))  # the accidental 1100 px move
+    assert not window.controller.move("Ar", *far)
+    assert [c for c, _ in asked] == ["Ar"] and asked[0][1] > 0.3
+    assert window.session.landmark("Ar") == before
+    assert window.session.store.load_annotation(window.session.rel_path).landmarks["Ar"].status is LandmarkStatus.AI
+    assert window.layer.markers["Ar"].pos().x() == pytest.approx(before.x)
+
+    answer["save"] = True  # the user insists: it is saved
+    assert window.controller.move("Ar", *far)
+    assert window.session.landmark("Ar").status is LandmarkStatus.CORRECTED
+
+    asked.clear()  # an ordinary correction of a few mm asks nothing
+    window.act.undo.trigger()
+    assert window.controller.move("Ar", before.x + 25, before.y - 15)
+    assert asked == []
