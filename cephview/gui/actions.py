@@ -38,6 +38,8 @@ def build_actions(w) -> SimpleNamespace:
     a.export_csv = _action(w, "Export landmarks of this image (CSV)…", w.export_current_csv, "Ctrl+E")
     a.export_project_csv = _action(w, "Export landmarks of the project (CSV)…", w.export_project_csv, "Ctrl+Shift+E")
     a.export_png = _action(w, "Export image with landmarks (PNG)…", w.export_png)
+    a.export_pdf = _action(w, "Export &report (PDF)…", w.export_report_pdf, "Ctrl+P",
+                           "The printable report of this image: tracing, landmarks, measurements against norms")
     a.quit = _action(w, "&Quit", w.close, K.Quit)
     # Edit
     a.undo = c.undo_group.createUndoAction(w, "Undo")
@@ -103,7 +105,7 @@ def build_actions(w) -> SimpleNamespace:
     w.recent_menu = QMenu("Recent projects", w)
     file_menu.addMenu(w.recent_menu)
     file_menu.addSeparator()
-    file_menu.addActions([a.export_csv, a.export_project_csv, a.export_png])
+    file_menu.addActions([a.export_csv, a.export_project_csv, a.export_png, a.export_pdf])
     file_menu.addSeparator()
     file_menu.addAction(a.quit)
     edit = bar.addMenu("&Edit")

@@ -47,6 +47,20 @@ def ask_confirm_outlier(parent: QWidget, code: str, deviation: float) -> bool:
     return answer == QMessageBox.StandardButton.Save
 
 
+def ask_include_patient(parent: QWidget) -> bool | None:
+    """Whether a report may name the patient (True), should not (False), or is cancelled (None)."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Patient identifiers",
+                      "Print the patient's name, ID and birth date on the report?\n\n"
+                      "Leave them out for a report that leaves the clinic.", parent=parent)
+    include = box.addButton("Include", QMessageBox.ButtonRole.YesRole)
+    leave_out = box.addButton("Leave out", QMessageBox.ButtonRole.NoRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(leave_out)
+    box.exec()
+    clicked = box.clickedButton()
+    return True if clicked is include else False if clicked is leave_out else None
+
+
 def ask_open_files(parent: QWidget, folder: str = "") -> list[str]:
     files, _ = QFileDialog.getOpenFileNames(
         parent, "Open cephalograms", folder,

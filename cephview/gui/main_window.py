@@ -180,7 +180,7 @@ class MainWindow(ProjectMixin, QMainWindow):
 
     def _update_enabled(self) -> None:
         open_ = self.session.is_open
-        for name in ("export_csv", "export_png", "accept", "accept_next", "accept_all", "reset", "reset_all",
+        for name in ("export_csv", "export_png", "export_pdf", "accept", "accept_next", "accept_all", "reset", "reset_all",
                      "missing", "place", "reviewed", "next_lm", "prev_lm", "next_low", "fit", "one_to_one",
                      "zoom_in", "zoom_out", "predict", "ruler"):
             getattr(self.act, name).setEnabled(open_)

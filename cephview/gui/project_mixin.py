@@ -242,6 +242,27 @@ class ProjectMixin:
         return self._export("Export landmarks of the project (CSV)", suggestion, "CSV (*.csv)",
                             lambda p: export_csv(p, store.all_annotations()))
 
+    def export_report_pdf(self) -> str | None:
+        """The report PDF of the open image, written by the function ``cephview report`` uses, with
+        the window's norm set and window/level. Patient identifiers only if the user says so."""
+        if not self.session.is_open:
+            return None
+        from cephview.gui.export import display_image
+        from cephview.gui.report_pdf import write_report_pdf
+
+        s = self.session
+        include_patient = False
+        if s.radiograph.patient:
+            answer = dialogs.ask_include_patient(self)
+            if answer is None:
+                return None
+            include_patient = answer
+        suggestion = s.store.folder / f"{Path(s.annotation.image).stem}_report.pdf"
+        shown = display_image(s.radiograph, self.viewer.view_state())
+        return self._export("Export report (PDF)", suggestion, "PDF (*.pdf)",
+                            lambda p: write_report_pdf(s.annotation, s.radiograph, p, norm_set=self.live.norm_set,
+                                                       include_patient=include_patient, display_image=shown))
+
     def export_png(self) -> str | None:
         if not self.session.is_open:
             return None

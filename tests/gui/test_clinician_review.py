@@ -113,3 +113,25 @@ def test_a_move_far_outside_anatomy_asks_first_and_a_no_keeps_the_landmark(windo
     window.act.undo.trigger()
     assert window.controller.move("Ar", before.x + 25, before.y - 15)
     assert asked == []
+
+
+# ---- 2: the window writes the report the command line writes -------------------------------
+def test_export_report_pdf_from_the_window_shows_the_reviewed_values(window, qtbot, tmp_path, monkeypatch):
+    import cephview.gui.report_pdf as report_pdf
+
+    b = window.session.landmark("B")
+    window.controller.move("B", b.x + 30, b.y + 10)  # a correction: SNB changes
+    window.docks["measurements"].raise_()
+    snb = window.measurements.text("Steiner", "SNB")
+    written = []
+    real = report_pdf.write_report_pdf
+    monkeypatch.setattr(report_pdf, "write_report_pdf", lambda *a, **k: written.append(real(*a, **k)) or written[-1])
+    monkeypatch.setattr("cephview.gui.dialogs.ask_include_patient", lambda *a: pytest.fail("a JPEG names no patient"))
+    out = tmp_path / "001_report.pdf"
+    monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(out))
+    assert window.act.export_pdf.isEnabled()
+    window.act.export_pdf.trigger()
+    assert out.read_bytes().startswith(b"%PDF")
+    text = "\n".join(t.text for t in written[0].texts)
+    assert snb and snb in text  # the window's value, from the corrected landmark
+    assert "corrected" in text
