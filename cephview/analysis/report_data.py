@@ -38,6 +38,7 @@ CALIBRATION_WORDS = {
     CalibrationSource.RULER: "ruler drawn on the image",
     CalibrationSource.USER: "entered by the user",
     CalibrationSource.DATASET: "stated by the dataset",
+    CalibrationSource.SHARED: "ruler on another image of the same device",
 }
 PATIENT_LABELS = (("name", "Patient name"), ("id", "Patient ID"), ("birth_date", "Birth date"))
 

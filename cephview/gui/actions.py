@@ -97,6 +97,9 @@ def build_actions(w) -> SimpleNamespace:
     a.cancel = _action(w, "&Cancel", w.cancel_activity, "Esc", "Cancel the ruler, placing, or the running prediction")
     a.ruler = _action(w, "Calibrate with &ruler…", w.start_ruler, "Ctrl+K",
                       "Click two points a known distance apart, then enter the distance")
+    a.share_calibration = _action(w, "Apply this calibration to all images of this device", w.apply_calibration_to_device,
+                                  tip="Give this image's pixel size to every uncalibrated image of the same "
+                                      "DICOM device and size (or, for JPEG/PNG, of the same folder)")
     a.choose_model = _action(w, "Choose landmark &model…", w.ask_model_file)
 
     bar = w.menuBar()
@@ -128,7 +131,7 @@ def build_actions(w) -> SimpleNamespace:
     w.tracing_menu.addActions(list(a.tracing.values()))
     w.docks_menu = view.addMenu("Panels")
     tools = bar.addMenu("&Tools")
-    tools.addActions([a.predict, a.predict_all, a.cancel, a.ruler, a.choose_model])
+    tools.addActions([a.predict, a.predict_all, a.cancel, a.ruler, a.share_calibration, a.choose_model])
 
     toolbar = QToolBar("Main", w)
     toolbar.setObjectName("main-toolbar")

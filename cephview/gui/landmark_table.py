@@ -234,4 +234,5 @@ _SOURCE_WORDS = {
     "ruler": "a ruler measured on this image",
     "user": "a value typed in",
     "dataset": "the dataset's documentation",
+    "shared": "a ruler measured on another image of the same device or folder",
 }

@@ -182,7 +182,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         open_ = self.session.is_open
         for name in ("export_csv", "export_png", "export_pdf", "accept", "accept_next", "accept_all", "reset", "reset_all",
                      "missing", "place", "reviewed", "next_lm", "prev_lm", "next_low", "fit", "one_to_one",
-                     "zoom_in", "zoom_out", "predict", "ruler"):
+                     "zoom_in", "zoom_out", "predict", "ruler", "share_calibration"):
             getattr(self.act, name).setEnabled(open_)
         for action in self.act.nudge:
             action.setEnabled(open_)

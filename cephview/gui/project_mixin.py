@@ -239,8 +239,38 @@ class ProjectMixin:
         if store is None:
             return None
         suggestion = store.folder / f"{store.folder.name}_landmarks.csv"
-        return self._export("Export landmarks of the project (CSV)", suggestion, "CSV (*.csv)",
-                            lambda p: export_csv(p, store.all_annotations()))
+
+        def write(path: str) -> None:
+            from cephview.core.project_calibration import record_file_calibrations
+
+            record_file_calibrations(store)  # DICOMs never opened here: their own pixel size, for mm
+            export_csv(path, store.all_annotations())
+
+        return self._export("Export landmarks of the project (CSV)", suggestion, "CSV (*.csv)", write)
+
+    def apply_calibration_to_device(self) -> list[str]:
+        """Give the open image's calibration to every uncalibrated image taken the same way
+        (same DICOM device and size, or the same folder); images with their own keep it."""
+        from cephview.core.project_calibration import apply_to_device, describe_device, device_key
+
+        s = self.session
+        if not s.is_open or not s.annotation.calibration.is_calibrated:
+            self.show_error("No calibration to apply", "This image is not calibrated.",
+                            "Calibrate it first with Tools > Calibrate with ruler.")
+            return []
+        record = s.store.image(s.rel_path)
+        where = describe_device(device_key(s.store.resolve(record), record.format))
+        try:
+            changed, kept = apply_to_device(s.store, s.rel_path, s.annotation.calibration)
+        except (OSError, CephviewError, ValueError) as exc:
+            self.show_error("Calibration not applied", str(exc))
+            return []
+        for rel_path in changed:
+            s.storeChanged.emit(rel_path)
+        cal = s.annotation.calibration
+        own = f"; {len(kept)} keep their own" if kept else ""
+        self._show_message(f"Calibration {cal.col_mm:.4g} mm/px applied to {len(changed)} image(s) of {where}{own}")
+        return changed
 
     def export_report_pdf(self) -> str | None:
         """The report PDF of the open image, written by the function ``cephview report`` uses, with

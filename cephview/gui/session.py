@@ -96,6 +96,11 @@ class ReviewSession(QObject):
             ann = ImageAnnotation.empty(rel_path, "isbi2015")
         if not ann.calibration.is_calibrated and radiograph.calibration.is_calibrated:
             ann.calibration = radiograph.calibration  # from the file (DICOM); a ruler value wins
+            if self.store is not None and self.store.image(rel_path) is not None:
+                try:  # recorded, so the project's exports and the command line have it too
+                    self.store.set_image_fields(rel_path, calibration=ann.calibration)
+                except Exception as exc:  # a read-only project still opens; the value is still shown
+                    log.warning("calibration of %s not recorded: %s", rel_path, exc)
         self.rel_path = rel_path
         self.radiograph = radiograph
         self.annotation = ann

@@ -135,3 +135,85 @@ def test_export_report_pdf_from_the_window_shows_the_reviewed_values(window, qtb
     text = "\n".join(t.text for t in written[0].texts)
     assert snb and snb in text  # the window's value, from the corrected landmark
     assert "corrected" in text
+
+
+# ---- 3: calibration kept in the project, and shared across a device ------------------------
+def write_ceph_dicom(path: Path, source_jpg: Path, **tags) -> Path:
+    """A DX DICOM holding a real ISBI radiograph, as a clinic's cephalostat would write it."""
+    import cv2
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation as DX, ExplicitVRLittleEndian, generate_uid
+
+    pixels = cv2.imread(str(source_jpg), cv2.IMREAD_GRAYSCALE)
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = DX, generate_uid(), "DX"
+    ds.Manufacturer, ds.ManufacturerModelName = "ACME Ceph", "Lateral 3000"
+    ds.set_pixel_data(pixels, "MONOCHROME2", 8)
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = DX
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def clinic(tmp_path, isbi_root):
+    """Two ISBI JPEGs and two DICOMs of one device: jane with a Pixel Spacing, john without."""
+    folder = tmp_path / "clinic"
+    folder.mkdir()
+    raw = isbi_root / "RawImage" / "TrainingData"
+    for name in ("001.jpg", "002.jpg"):
+        shutil.copy(raw / name, folder / name)
+    write_ceph_dicom(folder / "jane_2.dcm", raw / "003.jpg", PixelSpacing=[0.1, 0.1], PatientName="Doe^Jane",
+                     PatientID="P-0042", PatientBirthDate="19900101")
+    write_ceph_dicom(folder / "john.dcm", raw / "004.jpg", PatientName="Roe^John")
+    return folder
+
+
+def test_project_csv_has_mm_for_a_calibrated_dicom_never_opened(make_window, clinic, qtbot, tmp_path, monkeypatch):
+    import csv
+
+    window = make_window(predictor_factory=FakePredictor)
+    assert window.open_paths([clinic])
+    window.predict_all()
+    qtbot.waitUntil(lambda: all(r.status.value == "predicted" for r in window.session.store.images()), timeout=30_000)
+    out = tmp_path / "project.csv"
+    monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(out))
+    assert window.export_project_csv() == str(out)
+    rows = [r for r in csv.DictReader(out.open(newline="")) if r["image"].endswith("jane_2.dcm")]
+    assert rows and all(r["x_mm"] and r["y_mm"] for r in rows)
+    assert float(rows[0]["x_mm"]) == pytest.approx(float(rows[0]["x_px"]) * 0.1, abs=1e-3)
+    store = window.session.store
+    assert store.load_annotation("jane_2.dcm").calibration.source.value == "pixel_spacing"
+
+
+def test_opening_a_dicom_records_its_calibration_in_the_project(make_window, clinic, qtbot):
+    window = make_window(predictor_factory=FakePredictor)
+    assert window.open_paths([clinic])
+    assert window.open_image("jane_2.dcm")
+    assert window.session.store.load_annotation("jane_2.dcm").calibration.col_mm == pytest.approx(0.1)
+
+
+def test_a_ruler_calibration_is_applied_to_the_folder_and_the_device(make_window, clinic, qtbot):
+    from cephview.core.calibration import Calibration
+
+    window = make_window(predictor_factory=FakePredictor)
+    assert window.open_paths([clinic])
+    store = window.session.store
+    assert window.open_image("001.jpg")
+    assert not window.act.share_calibration.isEnabled() or not window.session.annotation.calibration.is_calibrated
+    window.controller.set_calibration(Calibration.from_ruler((100, 100), (100, 400), 30.0))
+    window.act.share_calibration.trigger()
+    shared = store.load_annotation("002.jpg").calibration
+    assert shared.col_mm == pytest.approx(0.1) and shared.source.value == "shared"
+    assert not store.load_annotation("john.dcm").calibration.is_calibrated  # another device, not the folder
+    assert "1 image" in window.statusBar().currentMessage()
+
+    assert window.open_image("john.dcm")  # the device: john has no spacing, jane keeps her own
+    window.controller.set_calibration(Calibration.from_ruler((100, 100), (100, 600), 60.0))
+    window.act.share_calibration.trigger()
+    assert store.load_annotation("jane_2.dcm").calibration.source.value == "pixel_spacing"
+    assert "1 keep their own" in window.statusBar().currentMessage()
