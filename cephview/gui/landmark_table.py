@@ -44,6 +44,7 @@ class LandmarkTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.session = session
         self.low_confidence = 0.3
+        self.awaiting_ai = False  # the AI is working on this image: unpredicted landmarks are "pending"
         self._codes: list[str] = []
         session.imageChanged.connect(self._reset)
         session.landmarksChanged.connect(self._on_landmarks_changed)
@@ -56,6 +57,18 @@ class LandmarkTableModel(QAbstractTableModel):
     def set_low_confidence(self, threshold: float) -> None:
         self.low_confidence = threshold
         self._on_landmarks_changed(self._codes)
+
+    def set_awaiting_ai(self, awaiting: bool) -> None:
+        if awaiting != self.awaiting_ai:
+            self.awaiting_ai = awaiting
+            self._on_landmarks_changed(self._codes)
+
+    def status_text(self, lm) -> str:
+        """The status in words; a landmark the AI has not reached yet is not "missing" (a clinical
+        finding: not visible on the film) but pending, or not predicted."""
+        if lm.status is LandmarkStatus.MISSING and lm.edited_at is None and lm.ai_x is None:
+            return "pending…" if self.awaiting_ai else "not predicted"
+        return STATUS_WORDS[lm.status]
 
     def _on_landmarks_changed(self, codes: list[str]) -> None:
         rows = [self._codes.index(c) for c in codes if c in self._codes]
@@ -116,7 +129,7 @@ class LandmarkTableModel(QAbstractTableModel):
             if col == CONF:
                 return "" if lm.confidence is None else f"{lm.confidence:.2f}"
             if col == STATUS:
-                return STATUS_WORDS[lm.status] if role == Qt.ItemDataRole.DisplayRole else lm.status.value
+                return self.status_text(lm) if role == Qt.ItemDataRole.DisplayRole else lm.status.value
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == STATUS:
                 return STATUS_TEXT_COLORS[lm.status]

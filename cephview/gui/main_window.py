@@ -171,6 +171,9 @@ class MainWindow(ProjectMixin, QMainWindow):
         c.confirm_outlier = self._confirm_outlier
         s.imageChanged.connect(self._sync_reviewed)
         self.prediction.busyChanged.connect(self._on_busy_changed)
+        for signal in (self.prediction.busyChanged, self.prediction.progress, self.prediction.succeeded,
+                       self.prediction.failed, s.imageChanged):
+            signal.connect(self._sync_awaiting_ai)
         self.prediction.progress.connect(self._on_progress)
         self.prediction.succeeded.connect(self._on_prediction)
         self.prediction.failed.connect(self._on_prediction_failed)
@@ -306,6 +309,11 @@ class MainWindow(ProjectMixin, QMainWindow):
     def predict_current(self) -> None:
         if self.session.is_open:
             self.prediction.request(self.session.rel_path, self.session.radiograph.model_pixels)
+            self._sync_awaiting_ai()
+
+    def _sync_awaiting_ai(self, *_: object) -> None:
+        rel_path = self.session.rel_path
+        self.table.model.set_awaiting_ai(bool(rel_path) and rel_path in self.prediction.pending_paths())
 
     def _on_busy_changed(self, busy: bool) -> None:
         for w in (self.progress_label, self.progress_bar, self.cancel_button):

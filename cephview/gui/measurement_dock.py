@@ -245,7 +245,7 @@ class MeasurementDock(QWidget):
         return group
 
     def _fill_row(self, item: QTreeWidgetItem, r: MeasurementResult) -> None:
-        for col, text in ((VALUE, value_text(r)), (NORM, norm_text(r)), (DEV, deviation_text(r)),
+        for col, text in ((NAME, r.label), (VALUE, value_text(r)), (NORM, norm_text(r)), (DEV, deviation_text(r)),
                           (TEXT, r.interpretation.split(": ", 1)[-1])):
             if item.text(col) != text:
                 item.setText(col, text)

@@ -217,3 +217,63 @@ def test_a_ruler_calibration_is_applied_to_the_folder_and_the_device(make_window
     window.act.share_calibration.trigger()
     assert store.load_annotation("jane_2.dcm").calibration.source.value == "pixel_spacing"
     assert "1 keep their own" in window.statusBar().currentMessage()
+
+
+# ---- 4: statuses and units that say what they are ------------------------------------------
+def test_before_the_ai_finishes_landmarks_are_pending_not_missing(make_window, project_dir, qtbot):
+    import threading
+
+    from cephview.gui.landmark_table import STATUS
+
+    gate = threading.Event()
+    fake = FakePredictor(gates=[gate])
+    window = make_window(predictor_factory=lambda: fake)
+    assert window.open_paths([sorted(project_dir.iterdir())[0]])
+    model = window.table.model
+    status = lambda row: model.data(model.index(row, STATUS))  # noqa: E731
+    qtbot.waitUntil(lambda: fake.started.is_set(), timeout=10_000)
+    assert {status(r) for r in range(model.rowCount())} == {"pending…"}
+    window.prediction.cancel()
+    gate.set()
+    qtbot.waitUntil(lambda: not window.prediction.busy, timeout=10_000)
+    assert {status(r) for r in range(model.rowCount())} == {"not predicted"}
+    window.session.select("Or")
+    window.act.missing.trigger()  # the clinical finding keeps its word
+    assert status(model.row_of("Or")) == "missing"
+
+
+def test_distances_on_an_uncalibrated_image_are_named_in_px(window, qtbot):
+    from cephview.analysis.export import measurement_rows
+    from cephview.gui.measurement_dock import NAME
+
+    assert not window.session.annotation.calibration.is_calibrated
+    window.docks["measurements"].raise_()
+    window.tracing.set_enabled("Steiner", True)
+    assert window.measurements.text("Steiner", "U1-NA (mm)", NAME) == "U1-NA (px)"
+    assert window.measurements.text("Steiner", "U1-NA (mm)").endswith(" px")
+    labels = window.tracing._values("Steiner")
+    assert labels["U1-NA (mm)"].startswith("U1-NA (px) ") and labels["U1-NA (mm)"].endswith(" px")
+    rows = measurement_rows("001.jpg", window.live.results)
+    assert any(r[2] == "U1-NA (px)" and r[4] == "px" for r in rows)
+    assert not any("(mm)" in r[2] and r[4] == "px" for r in rows)
+
+
+def test_the_report_formats_dicom_names_and_dates_when_asked(make_window, clinic, qtbot, tmp_path, monkeypatch):
+    import cephview.gui.report_pdf as report_pdf
+
+    window = make_window(predictor_factory=FakePredictor)
+    assert window.open_paths([clinic])
+    assert window.open_image("jane_2.dcm")
+    qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=20_000)
+    written = []
+    real = report_pdf.write_report_pdf
+    monkeypatch.setattr(report_pdf, "write_report_pdf", lambda *a, **k: written.append(real(*a, **k)) or written[-1])
+    answers = iter([True, False])
+    monkeypatch.setattr("cephview.gui.dialogs.ask_include_patient", lambda *a: next(answers))
+    monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(tmp_path / f"r{len(written)}.pdf"))
+    window.export_report_pdf()
+    window.export_report_pdf()
+    named, anonymous = ("\n".join(t.text for t in r.texts) for r in written)
+    assert "Jane Doe" in named and "1990-01-01" in named and "P-0042" in named
+    assert "Doe^Jane" not in named and "19900101" not in named
+    assert not any(v in anonymous for v in ("Jane", "Doe", "P-0042", "1990"))
