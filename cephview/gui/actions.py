@@ -45,7 +45,9 @@ def build_actions(w) -> SimpleNamespace:
     a.undo = c.undo_group.createUndoAction(w, "Undo")
     a.undo.setShortcut(QKeySequence(K.Undo))
     a.redo = c.undo_group.createRedoAction(w, "Redo")
-    a.redo.setShortcut(QKeySequence(K.Redo))
+    # Ctrl+Y as well as the platform's own (Ctrl+Shift+Z on Linux): both are what people press
+    redo_keys = QKeySequence.keyBindings(K.Redo)
+    a.redo.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Y"),) if k not in redo_keys])
     a.accept = _action(w, "&Accept landmark", c.accept_selected, "A", "Accept the AI position of the selected landmark")
     a.accept_next = _action(w, "Accept and &next", c.accept_and_next, "Space",
                             "Accept the selected landmark and go to the next one still to review")

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from cephview.core.calibration import Calibration
-from cephview.gui import dialogs
+from cephview.gui import dialogs, shortcut_filter
 from cephview.gui.actions import build_actions
 from cephview.gui.cvm_widget import CvmWidget
 from cephview.gui.display_controls import DisplayControls
@@ -92,6 +92,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.prefetcher = RadiographPrefetcher()  # decodes the next worklist image in the background
         self._build_status_bar()
         self.act = build_actions(self)
+        self.shortcut_filter = shortcut_filter.install(self)  # L, H, M, Space also after a spin box
         self.docks = {}
         for name, title, widget, area in (
             ("worklist", "Worklist", self.worklist, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -160,7 +161,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.ruler.measured.connect(self._on_ruler_measured)
         self.ruler.statusMessage.connect(self._show_message)
         c.message.connect(self._show_message)
-        c.focusRequested.connect(self.viewer.center_on)
+        c.focusRequested.connect(self.viewer.ensure_visible)  # Space, L, [ and ]: to the landmark
         s.storeChanged.connect(self._on_store_changed)
         s.saveFailed.connect(lambda message: self.show_error(
             "Edit not saved", message,

@@ -277,3 +277,71 @@ def test_the_report_formats_dicom_names_and_dates_when_asked(make_window, clinic
     assert "Jane Doe" in named and "1990-01-01" in named and "P-0042" in named
     assert "Doe^Jane" not in named and "19900101" not in named
     assert not any(v in anonymous for v in ("Jane", "Doe", "P-0042", "1990"))
+
+
+# ---- 5: keys --------------------------------------------------------------------------------
+def _focus(qtbot, window, widget) -> None:
+    window.activateWindow()
+    widget.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.waitUntil(lambda: widget.hasFocus() or widget.isAncestorOf(window.focusWidget()), timeout=3000)
+
+
+def test_single_key_shortcuts_work_after_touching_a_spin_box(window, qtbot):
+    window.docks["display"].raise_()
+    spin = window.controls.marker_size
+    _focus(qtbot, window, spin)
+    size = spin.value()
+    qtbot.keyClick(spin, Qt.Key.Key_Up)  # the spin box keeps its own keys
+    assert spin.value() == size + 1
+    window.session.select("Or")
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_M)
+    assert window.session.landmark("Or").status is LandmarkStatus.MISSING
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_H)
+    assert window.act.heatmap.isChecked()
+    before = window.session.selected
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Space)
+    assert window.session.selected != before  # accept and next
+    range_before = window.viewer.view.viewRange()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), "12")  # digits are typed into the box, not "1" = actual pixels
+    assert spin.value() == 12 and window.viewer.view.viewRange() == range_before
+
+
+def test_a_text_field_keeps_its_letters(window, qtbot):
+    field = window.worklist.text_filter
+    window.docks["worklist"].raise_()
+    _focus(qtbot, window, field)
+    window.session.select("Or")
+    qtbot.keyClicks(field, "m")
+    assert field.text() == "m" and window.session.landmark("Or").status is LandmarkStatus.AI
+
+
+def test_ctrl_y_redoes(window, qtbot):
+    b = window.session.landmark("B")
+    window.controller.move("B", b.x + 20, b.y)
+    window.act.undo.trigger()
+    assert window.session.landmark("B") == b
+    window.activateWindow()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.session.landmark("B").x == pytest.approx(b.x + 20)
+
+
+def test_going_to_a_landmark_brings_it_into_view(window, qtbot):
+    from cephview.gui.viewer import MIN_LANDMARK_SCALE
+
+    viewer = window.viewer
+    viewer.zoom(0.2)  # zoomed far out: every landmark is a speck
+    qtbot.wait(20)
+    window.act.next_lm.trigger()
+    lm = window.session.landmark(window.session.selected)
+    (x0, x1), (y0, y1) = viewer.view.viewRange()
+    assert x0 < lm.x < x1 and y0 < lm.y < y1
+    assert viewer.view.width() / (x1 - x0) >= MIN_LANDMARK_SCALE * 0.99
+    w, h = window.session.image_size()
+    viewer.view.setRange(xRange=(w * 2, w * 2.3), yRange=(h * 2, h * 2.3), padding=0)  # off the image
+    window.session.select(window.session.codes()[0])
+    window.act.accept_next.trigger()
+    lm = window.session.landmark(window.session.selected)
+    (x0, x1), (y0, y1) = viewer.view.viewRange()
+    assert x0 < lm.x < x1 and y0 < lm.y < y1
+    assert x1 - x0 == pytest.approx(w * 0.3, rel=0.01)  # a visible zoom level is kept
