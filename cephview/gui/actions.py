@@ -45,6 +45,12 @@ def build_actions(w) -> SimpleNamespace:
     a.undo = c.undo_group.createUndoAction(w, "Undo")
     a.undo.setShortcut(QKeySequence(K.Undo))
     a.redo = c.undo_group.createRedoAction(w, "Redo")
+    # The toolbar shows the fixed icon text; the menu and the tooltip say what would be undone, so
+    # the buttons after Undo / Redo do not move as that text changes.
+    for action, word, signal in ((a.undo, "Undo", c.undo_group.undoTextChanged),
+                                 (a.redo, "Redo", c.undo_group.redoTextChanged)):
+        action.setIconText(word)
+        signal.connect(lambda text, act=action, word=word: act.setToolTip(f"{word} {text}".strip()))
     # Ctrl+Y as well as the platform's own (Ctrl+Shift+Z on Linux): both are what people press
     redo_keys = QKeySequence.keyBindings(K.Redo)
     a.redo.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Y"),) if k not in redo_keys])

@@ -7,7 +7,7 @@ annotation itself). Row selection and the session's selected landmark follow eac
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemDelegate, QAbstractItemView, QApplication, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget,
@@ -174,6 +174,7 @@ class LandmarkTable(QWidget):
         super().__init__(parent)
         self.session = session
         self.model = LandmarkTableModel(session, self)
+        self._following = False  # the table is following the session's selection, not leading it
         self.model.editRequested.connect(self.editRequested)
         self.calibration_label = QLabel()
         self.calibration_label.setWordWrap(True)
@@ -208,17 +209,24 @@ class LandmarkTable(QWidget):
 
     def _on_current_row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         code = self.model.code_at(current.row())
-        if code:
+        if code and not self._following:
             self.session.select(code)
 
     def _on_selection_changed(self, code: str) -> None:
+        # Not a QSignalBlocker on the selection model: the view repaints the rows it leaves from
+        # that model's signals, and blocked, the old row stayed drawn highlighted beside the new.
         row = self.model.row_of(code)
-        with QSignalBlocker(self.view.selectionModel()):
+        self._following = True
+        try:
             if row < 0:
                 self.view.clearSelection()
                 return
-            self.view.selectRow(row)
-            self.view.setCurrentIndex(self.model.index(row, 0))
+            self.view.selectionModel().setCurrentIndex(
+                self.model.index(row, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        finally:
+            self._following = False
         self.view.scrollTo(self.model.index(row, 0))
 
     def _on_calibration_changed(self) -> None:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from cephview.core.calibration import Calibration
 from cephview.gui import dialogs, shortcut_filter
 from cephview.gui.actions import build_actions
+from cephview.gui.batch_progress import BatchProgress
 from cephview.gui.cvm_widget import CvmWidget
 from cephview.gui.display_controls import DisplayControls
 from cephview.gui.heatmap_overlay import HeatmapOverlay
@@ -63,6 +64,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.model_path = model_path
         self.last_dialog = None
         self._background_failures: list[str] = []  # predictions of images not on screen that failed
+        self.batch = BatchProgress()  # "Find landmarks on all images": counted, and said when finished
         self.session = ReviewSession(self)
         self.controller = ReviewController(self.session, self)
 
@@ -139,6 +141,12 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.mode_label.setStyleSheet("QLabel { background: #ff6ef5; color: black; padding: 1px 6px; font-weight: bold; }")
         self.mode_label.setVisible(False)
         bar.addWidget(self.mode_label)
+        # Whose film this is (DICOM only): shown here, never written into an export unasked.
+        self.patient_label = QLabel()
+        self.patient_label.setObjectName("patient")
+        self.patient_label.setStyleSheet("QLabel { font-weight: bold; padding: 0 6px; }")
+        self.patient_label.setVisible(False)
+        bar.addPermanentWidget(self.patient_label)
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(w)
             w.setVisible(False)
@@ -169,6 +177,7 @@ class MainWindow(ProjectMixin, QMainWindow):
             "full or gone). Nothing changed: what was saved before stays as it is. Try again."))
         s.reviewedChanged.connect(self._sync_reviewed)
         s.selectionChanged.connect(self._update_mode_label)
+        s.imageChanged.connect(self._show_patient)
         c.confirm_outlier = self._confirm_outlier
         s.imageChanged.connect(self._sync_reviewed)
         self.prediction.busyChanged.connect(self._on_busy_changed)
@@ -232,6 +241,13 @@ class MainWindow(ProjectMixin, QMainWindow):
         else:
             self.viewer.viewport().unsetCursor()
         self._update_mode_label()
+
+    def _show_patient(self) -> None:
+        from cephview.analysis.report_data import patient_fields
+
+        fields = patient_fields(self.session.radiograph.patient) if self.session.radiograph is not None else {}
+        self.patient_label.setText("    ".join(f"{label}: {value}" for label, value in fields.items()))
+        self.patient_label.setVisible(bool(fields))
 
     def _update_mode_label(self) -> None:
         on = self.controller.place_mode
@@ -321,7 +337,10 @@ class MainWindow(ProjectMixin, QMainWindow):
             w.setVisible(busy)
         if busy:
             self.progress_bar.setValue(0)
-        elif self._background_failures:
+            return
+        if self.batch.active:
+            self._show_message(self.batch.finish())
+        if self._background_failures:
             self._report_background_failures()
 
     def _on_progress(self, rel_path: str, percent: int, text: str) -> None:
@@ -346,12 +365,16 @@ class MainWindow(ProjectMixin, QMainWindow):
         )
         if stale_history or (ann is None and result.rel_path in self.controller.stacks):
             self.controller.forget_history(result.rel_path)
-        if drawn:
+        self.batch.done(result.rel_path)
+        if self.batch.active:
+            self._show_message(self.batch.text())
+        elif drawn:
             self._show_message(f"Landmarks found on {Path(result.rel_path).name}")
         else:
             self._show_message(f"Landmarks of {Path(result.rel_path).name} saved (not the open image)")
 
     def _on_prediction_failed(self, rel_path: str, message: str) -> None:
+        self.batch.done(rel_path, failed=True)
         self.session.record_error(rel_path, message)
         name = Path(rel_path).name
         text = message if name in message else f"{name}: {message}"  # file errors name the file already

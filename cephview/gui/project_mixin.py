@@ -196,6 +196,7 @@ class ProjectMixin:
         if store is None:
             return 0
         todo = [r for r in store.images() if r.status.value == "not_predicted"]
+        self.batch.start([r.rel_path for r in todo])
         for record in todo:
             if record.rel_path not in self.prediction.pending_paths():
                 self.prediction.request(record.rel_path, store.resolve(record), urgent=False)

@@ -214,10 +214,9 @@ class ReviewSession(QObject):
             return False
         self._heatmaps.pop(rel_path, None)
         self._heatmaps[rel_path] = result
+        self._trim_heatmaps()
         if result.reference is not None:
             self._reference = (list(result.codes), result.reference)
-        while len(self._heatmaps) > 4:
-            self._heatmaps.pop(next(iter(self._heatmaps)))
         if rel_path != self.rel_path:
             self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
                 result.codes, result.points, result.confidence, result.model_version))
@@ -249,6 +248,15 @@ class ReviewSession(QObject):
             self.heatmapsChanged.emit()
             self.reviewedChanged.emit()
         self.storeChanged.emit(rel_path)
+
+    def _trim_heatmaps(self, keep: int = 4) -> None:
+        """Drop the oldest heatmaps beyond ``keep``, never the open image's: "Find landmarks on all
+        images" must not push them out, or showing them (H) would run the model again."""
+        for rel_path in list(self._heatmaps):
+            if len(self._heatmaps) <= keep:
+                break
+            if rel_path != self.rel_path:
+                del self._heatmaps[rel_path]
 
     def heatmaps(self) -> PredictionResult | None:
         """The latest prediction of the open image made in this session (heatmaps are not stored)."""
