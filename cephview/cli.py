@@ -76,7 +76,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             info = load_radiograph(path).info()
-            if not args.path_field:
+            if not args.path_field and len(paths) == 1:  # several entries: each says its file
                 info.pop("path", None)
             results.append(info)
         except CephviewError as exc:
@@ -118,6 +118,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bar.message(f"cephview: error: {failures[str(path)]}")
         bar.update(i + 1, len(paths))
     bar.close()
+    if not rows and failures:  # every input failed: no header-only file that looks like a result
+        return report_failures(failures, len(paths))
     write_predictions_csv(args.out, rows)
     log.info("wrote %d landmarks of %d images to %s", len(rows), len(paths) - len(failures), args.out)
     return report_failures(failures, len(paths))
@@ -392,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="print size, calibration and format of radiographs as JSON")
     p.add_argument("paths", nargs="+")
-    p.add_argument("--path-field", action="store_true", help="include the file path")
+    p.add_argument("--path-field", action="store_true", help="include the file path (always, with more than one input)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("predict", help="predict landmarks, write the long CSV")

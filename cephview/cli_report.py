@@ -1,8 +1,11 @@
 """``cephview measure`` and ``cephview report``: measurements to CSV and a PDF report per image.
 
-Landmarks come from ``--annotations CSV`` (rows matched to images by path, else by file name)
-or, without it, from the model. Predicted landmarks keep status ``ai``, so their measurements are
-provisional and the report is a DRAFT until someone reviews them in the GUI.
+Landmarks come from ``--annotations CSV`` (rows matched to images by path, else by file name);
+without it, an image of a cephview project (a folder holding ``cephview.sqlite``) uses the
+project's landmarks and calibration, as reviewed in the window; any other image is predicted by
+the model (``--ignore-project`` predicts project images too). Each image's source is printed.
+Predicted landmarks keep status ``ai``, so their measurements are provisional and the report is a
+DRAFT until someone reviews them in the GUI.
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ class LandmarkSource:
     schema: str = "isbi2015"
     device: str = "cpu"
     mm_per_px: float | None = None
+    use_project: bool = True
+    last_source: str = ""  # where the last annotation came from, in words ("project (reviewed 19/19)")
+    _stores: dict[Path, object] = field(default_factory=dict, repr=False)
     _points: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict, repr=False)
     _provenance: Provenance = field(default_factory=dict, repr=False)
     _predictor: object | None = field(default=None, repr=False)
@@ -107,8 +113,49 @@ class LandmarkSource:
 
     def annotation(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
         if self.csv_path is not None:
+            self.last_source = f"CSV {self.csv_path.name}"
             return self._from_csv(path, radiograph)
+        if self.use_project and (ann := self._from_project(path, radiograph)) is not None:
+            return ann
+        self.last_source = "model (AI, not reviewed)"
         return self._predicted(path, radiograph)
+
+    def describe(self, annotation: ImageAnnotation) -> str:
+        """One line for the user: where the landmarks and the calibration came from."""
+        cal = annotation.calibration
+        if cal.is_calibrated:
+            size = f"{cal.col_mm:.4g} mm/px" if abs(cal.col_mm - cal.row_mm) < 1e-12 else f"{cal.col_mm:.4g} x {cal.row_mm:.4g} mm/px"
+            calibration = f"{cal.source.value} ({size})"
+        else:
+            calibration = "none (distances in px)"
+        return f"landmarks: {self.last_source}; calibration: {calibration}"
+
+    def _project_store(self, path: Path):
+        """The project holding ``path`` (the nearest folder above it with a project database), or None."""
+        from cephview.core.store import DB_NAME, ProjectStore
+
+        for folder in Path(path).absolute().parents:
+            if (folder / DB_NAME).is_file():
+                if folder not in self._stores:
+                    self._stores[folder] = ProjectStore.open(folder, create=False)
+                return self._stores[folder]
+        return None
+
+    def _from_project(self, path: Path, radiograph: Radiograph) -> ImageAnnotation | None:
+        store = self._project_store(path)
+        ann = store.load_annotation(Path(path).absolute()) if store is not None else None
+        if ann is None or not any(lm.has_position for lm in ann.landmarks.values()):
+            return None  # not in the project, or never predicted nor placed there
+        if self.mm_per_px is not None or not ann.calibration.is_calibrated:
+            ann.calibration = self.calibration(radiograph)  # as the window: the file's own, unless given
+        reviewed = sum(1 for lm in ann.landmarks.values() if lm.status.reviewed)
+        self.last_source = f"project ({'image reviewed, ' if ann.reviewed else ''}reviewed {reviewed}/{len(ann.landmarks)})"
+        return ann
+
+    def close(self) -> None:
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
 
     def _from_csv(self, path: Path, radiograph: Radiograph) -> ImageAnnotation:
         key = self._row_key(path)
@@ -150,7 +197,8 @@ class LandmarkSource:
 
 
 def _source(args: argparse.Namespace) -> LandmarkSource:
-    return LandmarkSource(args.annotations, args.model, args.schema, args.device, args.mm_per_px)
+    return LandmarkSource(args.annotations, args.model, args.schema, args.device, args.mm_per_px,
+                          use_project=not args.ignore_project)
 
 
 def run_measure(args: argparse.Namespace) -> int:
@@ -170,6 +218,7 @@ def run_measure(args: argparse.Namespace) -> int:
         try:
             radiograph = load_radiograph(path)
             annotation = source.annotation(path, radiograph)
+            print(f"{path.name}: {source.describe(annotation)}")
             rows.append((path.name, compute_measurements(annotation, annotation.calibration, analyses, norms)))
         except CephviewError as exc:
             failures[str(path)] = str(exc)
@@ -178,14 +227,17 @@ def run_measure(args: argparse.Namespace) -> int:
             log.debug("measurement failed on %s", path, exc_info=True)
             failures[str(path)] = f"{path}: measurement failed ({type(exc).__name__}: {exc})"
             error(failures[str(path)])
+    source.close()
+    if not rows:  # every input failed: no file holding a header only, which looks like a result
+        return report_failures(failures, len(paths))
     write_measurements_csv(args.out, rows)
     log.info("wrote measurements of %d of %d images to %s", len(rows), len(paths), args.out)
     return report_failures(failures, len(paths))
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from cephview.analysis.report_data import DEFAULT_ANALYSES, build_report_data, report_points, report_tracings
     from cephview.analysis import load_norm_set
+    from cephview.analysis.report_data import DEFAULT_ANALYSES
     from cephview.core.radiograph import load_radiograph
 
     path = Path(args.path)
@@ -197,19 +249,18 @@ def run_report(args: argparse.Namespace) -> int:
     norms = load_norm_set(args.norms)
     source = _source(args)
     radiograph = load_radiograph(path)
-    annotation = source.annotation(path, radiograph)
-    data = build_report_data(
-        annotation, analyses=analyses, norm_set=norms, image_size=(radiograph.width, radiograph.height),
-        patient=radiograph.patient, include_patient=args.include_patient,
-    )
     try:
-        from cephview.gui.report_pdf import ensure_gui_application, render_report_pdf
+        annotation = source.annotation(path, radiograph)
+    finally:
+        source.close()
+    print(f"{path.name}: {source.describe(annotation)}")
+    try:
+        from cephview.gui.report_pdf import write_report_pdf
     except ImportError as exc:
         raise CephviewError(f"PDF reports need Qt (PySide6), which cannot be loaded ({exc})") from None
-    ensure_gui_application()
-    rendered = render_report_pdf(data, radiograph.display, report_points(annotation),
-                                 report_tracings(annotation, analyses or ()), args.out)
-    log.info("wrote %s (%d pages%s)", rendered.path, rendered.pages, ", DRAFT" if data.draft else "")
+    rendered = write_report_pdf(annotation, radiograph, args.out, analyses=analyses, norm_set=norms,
+                                include_patient=args.include_patient)
+    log.info("wrote %s (%d pages%s)", rendered.path, rendered.pages, ", DRAFT" if rendered.draft else "")
     return 0
 
 
@@ -217,6 +268,9 @@ def add_landmark_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--annotations", type=Path,
                    help="landmark CSV (long or wide), rows matched to images by path, else by file name; "
                         "without it the model predicts the landmarks (status ai, provisional)")
+    p.add_argument("--ignore-project", action="store_true",
+                   help="predict with the model even for images of a cephview project (by default a "
+                        "project's reviewed landmarks and calibration are used)")
     p.add_argument("--schema", default="isbi2015", help="landmark set of --annotations (default: isbi2015)")
     p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
     p.add_argument("--device", default="cpu")

@@ -66,7 +66,7 @@ def test_measure_from_csv_matches_compute_measurements(dataset, tmp_path, capsys
         assert float(row["value"]) == pytest.approx(expected.value, abs=0.011)
         assert row["unit"] == "deg" and row["norm_mean"] == "82.00" and row["status"] == "final"
     # the PNGs carry no pixel size: distances stay in px, without a norm
-    u1 = next(r for r in rows if r["measurement"] == "U1-NA (mm)")
+    u1 = next(r for r in rows if r["measurement"] == "U1-NA (px)")  # named by the unit it has
     assert u1["unit"] == "px" and u1["norm_mean"] == ""
 
 

@@ -86,6 +86,11 @@ class MeasurementResult:
         return self.value is not None
 
     @property
+    def label(self) -> str:
+        """The name as shown: a distance measured in pixels says so ("U1-NA (px)", not "(mm)")."""
+        return unit_label(self.name, self.unit)
+
+    @property
     def status(self) -> str:
         """``final``, ``provisional``, ``missing: <codes>`` or ``not computable``."""
         if self.missing:
@@ -93,6 +98,13 @@ class MeasurementResult:
         if self.value is None:
             return "not computable"
         return "provisional" if self.provisional else "final"
+
+
+def unit_label(name: str, unit: str) -> str:
+    """``name`` with a "(mm)" suffix naming the unit actually used."""
+    if unit != "mm" and name.endswith("(mm)"):
+        return f"{name[:-len('(mm)')]}({unit})"
+    return name
 
 
 def normalised_points(lp: LandmarkPoints, calibration: Calibration) -> dict[str, Point]:
@@ -197,7 +209,7 @@ def _norm_fields(row: NormRow | None, value: float) -> dict:
 
 def interpret(m: MeasurementDef, value: float, unit: str, row: NormRow | None) -> str:
     """Short text such as "FMA 32.0°: high angle (vertical growth pattern)"."""
-    head = f"{m.name} {format_value(value, unit)}"
+    head = f"{unit_label(m.name, unit)} {format_value(value, unit)}"
     if unit == "px":
         return f"{head}: no pixel size known; calibrate the image to compare with norms"
     if row is None:

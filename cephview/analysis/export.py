@@ -22,7 +22,7 @@ def _num(value: float | None, digits: int = 2) -> str:
 def measurement_rows(image: str, results: Sequence[MeasurementResult]) -> list[list[str]]:
     """The CSV rows of one image (without the header)."""
     return [
-        [image, r.analysis, r.name, _num(r.value), r.unit, _num(r.norm_mean), _num(r.norm_sd),
+        [image, r.analysis, r.label, _num(r.value), r.unit, _num(r.norm_mean), _num(r.norm_sd),
          _num(r.deviation_sd), r.status]
         for r in results
     ]

@@ -38,6 +38,7 @@ CALIBRATION_WORDS = {
     CalibrationSource.RULER: "ruler drawn on the image",
     CalibrationSource.USER: "entered by the user",
     CalibrationSource.DATASET: "stated by the dataset",
+    CalibrationSource.SHARED: "ruler on another image of the same device",
 }
 PATIENT_LABELS = (("name", "Patient name"), ("id", "Patient ID"), ("birth_date", "Birth date"))
 
@@ -150,14 +151,14 @@ def calibration_text(calibration: Calibration) -> str:
 def _verdict(result: MeasurementResult) -> str:
     """The interpretation without the "name value:" head the report already prints in columns."""
     text = result.interpretation
-    if text.startswith(result.name) and ": " in text:
+    if text.startswith((result.name, result.label)) and ": " in text:
         return text.split(": ", 1)[1]
     return text
 
 
 def _measurement_row(r: MeasurementResult) -> MeasurementRow:
     return MeasurementRow(
-        analysis=r.analysis, name=r.name, value=r.value, unit=r.unit, norm_mean=r.norm_mean,
+        analysis=r.analysis, name=r.label, value=r.value, unit=r.unit, norm_mean=r.norm_mean,
         norm_sd=r.norm_sd, norm_min=r.norm_min, norm_max=r.norm_max, deviation_sd=r.deviation_sd,
         flag=r.flag, interpretation=_verdict(r), provisional=r.provisional, status=r.status,
         norm_source=r.norm_source,
@@ -179,16 +180,41 @@ def _landmark_rows(annotation: ImageAnnotation) -> tuple[LandmarkRow, ...]:
     return tuple(rows)
 
 
-def _patient_fields(patient: Mapping[str, str] | None) -> dict[str, str]:
+def format_person_name(value: str) -> str:
+    """A DICOM person name as people write it: ``Doe^Jane^M^Dr`` -> ``Dr Jane M Doe``.
+
+    Components: family^given^middle^prefix^suffix; ``=`` separates ideographic and phonetic
+    forms, of which the first (alphabetic) is shown.
+    """
+    text = str(value).split("=", 1)[0]
+    if "^" not in text:
+        return text.strip()
+    family, given, middle, prefix, suffix = ([p.strip() for p in text.split("^")] + [""] * 5)[:5]
+    return " ".join(p for p in (prefix, given, middle, family) if p) + (f", {suffix}" if suffix else "")
+
+
+def format_dicom_date(value: str) -> str:
+    """A DICOM date (``YYYYMMDD``) as ISO 8601 ``YYYY-MM-DD``; other text is returned as it is."""
+    text = str(value).strip()
+    try:
+        return datetime.strptime(text, "%Y%m%d").strftime("%Y-%m-%d") if len(text) == 8 else text
+    except ValueError:
+        return text
+
+
+def patient_fields(patient: Mapping[str, str] | None) -> dict[str, str]:
+    """Label -> readable value of the patient identifiers present (for the report and the window)."""
     patient = patient or {}
     aliases = {"name": ("name", "patient_name"), "id": ("id", "patient_id"),
                "birth_date": ("birth_date", "patient_birth_date")}
+    formats = {"name": format_person_name, "birth_date": format_dicom_date}
     out = {}
     for key, label in PATIENT_LABELS:
         value = next((str(patient[k]) for k in aliases[key] if patient.get(k)), "")
         if value:
-            out[label] = value
+            out[label] = formats.get(key, str.strip)(value)
     return out
+
 
 
 def _group(results: Sequence[MeasurementResult], analyses: Sequence[str] | None) -> tuple[AnalysisSection, ...]:
@@ -272,7 +298,7 @@ def build_report_data(
         model_version=model_version,
         created=(created or datetime.now()).strftime("%Y-%m-%d %H:%M"),
         cvm_stage=annotation.cvm_stage,
-        patient=_patient_fields(patient) if include_patient else {},
+        patient=patient_fields(patient) if include_patient else {},
     )
     log.debug("report data for %s: %d landmarks, %d measurements, draft=%s",
               data.image_name, len(data.landmarks), len(data.measurements), data.draft)

@@ -20,6 +20,7 @@ class CalibrationSource(str, Enum):
     RULER = "ruler"  # two points a known distance apart, clicked by the user
     USER = "user"  # typed in by the user
     DATASET = "dataset"  # stated by a dataset's documentation (ISBI 2015: 0.1 mm)
+    SHARED = "shared"  # measured on another image of the same device or folder, applied to this one
 
 
 @dataclass(frozen=True)

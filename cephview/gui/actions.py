@@ -38,12 +38,22 @@ def build_actions(w) -> SimpleNamespace:
     a.export_csv = _action(w, "Export landmarks of this image (CSV)…", w.export_current_csv, "Ctrl+E")
     a.export_project_csv = _action(w, "Export landmarks of the project (CSV)…", w.export_project_csv, "Ctrl+Shift+E")
     a.export_png = _action(w, "Export image with landmarks (PNG)…", w.export_png)
+    a.export_pdf = _action(w, "Export &report (PDF)…", w.export_report_pdf, "Ctrl+P",
+                           "The printable report of this image: tracing, landmarks, measurements against norms")
     a.quit = _action(w, "&Quit", w.close, K.Quit)
     # Edit
     a.undo = c.undo_group.createUndoAction(w, "Undo")
     a.undo.setShortcut(QKeySequence(K.Undo))
     a.redo = c.undo_group.createRedoAction(w, "Redo")
-    a.redo.setShortcut(QKeySequence(K.Redo))
+    # The toolbar shows the fixed icon text; the menu and the tooltip say what would be undone, so
+    # the buttons after Undo / Redo do not move as that text changes.
+    for action, word, signal in ((a.undo, "Undo", c.undo_group.undoTextChanged),
+                                 (a.redo, "Redo", c.undo_group.redoTextChanged)):
+        action.setIconText(word)
+        signal.connect(lambda text, act=action, word=word: act.setToolTip(f"{word} {text}".strip()))
+    # Ctrl+Y as well as the platform's own (Ctrl+Shift+Z on Linux): both are what people press
+    redo_keys = QKeySequence.keyBindings(K.Redo)
+    a.redo.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Y"),) if k not in redo_keys])
     a.accept = _action(w, "&Accept landmark", c.accept_selected, "A", "Accept the AI position of the selected landmark")
     a.accept_next = _action(w, "Accept and &next", c.accept_and_next, "Space",
                             "Accept the selected landmark and go to the next one still to review")
@@ -95,6 +105,9 @@ def build_actions(w) -> SimpleNamespace:
     a.cancel = _action(w, "&Cancel", w.cancel_activity, "Esc", "Cancel the ruler, placing, or the running prediction")
     a.ruler = _action(w, "Calibrate with &ruler…", w.start_ruler, "Ctrl+K",
                       "Click two points a known distance apart, then enter the distance")
+    a.share_calibration = _action(w, "Apply this calibration to all images of this device", w.apply_calibration_to_device,
+                                  tip="Give this image's pixel size to every uncalibrated image of the same "
+                                      "DICOM device and size (or, for JPEG/PNG, of the same folder)")
     a.choose_model = _action(w, "Choose landmark &model…", w.ask_model_file)
 
     bar = w.menuBar()
@@ -103,7 +116,7 @@ def build_actions(w) -> SimpleNamespace:
     w.recent_menu = QMenu("Recent projects", w)
     file_menu.addMenu(w.recent_menu)
     file_menu.addSeparator()
-    file_menu.addActions([a.export_csv, a.export_project_csv, a.export_png])
+    file_menu.addActions([a.export_csv, a.export_project_csv, a.export_png, a.export_pdf])
     file_menu.addSeparator()
     file_menu.addAction(a.quit)
     edit = bar.addMenu("&Edit")
@@ -126,7 +139,7 @@ def build_actions(w) -> SimpleNamespace:
     w.tracing_menu.addActions(list(a.tracing.values()))
     w.docks_menu = view.addMenu("Panels")
     tools = bar.addMenu("&Tools")
-    tools.addActions([a.predict, a.predict_all, a.cancel, a.ruler, a.choose_model])
+    tools.addActions([a.predict, a.predict_all, a.cancel, a.ruler, a.share_calibration, a.choose_model])
 
     toolbar = QToolBar("Main", w)
     toolbar.setObjectName("main-toolbar")

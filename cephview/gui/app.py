@@ -46,6 +46,12 @@ def install_excepthook(window) -> None:
 def main(paths: list[str] | None = None, model_path: str | Path | None = None) -> int:
     """Open the main window on ``paths`` and run the event loop; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from cephview.core.errors import CephviewError
+    from cephview.gui.platform_check import xcb_problem
+
+    problem = xcb_problem()  # before Qt: a missing library would abort the process (exit 134)
+    if problem:
+        raise CephviewError(problem)
     app = create_app()
     from cephview.gui.main_window import MainWindow
 

@@ -117,7 +117,8 @@ def _edit(
 def _differs(a: LandmarkAnnotation | None, b: LandmarkAnnotation) -> bool:
     if a is None:
         return True
-    return (a.x, a.y, a.status) != (b.x, b.y, b.status)
+    # a placeholder (never edited) turned into a finding is a change, though both read "missing"
+    return (a.x, a.y, a.status, a.edited_at is None) != (b.x, b.y, b.status, b.edited_at is None)
 
 
 def move_command(session: ReviewSession, code: str, x: float, y: float) -> LandmarkEditCommand | None:
@@ -163,8 +164,8 @@ def reset_command(session: ReviewSession, codes: list[str]) -> LandmarkEditComma
 
 def missing_command(session: ReviewSession, code: str) -> LandmarkEditCommand | None:
     lm = session.landmark(code)
-    if lm is None or lm.status is LandmarkStatus.MISSING:
-        return None
+    if lm is None or (lm.status is LandmarkStatus.MISSING and lm.edited_at is not None):
+        return None  # already marked; a placeholder not yet predicted becomes the finding "missing"
     return _edit(session, {code: lm.marked_missing()}, f"Mark {code} missing")
 
 

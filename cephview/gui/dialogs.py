@@ -6,6 +6,7 @@ replace them.
 
 from __future__ import annotations
 
+import math
 import os
 
 from PySide6.QtCore import QFileInfo
@@ -77,6 +78,32 @@ def file_dialog(parent: QWidget | None, title: str, folder: str, filter_text: st
 
 def _run(dialog: QFileDialog) -> list[str]:
     return dialog.selectedFiles() if dialog.exec() == QFileDialog.DialogCode.Accepted else []
+
+
+def ask_confirm_outlier(parent: QWidget, code: str, deviation: float) -> bool:
+    """Whether to save a landmark position that breaks the head's proportions (True: save it)."""
+    factor = math.exp(deviation)
+    answer = QMessageBox.warning(
+        parent, "Unusual landmark position",
+        f"At this position the distances of {code} to the other landmarks are about {factor:.1f} times "
+        "what a head has: it may have been moved by mistake.\n\nSave this position?",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Save
+
+
+def ask_include_patient(parent: QWidget) -> bool | None:
+    """Whether a report may name the patient (True), should not (False), or is cancelled (None)."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Patient identifiers",
+                      "Print the patient's name, ID and birth date on the report?\n\n"
+                      "Leave them out for a report that leaves the clinic.", parent=parent)
+    include = box.addButton("Include", QMessageBox.ButtonRole.YesRole)
+    leave_out = box.addButton("Leave out", QMessageBox.ButtonRole.NoRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(leave_out)
+    box.exec()
+    clicked = box.clickedButton()
+    return True if clicked is include else False if clicked is leave_out else None
 
 
 def ask_open_files(parent: QWidget, folder: str = "") -> list[str]:

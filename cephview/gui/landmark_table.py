@@ -7,7 +7,7 @@ annotation itself). Row selection and the session's selected landmark follow eac
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemDelegate, QAbstractItemView, QApplication, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget,
@@ -44,6 +44,7 @@ class LandmarkTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.session = session
         self.low_confidence = 0.3
+        self.awaiting_ai = False  # the AI is working on this image: unpredicted landmarks are "pending"
         self._codes: list[str] = []
         session.imageChanged.connect(self._reset)
         session.landmarksChanged.connect(self._on_landmarks_changed)
@@ -56,6 +57,18 @@ class LandmarkTableModel(QAbstractTableModel):
     def set_low_confidence(self, threshold: float) -> None:
         self.low_confidence = threshold
         self._on_landmarks_changed(self._codes)
+
+    def set_awaiting_ai(self, awaiting: bool) -> None:
+        if awaiting != self.awaiting_ai:
+            self.awaiting_ai = awaiting
+            self._on_landmarks_changed(self._codes)
+
+    def status_text(self, lm) -> str:
+        """The status in words; a landmark the AI has not reached yet is not "missing" (a clinical
+        finding: not visible on the film) but pending, or not predicted."""
+        if lm.status is LandmarkStatus.MISSING and lm.edited_at is None and lm.ai_x is None:
+            return "pending…" if self.awaiting_ai else "not predicted"
+        return STATUS_WORDS[lm.status]
 
     def _on_landmarks_changed(self, codes: list[str]) -> None:
         rows = [self._codes.index(c) for c in codes if c in self._codes]
@@ -116,7 +129,7 @@ class LandmarkTableModel(QAbstractTableModel):
             if col == CONF:
                 return "" if lm.confidence is None else f"{lm.confidence:.2f}"
             if col == STATUS:
-                return STATUS_WORDS[lm.status] if role == Qt.ItemDataRole.DisplayRole else lm.status.value
+                return self.status_text(lm) if role == Qt.ItemDataRole.DisplayRole else lm.status.value
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == STATUS:
                 return STATUS_TEXT_COLORS[lm.status]
@@ -161,6 +174,7 @@ class LandmarkTable(QWidget):
         super().__init__(parent)
         self.session = session
         self.model = LandmarkTableModel(session, self)
+        self._following = False  # the table is following the session's selection, not leading it
         self.model.editRequested.connect(self.editRequested)
         self.calibration_label = QLabel()
         self.calibration_label.setWordWrap(True)
@@ -195,17 +209,24 @@ class LandmarkTable(QWidget):
 
     def _on_current_row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         code = self.model.code_at(current.row())
-        if code:
+        if code and not self._following:
             self.session.select(code)
 
     def _on_selection_changed(self, code: str) -> None:
+        # Not a QSignalBlocker on the selection model: the view repaints the rows it leaves from
+        # that model's signals, and blocked, the old row stayed drawn highlighted beside the new.
         row = self.model.row_of(code)
-        with QSignalBlocker(self.view.selectionModel()):
+        self._following = True
+        try:
             if row < 0:
                 self.view.clearSelection()
                 return
-            self.view.selectRow(row)
-            self.view.setCurrentIndex(self.model.index(row, 0))
+            self.view.selectionModel().setCurrentIndex(
+                self.model.index(row, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        finally:
+            self._following = False
         self.view.scrollTo(self.model.index(row, 0))
 
     def _on_calibration_changed(self) -> None:
@@ -234,4 +255,5 @@ _SOURCE_WORDS = {
     "ruler": "a ruler measured on this image",
     "user": "a value typed in",
     "dataset": "the dataset's documentation",
+    "shared": "a ruler measured on another image of the same device or folder",
 }

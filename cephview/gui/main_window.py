@@ -18,8 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 from cephview.core.calibration import Calibration
-from cephview.gui import dialogs
+from cephview.gui import dialogs, shortcut_filter
 from cephview.gui.actions import build_actions
+from cephview.gui.batch_progress import BatchProgress
 from cephview.gui.compare_link import attach_compare
 from cephview.gui.cvm_widget import CvmWidget
 from cephview.gui.display_controls import DisplayControls
@@ -64,6 +65,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.model_path = model_path
         self.last_dialog = None
         self._background_failures: list[str] = []  # predictions of images not on screen that failed
+        self.batch = BatchProgress()  # "Find landmarks on all images": counted, and said when finished
         self.session = ReviewSession(self)
         self.controller = ReviewController(self.session, self)
 
@@ -93,6 +95,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.prefetcher = RadiographPrefetcher()  # decodes the next worklist image in the background
         self._build_status_bar()
         self.act = build_actions(self)
+        self.shortcut_filter = shortcut_filter.install(self)  # L, H, M, Space also after a spin box
         self.docks = {}
         for name, title, widget, area in (
             ("worklist", "Worklist", self.worklist, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -134,6 +137,18 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.progress_bar.setMaximumWidth(160)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.prediction.cancel)
+        # Place mode is shown as long as it lasts (not a passing message): clicks place landmarks.
+        self.mode_label = QLabel()
+        self.mode_label.setObjectName("place-mode")
+        self.mode_label.setStyleSheet("QLabel { background: #ff6ef5; color: black; padding: 1px 6px; font-weight: bold; }")
+        self.mode_label.setVisible(False)
+        bar.addWidget(self.mode_label)
+        # Whose film this is (DICOM only): shown here, never written into an export unasked.
+        self.patient_label = QLabel()
+        self.patient_label.setObjectName("patient")
+        self.patient_label.setStyleSheet("QLabel { font-weight: bold; padding: 0 6px; }")
+        self.patient_label.setVisible(False)
+        bar.addPermanentWidget(self.patient_label)
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(w)
             w.setVisible(False)
@@ -156,15 +171,21 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.ruler.measured.connect(self._on_ruler_measured)
         self.ruler.statusMessage.connect(self._show_message)
         c.message.connect(self._show_message)
-        c.focusRequested.connect(self.viewer.center_on)
+        c.focusRequested.connect(self.viewer.ensure_visible)  # Space, L, [ and ]: to the landmark
         s.storeChanged.connect(self._on_store_changed)
         s.saveFailed.connect(lambda message: self.show_error(
             "Edit not saved", message,
             "The project database could not be written (another program may hold it, or the disk is "
             "full or gone). Nothing changed: what was saved before stays as it is. Try again."))
         s.reviewedChanged.connect(self._sync_reviewed)
+        s.selectionChanged.connect(self._update_mode_label)
+        s.imageChanged.connect(self._show_patient)
+        c.confirm_outlier = self._confirm_outlier
         s.imageChanged.connect(self._sync_reviewed)
         self.prediction.busyChanged.connect(self._on_busy_changed)
+        for signal in (self.prediction.busyChanged, self.prediction.progress, self.prediction.succeeded,
+                       self.prediction.failed, s.imageChanged):
+            signal.connect(self._sync_awaiting_ai)
         self.prediction.progress.connect(self._on_progress)
         self.prediction.succeeded.connect(self._on_prediction)
         self.prediction.failed.connect(self._on_prediction_failed)
@@ -174,9 +195,9 @@ class MainWindow(ProjectMixin, QMainWindow):
 
     def _update_enabled(self) -> None:
         open_ = self.session.is_open
-        for name in ("export_csv", "export_png", "accept", "accept_next", "accept_all", "reset", "reset_all",
+        for name in ("export_csv", "export_png", "export_pdf", "accept", "accept_next", "accept_all", "reset", "reset_all",
                      "missing", "place", "reviewed", "next_lm", "prev_lm", "next_low", "fit", "one_to_one",
-                     "zoom_in", "zoom_out", "predict", "ruler"):
+                     "zoom_in", "zoom_out", "predict", "ruler", "share_calibration"):
             getattr(self.act, name).setEnabled(open_)
         for action in self.act.nudge:
             action.setEnabled(open_)
@@ -218,7 +239,27 @@ class MainWindow(ProjectMixin, QMainWindow):
     def set_place_mode(self, on: bool) -> None:
         self.controller.place_mode = bool(on)
         if on:
-            self._show_message("Place mode: click on the image to place the selected landmark (P or Esc to stop)")
+            self.viewer.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.viewer.viewport().unsetCursor()
+        self._update_mode_label()
+
+    def _show_patient(self) -> None:
+        from cephview.analysis.report_data import patient_fields
+
+        fields = patient_fields(self.session.radiograph.patient) if self.session.radiograph is not None else {}
+        self.patient_label.setText("    ".join(f"{label}: {value}" for label, value in fields.items()))
+        self.patient_label.setVisible(bool(fields))
+
+    def _update_mode_label(self) -> None:
+        on = self.controller.place_mode
+        self.mode_label.setVisible(on)
+        if on:
+            code = self.session.selected or "the selected landmark"
+            self.mode_label.setText(f"Place mode: click to place {code} (P or Esc to stop)")
+
+    def _confirm_outlier(self, code: str, deviation: float) -> bool:
+        return dialogs.ask_confirm_outlier(self, code, deviation)
 
     def toggle_reviewed(self, on: bool) -> None:
         self.controller.set_reviewed(bool(on))
@@ -287,13 +328,21 @@ class MainWindow(ProjectMixin, QMainWindow):
     def predict_current(self) -> None:
         if self.session.is_open:
             self.prediction.request(self.session.rel_path, self.session.radiograph.model_pixels)
+            self._sync_awaiting_ai()
+
+    def _sync_awaiting_ai(self, *_: object) -> None:
+        rel_path = self.session.rel_path
+        self.table.model.set_awaiting_ai(bool(rel_path) and rel_path in self.prediction.pending_paths())
 
     def _on_busy_changed(self, busy: bool) -> None:
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             w.setVisible(busy)
         if busy:
             self.progress_bar.setValue(0)
-        elif self._background_failures:
+            return
+        if self.batch.active:
+            self._show_message(self.batch.finish())
+        if self._background_failures:
             self._report_background_failures()
 
     def _on_progress(self, rel_path: str, percent: int, text: str) -> None:
@@ -318,12 +367,16 @@ class MainWindow(ProjectMixin, QMainWindow):
         )
         if stale_history or (ann is None and result.rel_path in self.controller.stacks):
             self.controller.forget_history(result.rel_path)
-        if drawn:
+        self.batch.done(result.rel_path)
+        if self.batch.active:
+            self._show_message(self.batch.text())
+        elif drawn:
             self._show_message(f"Landmarks found on {Path(result.rel_path).name}")
         else:
             self._show_message(f"Landmarks of {Path(result.rel_path).name} saved (not the open image)")
 
     def _on_prediction_failed(self, rel_path: str, message: str) -> None:
+        self.batch.done(rel_path, failed=True)
         self.session.record_error(rel_path, message)
         name = Path(rel_path).name
         text = message if name in message else f"{name}: {message}"  # file errors name the file already

@@ -141,10 +141,13 @@ class MeasurementDock(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(False)
         header = self.tree.header()
-        header.setStretchLastSection(True)
+        # The interpretation is sized to its text, never cut at the dock's edge: a horizontal
+        # scroll bar reaches it when the dock is narrow.
+        header.setStretchLastSection(False)
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         # Interactive, sized in refresh(): ResizeToContents re-measures every row on each setText,
         # which made a drag step 20x slower.
-        for col in (NAME, VALUE, NORM, DEV):
+        for col in (NAME, VALUE, NORM, DEV, TEXT):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
         self.tree.headerItem().setToolTip(DEV, "Deviation from the norm mean, in standard deviations")
         self.detail = QLabel(LEGEND)  # the selected row in full (the columns may be cut), else the legend
@@ -196,7 +199,7 @@ class MeasurementDock(QWidget):
             for analysis, group in self._groups.items():
                 self._fill_group(group, [r for r in results if r.analysis == analysis])
         if not self.live.dragging:  # widths settle once the drag ends
-            for col in (NAME, VALUE, NORM, DEV):
+            for col in (NAME, VALUE, NORM, DEV, TEXT):
                 self.tree.resizeColumnToContents(col)
         self._show_detail()
 
@@ -245,7 +248,7 @@ class MeasurementDock(QWidget):
         return group
 
     def _fill_row(self, item: QTreeWidgetItem, r: MeasurementResult) -> None:
-        for col, text in ((VALUE, value_text(r)), (NORM, norm_text(r)), (DEV, deviation_text(r)),
+        for col, text in ((NAME, r.label), (VALUE, value_text(r)), (NORM, norm_text(r)), (DEV, deviation_text(r)),
                           (TEXT, r.interpretation.split(": ", 1)[-1])):
             if item.text(col) != text:
                 item.setText(col, text)

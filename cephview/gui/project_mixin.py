@@ -196,6 +196,7 @@ class ProjectMixin:
         if store is None:
             return 0
         todo = [r for r in store.images() if r.status.value == "not_predicted"]
+        self.batch.start([r.rel_path for r in todo])
         for record in todo:
             if record.rel_path not in self.prediction.pending_paths():
                 self.prediction.request(record.rel_path, store.resolve(record), urgent=False)
@@ -239,8 +240,59 @@ class ProjectMixin:
         if store is None:
             return None
         suggestion = store.folder / f"{store.folder.name}_landmarks.csv"
-        return self._export("Export landmarks of the project (CSV)", suggestion, "CSV (*.csv)",
-                            lambda p: export_csv(p, store.all_annotations()))
+
+        def write(path: str) -> None:
+            from cephview.core.project_calibration import record_file_calibrations
+
+            record_file_calibrations(store)  # DICOMs never opened here: their own pixel size, for mm
+            export_csv(path, store.all_annotations())
+
+        return self._export("Export landmarks of the project (CSV)", suggestion, "CSV (*.csv)", write)
+
+    def apply_calibration_to_device(self) -> list[str]:
+        """Give the open image's calibration to every uncalibrated image taken the same way
+        (same DICOM device and size, or the same folder); images with their own keep it."""
+        from cephview.core.project_calibration import apply_to_device, describe_device, device_key
+
+        s = self.session
+        if not s.is_open or not s.annotation.calibration.is_calibrated:
+            self.show_error("No calibration to apply", "This image is not calibrated.",
+                            "Calibrate it first with Tools > Calibrate with ruler.")
+            return []
+        record = s.store.image(s.rel_path)
+        where = describe_device(device_key(s.store.resolve(record), record.format))
+        try:
+            changed, kept = apply_to_device(s.store, s.rel_path, s.annotation.calibration)
+        except (OSError, CephviewError, ValueError) as exc:
+            self.show_error("Calibration not applied", str(exc))
+            return []
+        for rel_path in changed:
+            s.storeChanged.emit(rel_path)
+        cal = s.annotation.calibration
+        own = f"; {len(kept)} keep their own" if kept else ""
+        self._show_message(f"Calibration {cal.col_mm:.4g} mm/px applied to {len(changed)} image(s) of {where}{own}")
+        return changed
+
+    def export_report_pdf(self) -> str | None:
+        """The report PDF of the open image, written by the function ``cephview report`` uses, with
+        the window's norm set and window/level. Patient identifiers only if the user says so."""
+        if not self.session.is_open:
+            return None
+        from cephview.gui.export import display_image
+        from cephview.gui.report_pdf import write_report_pdf
+
+        s = self.session
+        include_patient = False
+        if s.radiograph.patient:
+            answer = dialogs.ask_include_patient(self)
+            if answer is None:
+                return None
+            include_patient = answer
+        suggestion = s.store.folder / f"{Path(s.annotation.image).stem}_report.pdf"
+        shown = display_image(s.radiograph, self.viewer.view_state())
+        return self._export("Export report (PDF)", suggestion, "PDF (*.pdf)",
+                            lambda p: write_report_pdf(s.annotation, s.radiograph, p, norm_set=self.live.norm_set,
+                                                       include_patient=include_patient, display_image=shown))
 
     def export_png(self) -> str | None:
         if not self.session.is_open:

@@ -61,6 +61,7 @@ class RenderedReport:
     path: Path
     pages: int
     texts: list[TextRecord] = field(default_factory=list)
+    draft: bool = False  # some landmark still unreviewed
 
     def text_on(self, page: int) -> str:
         return "\n".join(t.text for t in self.texts if t.page == page)
@@ -382,3 +383,27 @@ def render_report_pdf(
     os.replace(tmp, out_path)
     log.info("wrote %d-page report to %s", len(pages), out_path)
     return RenderedReport(out_path, len(pages), canvas.texts)
+
+
+def write_report_pdf(
+    annotation, radiograph, out_path: str | Path, *, analyses: Sequence[str] | None = None,
+    norm_set="adult_classic", include_patient: bool = False, display_image: np.ndarray | None = None,
+) -> RenderedReport:
+    """One image's report, as ``cephview report`` and the window's File > Export report write it.
+
+    ``display_image`` is the image as shown (the window's window/level); the file's own display
+    by default. Patient identifiers only with ``include_patient``.
+    """
+    from cephview.analysis.report_data import DEFAULT_ANALYSES, build_report_data, report_points, report_tracings
+
+    analyses = DEFAULT_ANALYSES if analyses is None else analyses
+    data = build_report_data(
+        annotation, analyses=analyses, norm_set=norm_set, image_size=(radiograph.width, radiograph.height),
+        patient=radiograph.patient, include_patient=include_patient,
+    )
+    ensure_gui_application()
+    shown = radiograph.display if display_image is None else display_image
+    rendered = render_report_pdf(data, shown, report_points(annotation), report_tracings(annotation, analyses or ()),
+                                 out_path)
+    rendered.draft = data.draft
+    return rendered

@@ -8,6 +8,9 @@ since "accept and go on" combines both. No widget is touched: the views follow t
 
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
 
@@ -30,6 +33,9 @@ class ReviewController(QObject):
         self.stacks: dict[str, QUndoStack] = {}
         self.low_confidence = 0.3
         self.place_mode = False
+        # Asked (code, deviation) before a correction far outside the head's proportions is saved;
+        # False keeps the landmark where it was. None: no one to ask, the edit is saved.
+        self.confirm_outlier: Callable[[str, float], bool] | None = None
         self._nudge_run = 0  # a new run of nudges (one undo step) starts with every image change
         session.imageChanged.connect(self._on_image_changed)
 
@@ -75,7 +81,29 @@ class ReviewController(QObject):
 
     # ---- landmark edits ------------------------------------------------------------------
     def move(self, code: str, x: float, y: float) -> bool:
+        if not self._proportions_ok(code, x, y):
+            self.session.landmarksChanged.emit([code])  # a dragged marker goes back to its place
+            self.message.emit(f"{code} not moved")
+            return False
         return self.push(commands.move_command(self.session, code, x, y))
+
+    def _proportions_ok(self, code: str, x: float, y: float) -> bool:
+        """False if the user declined a position far outside anatomy (e.g. a click by mistake)."""
+        from cephview.model.shape_check import CORRECTION_LIMIT, correction_deviation
+
+        reference = self.session.shape_reference() if self.confirm_outlier is not None else None
+        if reference is None or code not in self.session.codes():
+            return True
+        points = self.session.landmark_points()
+        k = self.session.codes().index(code)
+        x, y = self.session.clamp(x, y)
+        new = correction_deviation(points, k, (x, y), reference)
+        if not np.isfinite(new) or new <= CORRECTION_LIMIT:
+            return True
+        old = correction_deviation(points, k, tuple(points[k]), reference) if np.isfinite(points[k]).all() else np.nan
+        if np.isfinite(old) and new <= old:
+            return True  # no worse than before: moving away from a wrong structure step by step
+        return self.confirm_outlier(code, new)
 
     def nudge(self, dx: float, dy: float) -> bool:
         """Move the selected landmark by (dx, dy) image pixels (arrow keys)."""
@@ -113,13 +141,13 @@ class ReviewController(QObject):
         self.next_to_review()
 
     def place_at(self, x: float, y: float) -> bool:
-        """A click on the image: place the selected landmark if it has no position or in place mode."""
+        """A click on the image: place the selected landmark, in place mode only (a click to give
+        the image the focus, or after marking a landmark missing, must never move one)."""
         code = self.session.selected
         lm = self.session.landmark(code) if code else None
-        if lm is None or (lm.has_position and not self.place_mode):
+        if lm is None or not self.place_mode:
             return False
-        self.move(code, x, y)
-        if self.place_mode:
+        if self.move(code, x, y):
             self.step(1, focus=False)
         return True
 

@@ -36,6 +36,8 @@ class PredictionResult:
     heatmaps: np.ndarray  # (K, h, w) float32 in [0, 1]
     heatmap_to_image: np.ndarray  # 3x3, heatmap (x, y) -> image (x, y)
     model_version: str
+    # (K, K) median landmark distances of the model's training data, for the proportions check
+    reference: np.ndarray | None = None
 
 
 class ReviewSession(QObject):
@@ -75,12 +77,15 @@ class ReviewSession(QObject):
         self.annotation: ImageAnnotation | None = None
         self.selected: str = ""
         self._heatmaps: dict[str, PredictionResult] = {}  # rel_path -> latest result (small LRU)
+        self._reference: tuple[list[str], np.ndarray] | None = None  # the model's, once it has predicted
+        self._project_reference: np.ndarray | None = None  # the project's own, until then
 
     # ---- opening ------------------------------------------------------------------------
     def set_store(self, store) -> None:
         self.close_image()
         self.store = store
         self._heatmaps.clear()
+        self._project_reference = None
         self.projectChanged.emit()
 
     def open_image(self, rel_path: str, radiograph: Radiograph) -> None:
@@ -90,6 +95,11 @@ class ReviewSession(QObject):
             ann = ImageAnnotation.empty(rel_path, "isbi2015")
         if not ann.calibration.is_calibrated and radiograph.calibration.is_calibrated:
             ann.calibration = radiograph.calibration  # from the file (DICOM); a ruler value wins
+            if self.store is not None and self.store.image(rel_path) is not None:
+                try:  # recorded, so the project's exports and the command line have it too
+                    self.store.set_image_fields(rel_path, calibration=ann.calibration)
+                except Exception as exc:  # a read-only project still opens; the value is still shown
+                    log.warning("calibration of %s not recorded: %s", rel_path, exc)
         self.rel_path = rel_path
         self.radiograph = radiograph
         self.annotation = ann
@@ -203,8 +213,9 @@ class ReviewSession(QObject):
             return False
         self._heatmaps.pop(rel_path, None)
         self._heatmaps[rel_path] = result
-        while len(self._heatmaps) > 4:
-            self._heatmaps.pop(next(iter(self._heatmaps)))
+        self._trim_heatmaps()
+        if result.reference is not None:
+            self._reference = (list(result.codes), result.reference)
         # Merged into the record as stored now, in one write transaction: another window or
         # process may have edited this image since it was opened here, and its edits stay.
         stored = self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
@@ -240,9 +251,44 @@ class ReviewSession(QObject):
             self.reviewedChanged.emit()
         self.storeChanged.emit(rel_path)
 
+    def _trim_heatmaps(self, keep: int = 4) -> None:
+        """Drop the oldest heatmaps beyond ``keep``, never the open image's: "Find landmarks on all
+        images" must not push them out, or showing them (H) would run the model again."""
+        for rel_path in list(self._heatmaps):
+            if len(self._heatmaps) <= keep:
+                break
+            if rel_path != self.rel_path:
+                del self._heatmaps[rel_path]
+
     def heatmaps(self) -> PredictionResult | None:
         """The latest prediction of the open image made in this session (heatmaps are not stored)."""
         return self._heatmaps.get(self.rel_path) if self.rel_path else None
+
+    def shape_reference(self) -> np.ndarray | None:
+        """Typical landmark distances (K, K) in the open image's landmark order, to judge whether
+        a correction keeps the head's proportions: the model's, else the median over the
+        project's images (at least three); None when neither is known."""
+        if self._reference is not None and self._reference[0] == self.codes():
+            return self._reference[1]
+        if self._project_reference is None and self.store is not None:
+            from cephview.model.device_scale import median_distances
+
+            sets = [self._points_of(ann) for ann in self.store.all_annotations()]
+            sets = [p for p in sets if len(p) == len(self.codes()) and np.isfinite(p).all(axis=1).sum() >= 3]
+            if len(sets) >= 3:
+                self._project_reference = median_distances(sets)
+        return self._project_reference
+
+    def _points_of(self, ann: ImageAnnotation) -> np.ndarray:
+        order = self.codes()
+        return np.array([
+            (lm.x, lm.y) if (lm := ann.landmarks.get(code)) is not None and lm.has_position else (np.nan, np.nan)
+            for code in order
+        ], dtype=np.float64)
+
+    def landmark_points(self) -> np.ndarray:
+        """(K, 2) positions of the open image's landmarks in ``codes()`` order; NaN where unknown."""
+        return self._points_of(self.annotation) if self.annotation is not None else np.zeros((0, 2))
 
     def record_error(self, rel_path: str, message: str) -> None:
         """Mark an image whose prediction failed, unless it has landmarks already: a failed

@@ -274,6 +274,6 @@ class TracingOverlay(QObject):
 
     def _values(self, analysis: str) -> dict[str, str]:
         return {
-            r.name: f"{r.name} {format_value(r.value, r.unit)}"
+            r.name: f"{r.label} {format_value(r.value, r.unit)}"
             for r in self.live.results if r.analysis == analysis and r.value is not None
         }

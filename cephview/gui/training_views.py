@@ -197,6 +197,13 @@ class TrainingPlot(pg.PlotWidget):
         self._before: pg.InfiniteLine | None = None
         self._after: pg.ScatterPlotItem | None = None
 
+    def wheelEvent(self, ev) -> None:
+        """The wheel scrolls the panel the plot sits in; Ctrl + wheel zooms the plot."""
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev)
+        else:
+            ev.ignore()  # passes to the scroll area around the panel
+
     def _sync_views(self) -> None:
         self.error_view.setGeometry(self.plotItem.vb.sceneBoundingRect())
         self.error_view.linkedViewChanged(self.plotItem.vb, self.error_view.XAxis)

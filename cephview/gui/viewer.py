@@ -21,6 +21,13 @@ from PySide6.QtGui import QTransform
 from cephview.core.radiograph import Radiograph, percentile_window
 
 
+# Below this many screen pixels per image pixel (a 2400 px film drawn under 600 px high) a
+# landmark is lost in the image: going to it zooms in to this scale. Landmarks within this share
+# of the view's size from its edge count as off-screen.
+MIN_LANDMARK_SCALE = 0.25
+EDGE_MARGIN = 0.05
+
+
 class ImageViewBox(pg.ViewBox):
     """ViewBox with left-click reporting and right-drag window/level instead of right-drag zoom."""
 
@@ -198,6 +205,23 @@ class ImageViewer(pg.GraphicsView):
             return
         hw, hh = (x1 - x0) / 2.0, (y1 - y0) / 2.0
         self.view.setRange(xRange=(x - hw, x + hw), yRange=(y - hh, y + hh), padding=0)
+
+    def ensure_visible(self, x: float, y: float) -> None:
+        """Bring image point (x, y) into view: pan to it when it is off-screen or at the edge, and
+        zoom in about it when the image is drawn so small that the landmark is lost in it."""
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        span_x, span_y = x1 - x0, y1 - y0
+        width = max(self.view.width(), 1.0)
+        scale = width / max(span_x, 1e-9)  # screen px per image px
+        if scale < MIN_LANDMARK_SCALE:
+            factor = MIN_LANDMARK_SCALE / scale
+            span_x, span_y = span_x / factor, span_y / factor
+        margin_x, margin_y = EDGE_MARGIN * span_x, EDGE_MARGIN * span_y
+        inside = x0 + margin_x < x < x1 - margin_x and y0 + margin_y < y < y1 - margin_y
+        if inside and scale >= MIN_LANDMARK_SCALE:
+            return
+        self.view.setRange(xRange=(x - span_x / 2, x + span_x / 2), yRange=(y - span_y / 2, y + span_y / 2),
+                           padding=0)
 
     def map_to_widget(self, x: float, y: float) -> QPointF:
         """Widget (viewport) position of image point (x, y), e.g. for mouse events in tests."""

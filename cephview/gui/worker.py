@@ -140,7 +140,7 @@ class PredictionWorker(QObject):
             rel_path=rel_path, codes=list(pred.codes), points=np.asarray(pred.points, dtype=np.float64),
             confidence=np.asarray(pred.confidence, dtype=np.float64), heatmaps=pred.heatmaps,
             heatmap_to_image=np.asarray(pred.heatmap_to_image, dtype=np.float64),
-            model_version=str(pred.model_version),
+            model_version=str(pred.model_version), reference=getattr(self._predictor, "reference", None),
         )
         self.progress.emit(request_id, 100, "Done")
         self.succeeded.emit(request_id, result)

@@ -82,7 +82,7 @@ def test_uncalibrated_image_has_no_mm_and_says_so():
     data = build_report_data(make_annotation(calibrated=False), analyses=["Steiner"])
     assert data.calibration_source == "none" and "pixels" in data.calibration_text
     assert all(r.x_mm is None and r.y_mm is None for r in data.landmarks)
-    assert next(r for r in data.measurements if r.name == "U1-NA (mm)").unit == "px"
+    assert next(r for r in data.measurements if r.name == "U1-NA (px)").unit == "px"  # named by its unit
 
 
 def test_calibrated_landmark_rows_carry_mm():
@@ -99,7 +99,8 @@ def test_patient_fields_only_on_request():
     assert hidden.patient == {}
     assert not any(v in repr(hidden) for v in PATIENT.values())
     shown = build_report_data(ann, analyses=["Steiner"], patient=PATIENT, include_patient=True)
-    assert shown.patient == {"Patient name": "Doe^Jane", "Patient ID": "PID-98765", "Birth date": "19800101"}
+    # DICOM's raw forms (Doe^Jane, 19800101) as people read them
+    assert shown.patient == {"Patient name": "Jane Doe", "Patient ID": "PID-98765", "Birth date": "1980-01-01"}
 
 
 def test_missing_landmark_is_listed_but_not_placed():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,25 @@ def test_reviewed_labels_that_break_the_proportions_are_pointed_out(isbi_root):
     assert found == {(items[3].name, "Go"), (items[7].name, "S"), (items[7].name, "Pog")}
     # Too few reviewed images for a reliable median: nothing is claimed.
     assert suspect_landmarks(LandmarkDataset(data.schema, items[:4], "few")) == []
+
+
+def test_a_correction_far_outside_anatomy_is_told_from_an_ordinary_one(isbi_root):
+    """The shipped model's landmark distances judge a reviewer's move of Ar on ISBI 001 (0.1 mm/px):
+    20 mm stays under the limit, the 110 mm slip of the hand goes over it."""
+    import torch
+
+    from cephview.core.datasets.isbi import read_isbi_annotation
+    from cephview.core.schema import load_schema
+    from cephview.model.device_scale import reference_distances
+    from cephview.model.shape_check import CORRECTION_LIMIT, correction_deviation
+
+    shipped = Path(__file__).resolve().parents[2] / "models" / "cephview-isbi19.pt"
+    reference = reference_distances(torch.load(shipped, weights_only=True, map_location="cpu")["meta"])
+    points = read_isbi_annotation(isbi_root / "AnnotationsByMD" / "400_senior" / "001.txt").astype(float)
+    k = load_schema("isbi2015").codes.index("Ar")
+    x, y = points[k]
+    assert correction_deviation(points, k, (x, y), reference) < 0.1
+    assert correction_deviation(points, k, (x + 200, y), reference) < CORRECTION_LIMIT
+    assert correction_deviation(points, k, (x + 1100, y - 900), reference) > CORRECTION_LIMIT
+    points[:3] = np.nan  # unknown landmarks are left out, not counted as far away
+    assert correction_deviation(points, k, (x + 25, y - 15), reference) < CORRECTION_LIMIT
