@@ -47,11 +47,15 @@ def main(paths: list[str] | None = None, model_path: str | Path | None = None) -
     """Open the main window on ``paths`` and run the event loop; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app()
+    from PySide6.QtCore import QTimer
+
     from cephview.gui.main_window import MainWindow
 
     window = MainWindow(model_path=model_path)
     install_excepthook(window)
     window.show()
+    # Logged once the event loop has drawn the window: start-up checks time launch -> this line.
+    QTimer.singleShot(0, lambda: log.info("main window shown"))
     if paths:
         window.open_paths(paths)
     return app.exec()
