@@ -36,7 +36,7 @@ def version_text(version: str) -> str:
     """``cephview --version``: the bundle says it is one and what it lacks."""
     if not is_bundle():
         return f"cephview {version}"
-    lacks = "" if has_torchvision() else f"; without torchvision, so without {TORCHVISION_FEATURE}"
+    lacks = "" if has_torchvision() else ", no torchvision"  # --help says what that leaves out
     return f"cephview {version} (desktop bundle: CPU-only PyTorch{lacks})"
 
 

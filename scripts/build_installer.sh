@@ -75,6 +75,16 @@ nice -n "${NICE:-10}" "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WA
     --distpath dist --workpath build/pyinstaller build_installer.spec
 install -m 755 scripts/install_desktop_entry.sh dist/cephview/install-desktop-entry.sh
 
+# PyInstaller copies the X11 libraries Qt's xcb plugin needs from this machine; those it could not
+# find would have to be on every clinic desktop instead.
+INTERNAL=dist/cephview/_internal
+missing="$(LD_LIBRARY_PATH="$INTERNAL:$INTERNAL/PySide6/Qt/lib" ldd "$INTERNAL/PySide6/Qt/plugins/platforms/libqxcb.so" \
+    | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ')"
+if [ -n "$missing" ]; then
+    echo "warning: not bundled (not installed here): $missing- install them before building" \
+         "(Debian/Ubuntu: libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 ...)" >&2
+fi
+
 stamp "writing $ARCHIVE"
 nice -n "${NICE:-10}" tar -C dist -czf "$ARCHIVE" cephview
 stamp "done"

@@ -43,7 +43,8 @@ class Checker:
         self.rows: list[Row] = []
         home = work / "home"
         home.mkdir()
-        self.env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"}
+        # What a desktop session has at least; no PYTHON* variable, no virtual environment.
+        self.env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "QT_QPA_PLATFORM": "offscreen"}
 
     def bundle(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """The app with a clean environment (what ``env -i`` gives, plus HOME, PATH and Qt's platform)."""
@@ -85,6 +86,24 @@ def write_isbi_csv(isbi: Path, names: list[str], out: Path) -> None:
             for code, line in zip(ISBI_CODES, lines):
                 x, y = line.split(",")
                 w.writerow([name, code, x, y])
+
+
+def make_project(folder: Path, isbi: Path, names: list[str]) -> None:
+    """A project (the development install's store) whose images carry the senior doctor's
+    landmarks as corrections: what a clinician's review leaves for fine-tuning."""
+    from cephview.core.annotations import ImageAnnotation
+    from cephview.core.calibration import Calibration, CalibrationSource
+    from cephview.core.store import ProjectStore
+
+    with ProjectStore.open(folder) as store:
+        for name in names:
+            ann = ImageAnnotation.empty(store.add_image(folder / name).rel_path, "isbi2015")
+            ann.calibration = Calibration.isotropic(0.1, CalibrationSource.USER)
+            lines = (isbi / "AnnotationsByMD" / "400_senior" / f"{Path(name).stem}.txt").read_text().split()
+            for code, line in zip(ISBI_CODES, lines):
+                x, y = (float(v) for v in line.split(","))
+                ann.landmarks[code] = ann.landmarks[code].moved_to(x, y)
+            store.save_annotation(ann)
 
 
 def locate_dicom_files() -> dict[str, Path]:
@@ -197,43 +216,71 @@ def run_checks(c: Checker, isbi: Path | None, version: str, window_s: float) -> 
         q = c.bundle("predict", str(images / names[0]), "--model", str(model), "--out", str(w / "ft.csv"))
         ok = model.is_file() and q.returncode == 0 and len(read_predictions(w / "ft.csv")) == 19
         return ok, f"1 epoch from the shipped model on 3 images: {model.name} v{out['version']}, predicts 19 landmarks"
-    c.check("train (fine-tune)", train_check)
+    c.check("train --init (fine-tune)", train_check)
 
-    def window_check():
-        log = w / "window.log"
-        t0 = time.monotonic()
-        with open(log, "w") as fh:
-            proc = subprocess.Popen([str(c.app), str(images)], env=c.env, cwd=w, stdout=fh, stderr=subprocess.STDOUT)
-            shown_at = None
-            while time.monotonic() - t0 < window_s and proc.poll() is None:
-                if shown_at is None and "main window shown" in log.read_text(errors="replace"):
-                    shown_at = time.monotonic() - t0
-                time.sleep(0.05)
-            children = _children(proc.pid)
-            running = proc.poll() is None
-            if running:
-                proc.terminate()
-                proc.wait(timeout=30)
-        text = log.read_text(errors="replace")
-        c.window_seconds = shown_at
-        problems = [line for line in text.splitlines() if re.search(r"Traceback|Error|error:", line)]
-        ok = running and shown_at is not None and not problems
-        detail = (f"window shown {shown_at:.2f} s after launch" if shown_at is not None else "window never shown") + \
-                 f", ran {window_s:.0f} s on a folder of 3 images, child processes seen: {children}"
-        if problems:
-            detail += f"; {problems[0][:160]}"
-        elif not running:
-            detail += f"; exited early: {text.strip().splitlines()[-1:] }"
-        return ok, detail
-    c.check(f"window offscreen {window_s:.0f} s", window_check)
+    make_project(images, isbi, names)
+
+    def project_check():
+        p = c.bundle("train", "--project", str(images), "--epochs", "1", "--force")
+        if p.returncode:
+            return False, _tail(p)
+        lines = [line for line in p.stdout.splitlines() if line.startswith(("trained on", "v"))]
+        return "promoted" in p.stdout, "; ".join(lines)
+    c.check("train --project (reviewed images)", project_check)
+
+    c.check(f"window offscreen {window_s:.0f} s", lambda: window_check(c, images, window_s, {}))
+    if shutil.which("Xvfb"):
+        display = ":87"
+        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2)
+            c.check("window on X11 (Xvfb, xcb) 10 s",
+                    lambda: window_check(c, images, 10, {"QT_QPA_PLATFORM": "xcb", "DISPLAY": display}))
+        finally:
+            xvfb.terminate()
+            xvfb.wait(timeout=30)
+
+
+def window_check(c: Checker, folder: Path, seconds: float, env: dict[str, str]) -> tuple[bool, str]:
+    """Open the window on ``folder`` for ``seconds``: shown, still running, no traceback or error."""
+    log = c.work / f"window-{len(c.rows)}.log"
+    t0 = time.monotonic()
+    with open(log, "w") as fh:
+        # -v: the log at DEBUG level, which includes the window's "main window shown" line
+        proc = subprocess.Popen([str(c.app), "-v", "gui", str(folder)], env={**c.env, **env}, cwd=c.work,
+                                stdout=fh, stderr=subprocess.STDOUT)
+        shown_at, children = None, 0
+        while time.monotonic() - t0 < seconds and proc.poll() is None:
+            if shown_at is None and "main window shown" in log.read_text(errors="replace"):
+                shown_at = time.monotonic() - t0
+            children = max(children, _children(proc.pid))
+            time.sleep(0.05)
+        running = proc.poll() is None
+        if running:
+            proc.terminate()
+            proc.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    problems = [line for line in text.splitlines() if re.match(r"Traceback|ERROR |CRITICAL |cephview: error", line)]
+    ok = running and shown_at is not None and not problems
+    detail = (f"shown {shown_at:.2f} s after launch" if shown_at is not None else "window never shown") + \
+        f", ran {seconds:.0f} s on 3 images, most child processes at once: {children}"
+    if problems:
+        detail += f"; {problems[0][:160]}"
+    elif not running:
+        detail += f"; exited early: {text.strip().splitlines()[-1:]}"
+    return ok, detail
 
 
 def _children(pid: int) -> int:
     """Processes started by ``pid`` (the spawned decode process of the worklist's prefetch)."""
-    try:
-        return len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    except OSError:
-        return 0
+    kids: set[str] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # any thread may have started one
+        try:
+            kids.update((task / "children").read_text().split())
+        except OSError:
+            pass
+    return len(kids)
 
 
 def find_archive(dist: Path) -> Path:
@@ -267,7 +314,6 @@ def main() -> int:
         print(f"{archive.name}: {archive.stat().st_size / 1e6:.0f} MB archive, {size / 1e6:.0f} MB unpacked "
               f"(in {unpack_s:.0f} s) into {work}")
         checker = Checker(app, work)
-        checker.window_seconds = None
         isbi = args.isbi if (args.isbi / "RawImage").is_dir() else None
         run_checks(checker, isbi, __version__, args.window_seconds)
     finally:
