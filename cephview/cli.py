@@ -465,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=cmd_gui)
     # Command families in modules of their own register here (each: add_commands(sub)).
+    from cephview import cli_dicom
+
+    cli_dicom.add_commands(sub)
     return parser
 
 
