@@ -46,6 +46,8 @@ PR_SERIES_DESCRIPTION = "Cephalometric tracing (cephview)"
 ARC_STEPS = 16
 MARKER_FRACTION = 0.004  # marker circle radius as a fraction of the image's longer side
 UNITS = AnnotationUnitsValues.PIXEL
+_UNPAIRED_BODY_PARTS = {"HEAD", "SKULL", "FACE", "JAW", "NECK", "CHEST", "ABDOMEN", "PELVIS", "SPINE", "CSPINE",
+                        "TSPINE", "LSPINE", "WHOLEBODY"}
 
 
 def _clip(p: tuple[float, float], q: tuple[float, float], width: float, height: float):
@@ -206,4 +208,9 @@ def build_gsps(
     pr.SeriesDescription = PR_SERIES_DESCRIPTION
     # Without Body Part Examined, validators ask for Laterality (General Series, Type 2C).
     pr.BodyPartExamined = str(source.get("BodyPartExamined", "") or "") or "HEAD"
+    laterality = str(source.get("Laterality", "") or source.get("ImageLaterality", "") or "")
+    if laterality in ("L", "R"):
+        pr.Laterality = laterality
+    elif pr.BodyPartExamined not in _UNPAIRED_BODY_PARTS:
+        pr.Laterality = ""  # Type 2C for a paired part: present, empty when unknown
     return pr
