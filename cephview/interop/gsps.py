@@ -66,7 +66,10 @@ def _clip(p: tuple[float, float], q: tuple[float, float], width: float, height: 
             t1 = min(t1, t)
         if t0 > t1:
             return None
-    return (p[0] + t0 * dx, p[1] + t0 * dy), (p[0] + t1 * dx, p[1] + t1 * dy)
+    def inside(x: float, y: float) -> tuple[float, float]:  # rounding must not step past an edge
+        return min(max(x, 0.0), width), min(max(y, 0.0), height)
+
+    return inside(p[0] + t0 * dx, p[1] + t0 * dy), inside(p[0] + t1 * dx, p[1] + t1 * dy)
 
 
 def _inside(p: tuple[float, float], width: float, height: float) -> bool:

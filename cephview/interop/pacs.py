@@ -327,11 +327,12 @@ def get_study(conn: Connection, study_uid: str, into: Path, method: str = "auto"
                 raise PacsError(f"{conn.server}: the server does not accept C-GET; retrieve with C-MOVE") from None
             log.info("%s does not accept C-GET; retrieving with C-MOVE", conn.server)
             final, failed = _run_move(conn, identifier, receiver, listen)
+        if not receiver.files and not failed:
+            # Servers answer an unknown study with success and nothing, or a failure status (Orthanc: 0xC000).
+            raise PacsError(f"{conn.server}: study {study_uid} not found or empty ({_describe(final)})")
         if final not in (_SUCCESS, 0xB000) or failed:
             raise PacsError(f"{conn.server}: retrieval of study {study_uid} failed ({_describe(final)}, "
                             f"{failed} instance(s) not sent, {len(receiver.files)} received)")
-        if not receiver.files:
-            raise PacsError(f"{conn.server}: study {study_uid} not found or empty")
         final_paths = []
         for path in receiver.files:
             os.replace(path, into / path.name)
