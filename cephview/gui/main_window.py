@@ -21,6 +21,7 @@ from cephview.core.calibration import Calibration
 from cephview.gui import dialogs
 from cephview.gui.actions import build_actions
 from cephview.gui.cvm_widget import CvmWidget
+from cephview.gui.dicom_actions import attach_dicom
 from cephview.gui.display_controls import DisplayControls
 from cephview.gui.heatmap_overlay import HeatmapOverlay
 from cephview.gui.landmark_items import LandmarkLayer
@@ -112,6 +113,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.tabifyDockWidget(self.docks["display"], self.docks["measurements"])
         self.docks["display"].raise_()
         self.training = attach_training(self)  # before _restore_settings: its dock is in the saved state
+        self.dicom = attach_dicom(self)  # File > DICOM and PACS
         self._sized_docks = False
 
         self._view_timer = QTimer(self)
