@@ -479,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Command families in modules of their own register here (each: add_commands(sub)).
     from cephview import cli_serial
     cli_serial.add_commands(sub)
+    from cephview import cli_dicom
+
+    cli_dicom.add_commands(sub)
     return parser
 
 

@@ -23,6 +23,7 @@ from cephview.gui.actions import build_actions
 from cephview.gui.batch_progress import BatchProgress
 from cephview.gui.compare_link import attach_compare
 from cephview.gui.cvm_widget import CvmWidget
+from cephview.gui.dicom_actions import attach_dicom
 from cephview.gui.display_controls import DisplayControls
 from cephview.gui.heatmap_overlay import HeatmapOverlay
 from cephview.gui.landmark_items import LandmarkLayer
@@ -117,6 +118,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.docks["display"].raise_()
         self.training = attach_training(self)  # before _restore_settings: its dock is in the saved state
         self.compare = attach_compare(self)  # patients, visits and "Compare with…"
+        self.dicom = attach_dicom(self)  # File > DICOM and PACS
         self._sized_docks = False
 
         self._view_timer = QTimer(self)

@@ -1,0 +1,80 @@
+"""A Secondary Capture image of a non-DICOM radiograph (PNG, JPEG, TIFF, BMP), for the SR and the
+presentation state to reference: a PACS stores results only next to an image it holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import highdicom as hd
+import numpy as np
+from highdicom.sc import SCImage
+
+from cephview import __version__
+from cephview.core.radiograph import Radiograph
+
+log = logging.getLogger(__name__)
+
+SC_SERIES_NUMBER = 900
+SC_SERIES_DESCRIPTION = "Cephalogram (secondary capture, cephview)"
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    """Who the image belongs to; a PNG or JPEG carries none of it, so the user says it."""
+
+    patient_id: str | None = None
+    name: str | None = None  # DICOM person name, e.g. "Doe^Jane"
+    birth_date: str | None = None  # YYYYMMDD
+    sex: str | None = None  # M, F or O
+    accession_number: str | None = None
+    study_description: str | None = None
+
+
+def _pixels(radiograph: Radiograph) -> tuple[np.ndarray, int]:
+    """The stored grey values when they fit 8 or 16 bits unsigned; the displayed image otherwise."""
+    values = radiograph.pixels
+    if values.dtype == np.uint8:
+        return values, 8
+    if values.dtype == np.uint16:
+        return values, 16
+    return radiograph.display, 8  # float or signed TIFFs: what the user saw
+
+
+def build_secondary_capture(radiograph: Radiograph, patient: PatientInfo, facing: int = 1) -> SCImage:
+    """A new study with one SC image of ``radiograph``; ``facing`` +1 for a profile facing right
+    (anterior to the image's right), -1 for one facing left."""
+    pixels, bits = _pixels(radiograph)
+    now = dt.datetime.now()
+    cal = radiograph.calibration
+    sc = SCImage(
+        pixel_array=np.ascontiguousarray(pixels),
+        photometric_interpretation="MONOCHROME2",
+        bits_allocated=bits,
+        coordinate_system="PATIENT",
+        study_instance_uid=hd.UID(),
+        series_instance_uid=hd.UID(),
+        sop_instance_uid=hd.UID(),
+        series_number=SC_SERIES_NUMBER,
+        instance_number=1,
+        manufacturer="cephview",
+        patient_id=patient.patient_id,
+        patient_name=patient.name,
+        patient_birth_date=patient.birth_date,
+        patient_sex=patient.sex,
+        accession_number=patient.accession_number,
+        study_date=now.date(),
+        study_time=now.time(),
+        pixel_spacing=(cal.row_mm, cal.col_mm) if cal.is_calibrated else None,
+        patient_orientation=("A", "F") if facing >= 0 else ("P", "F"),
+    )
+    sc.SeriesDescription = SC_SERIES_DESCRIPTION
+    sc.Modality = "OT"
+    sc.BodyPartExamined = "HEAD"
+    sc.SoftwareVersions = __version__
+    if patient.study_description:
+        sc.StudyDescription = patient.study_description
+    if radiograph.window is not None:
+        sc.WindowCenter, sc.WindowWidth = (float(v) for v in radiograph.window)
+    return sc

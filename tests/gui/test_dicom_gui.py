@@ -1,0 +1,106 @@
+"""File > DICOM and PACS in the real window: export writes the files the CLI writes; a study is
+searched, retrieved and opened with the landmarks of its SR; reviewed results go back to Orthanc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from PySide6.QtCore import QTimer
+
+from cephview.core.annotations import LandmarkStatus
+from cephview.interop.read_sr import read_sr
+from tests.interop.conftest import orthanc  # noqa: F401  (the PACS fixture)
+
+
+def _fill_and_accept(qtbot, actions, fill) -> None:
+    """Answer the modal dialog the action is about to open (its exec() runs the event loop)."""
+    def answer():
+        dialog = actions.last_dialog
+        fill(dialog)
+        dialog.accept()
+    QTimer.singleShot(0, answer)
+
+
+def test_export_as_dicom_writes_sc_sr_and_pr_of_the_open_image(make_window, project_dir, tmp_path, qtbot):
+    window = make_window()
+    window.open_paths([project_dir])
+    qtbot.waitUntil(lambda: window.session.is_open and window.session.annotation.has_prediction, timeout=20_000)
+    actions = window.dicom
+    assert actions.export.isEnabled() and actions.menu.title() == "DICOM and PACS"
+    out = tmp_path / "dicom-out"
+
+    def fill(dialog):
+        dialog.folder.setText(str(out))
+        dialog.patient_id.setText("GUI-1")
+        dialog.patient_name.setText("Test^Gui")
+
+    _fill_and_accept(qtbot, actions, fill)
+    actions.export.trigger()
+    qtbot.waitUntil(lambda: actions.task is not None and actions.task.isFinished(), timeout=60_000)
+    stem = Path(window.session.rel_path).stem
+    assert sorted(p.name for p in out.iterdir()) == [f"{stem}.PR.dcm", f"{stem}.SC.dcm", f"{stem}.SR.dcm"]
+    assert pydicom.dcmread(out / f"{stem}.SR.dcm").PatientID == "GUI-1"
+    back = read_sr(out / f"{stem}.SR.dcm").annotation
+    for code, lm in window.session.annotation.landmarks.items():
+        if lm.has_position:
+            assert back.landmarks[code].x == pytest.approx(lm.x, abs=1e-3)
+            assert back.landmarks[code].y == pytest.approx(lm.y, abs=1e-3)
+    assert str(window.settings.value("dicom/export_folder")) == str(out)
+
+
+@pytest.mark.slow
+def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi_root, tmp_path, qtbot):
+    from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
+    from cephview.core.datasets import read_isbi2015
+    from cephview.core.radiograph import load_radiograph
+    from cephview.interop.export import export_dicom
+    from cephview.interop.pacs import Connection, Server, send_files
+    from cephview.interop.secondary_capture import PatientInfo
+
+    data = read_isbi2015(isbi_root, "train")
+    item = data.images[2]
+    ann = ImageAnnotation(item.name, "isbi2015", {
+        code: LandmarkAnnotation(code, round(float(x), 3), round(float(y), 3), status=LandmarkStatus.MANUAL)
+        for code, (x, y) in zip(data.schema.codes, item.points)})
+    made = export_dicom(item.image_path, load_radiograph(item.image_path), ann, tmp_path / "made",
+                        ["Steiner"], patient=PatientInfo("GUI-PACS-1", "Test^Pacs"))
+    conn = Connection(Server.parse(orthanc.server))
+    send_files(conn, made.files)
+    study = pydicom.dcmread(made.sr).StudyInstanceUID
+
+    window = make_window()
+    browser = window.dicom.ask_open_from_pacs()
+    browser.server.aet.setText("ORTHANC")
+    browser.server.host.setText("127.0.0.1")
+    browser.server.port.setValue(orthanc.dicom_port)
+    browser.patient_id.setText("GUI-PACS-1")
+    into = tmp_path / "retrieved"
+    browser.folder.setText(str(into))
+    browser.search_button.click()
+    qtbot.waitUntil(lambda: browser.table.rowCount() == 1 and browser.retrieve_button.isEnabled(), timeout=20_000)
+    with qtbot.waitSignal(browser.retrieved, timeout=60_000):
+        browser.retrieve_button.click()
+    qtbot.waitUntil(lambda: window.session.is_open, timeout=20_000)
+    assert window.session.store is not None and Path(window.session.store.folder) == into
+    assert [r.name for r in window.session.store.images()] == [f"{pydicom.dcmread(made.secondary_capture).SOPInstanceUID}.dcm"]
+    opened = window.session.annotation
+    for code, lm in ann.landmarks.items():  # the SR's landmarks came with the image
+        assert opened.landmarks[code].status is LandmarkStatus.MANUAL
+        assert (round(opened.landmarks[code].x, 3), round(opened.landmarks[code].y, 3)) == (lm.x, lm.y)
+    assert str(window.settings.value("pacs/port")) == str(orthanc.dicom_port)  # saved for next time
+    browser.close()
+
+    window.toggle_reviewed(True)
+    actions = window.dicom
+    actions.menu.aboutToShow.emit()  # the menu opens: its actions follow the project's state
+    assert actions.send.isEnabled()
+    _fill_and_accept(qtbot, actions, lambda dialog: None)
+    actions.send.trigger()
+    qtbot.waitUntil(lambda: actions.task is not None and actions.task.isFinished(), timeout=60_000)
+    found = [r for r in orthanc.lookup(study) if r["Type"] == "Study"]
+    instances = orthanc.rest("GET", f"/studies/{found[0]['ID']}/instances")
+    modalities = sorted(i["MainDicomTags"].get("Modality", "") or orthanc.instance_tags(i["ID"])["Modality"]
+                        for i in instances)
+    assert modalities.count("SR") == 2 and modalities.count("PR") == 2  # ours from before, and the window's
