@@ -57,20 +57,20 @@ class VisitsMixin:
         wanted = None if rel_paths is None else {self.key(p) for p in rel_paths}
         todo = [r[0] for r in self._query("SELECT rel_path FROM images WHERE visit_source IS NULL")
                 if wanted is None or r[0] in wanted]
-        found = 0
+        read = []
         for rel_path in todo:
             path = self.resolve(rel_path)
-            visit = visit_from_dicom(path) if path.is_file() else None
-            if visit is None:
-                continue  # a file gone for now: look again next time
-            with self._tx() as conn:
+            if path.is_file():  # a file gone for now is looked at again next time
+                read.append((rel_path, visit_from_dicom(path)))
+        if read:
+            with self._tx() as conn:  # one transaction: one disk sync for the whole folder
                 # a value the user assigned meanwhile wins over the file
-                conn.execute("UPDATE images SET patient_id = ?, acquired_on = ?, visit_source = ?"
-                             " WHERE rel_path = ? AND visit_source IS NULL",
-                             (visit.patient_id, visit.date, visit.source, rel_path))
-            found += visit.source == FROM_DICOM
-        if todo:
-            log.info("read patient and date of %d films (%d from DICOM)", len(todo), found)
+                conn.executemany("UPDATE images SET patient_id = ?, acquired_on = ?, visit_source = ?"
+                                 " WHERE rel_path = ? AND visit_source IS NULL",
+                                 [(v.patient_id, v.date, v.source, rel_path) for rel_path, v in read])
+        found = sum(v.source == FROM_DICOM for _, v in read)
+        if read:
+            log.info("read patient and date of %d films (%d from DICOM)", len(read), found)
         return found
 
     def patient_films(self, patient_id: str) -> list:

@@ -27,7 +27,8 @@ from cephview.analysis.superimpose import CRANIAL_BASE, SN, Superimposition, Sup
 from cephview.core.annotations import ImageAnnotation
 from cephview.core.radiograph import Radiograph
 from cephview.serial_overlay import (
-    AFTER_COLOR, ARROW_COLOR, BEFORE_COLOR, MIN_ARROW_MM, blend, tracing_lines, tracing_points, warp_later_film,
+    AFTER_COLOR, ARROW_COLOR, BEFORE_COLOR, MIN_ARROW_MM, arrow_head, blend, tracing_lines, tracing_points,
+    warp_later_film,
 )
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class CompareView(QWidget):
         self.result: Superimposition | None = None
         self.error = ""
         self._warped: tuple[tuple, np.ndarray, np.ndarray] | None = None  # (matrix, warped, inside)
+        self._shown_key: tuple | None = None  # what the image item shows: (matrix, blend, films)
         self.setWindowTitle(f"Compare: {Path(before[0]).name} → {Path(after[0]).name}")
         self._build()
         self._timer = QTimer(self)
@@ -125,7 +127,6 @@ class CompareView(QWidget):
                        for which, color in (("before", BEFORE_COLOR), ("after", AFTER_COLOR))}
         for item in (*self.lines.values(), self.arrows_item, *self.points.values()):
             self.box.addItem(item)
-        self.arrow_heads: list[pg.ArrowItem] = []
 
         self.blend_slider = QSlider(Qt.Orientation.Horizontal)
         self.blend_slider.setRange(0, 100)
@@ -216,22 +217,23 @@ class CompareView(QWidget):
 
     def _show_image(self) -> None:
         before = self.films[0].display
-        image = before
+        image, key = before, None
         if self.result is not None:
             matrix = self.result.after_to_before_px()
+            key = (matrix, self.blend_slider.value(), self.rel_paths)
+            if key == self._shown_key:
+                return  # a drag of a landmark other than the reference points: same picture
             if self._warped is None or self._warped[0] != matrix:
                 warped, inside = warp_later_film(self.films[1].display, self.result, before.shape)
                 self._warped = (matrix, warped, inside)
             image = blend(before, self._warped[1], self._warped[2], self.blend_slider.value() / 100.0)
         first = self.image_item.image is None
         self.image_item.setImage(image, autoLevels=False, levels=(0, 255))
+        self._shown_key = key
         if first:
             self.box.autoRange(padding=0.01)
 
     def _draw_tracings(self) -> None:
-        for head in self.arrow_heads:
-            self.box.removeItem(head)
-        self.arrow_heads = []
         if self.result is None:
             for item in (*self.lines.values(), self.arrows_item, *self.points.values()):
                 item.setData([], [])
@@ -245,15 +247,13 @@ class CompareView(QWidget):
             self.lines[which].setData(xs, ys)
             self.points[which].setData([p[0] for p in pts.values()], [p[1] for p in pts.values()])
         xs, ys = [], []
+        head = max(4.0, 0.006 * max(self.films[0].display.shape))  # arrow head length in pixels
         for lm in self.result.landmarks:
             if lm.displacement_mm is not None and lm.displacement_mm >= MIN_ARROW_MM:
-                (x0, y0), (x1, y1) = lm.before_px, lm.after_px  # type: ignore[misc]
-                xs += [x0, x1]
-                ys += [y0, y1]
-                head = pg.ArrowItem(pos=(x1, y1), angle=float(np.degrees(np.arctan2(y0 - y1, x0 - x1))),
-                                    headLen=12, tipAngle=35, brush=pg.mkBrush(ARROW_COLOR), pen=None)
-                self.box.addItem(head)
-                self.arrow_heads.append(head)
+                tail, tip = lm.before_px, lm.after_px
+                for p, q in [(tail, tip), *arrow_head(tail, tip, head)]:  # type: ignore[arg-type]
+                    xs += [p[0], q[0]]
+                    ys += [p[1], q[1]]
         self.arrows_item.setData(xs, ys)
 
     def _fill_tables(self) -> None:

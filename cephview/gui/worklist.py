@@ -84,8 +84,9 @@ class Worklist(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (2, 3):
+        for column in (2, 3):  # patient and date: shown while grouping by patient (the tooltip has them)
             self.view.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+            self.view.setColumnHidden(column, True)
         self.group_by_patient = QCheckBox("Group by patient")
         self.group_by_patient.setToolTip("A patient's films together, earliest first")
         self.group_by_patient.toggled.connect(self._apply_grouping)
@@ -169,12 +170,24 @@ class Worklist(QWidget):
         patient, date = (visit.patient_id or "", visit.date or "") if visit is not None else ("", "")
         self.model.item(row, 2).setText(patient)
         self.model.item(row, 3).setText(date)
+        name = self.model.item(row, 0)
+        tip = name.toolTip().split("\nPatient ")[0]
+        name.setToolTip(tip + (f"\nPatient {patient or '?'}, taken {date or '?'}" if patient or date else ""))
         # films without a patient sort after every patient's, each on its own
         self.model.item(row, 0).setData(f"0{patient}\t{date or '9999'}\t{rel_path}" if patient else f"1{rel_path}",
                                         GROUP_ROLE)
 
     def _apply_grouping(self) -> None:
-        if self.group_by_patient.isChecked():
+        grouped = self.group_by_patient.isChecked()
+        header = self.view.horizontalHeader()
+        for column in (2, 3):
+            self.view.setColumnHidden(column, not grouped)
+        # grouped: every column as wide as its contents (the list scrolls sideways in a narrow dock),
+        # so the file name is never squeezed away by the patient and date
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents if grouped
+                                    else QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(grouped)
+        if grouped:
             self.proxy.sort(0, Qt.SortOrder.AscendingOrder)
         else:
             self.proxy.sort(-1)  # the project's own order

@@ -101,7 +101,10 @@ def test_worklist_shows_patients_and_groups_their_films(window):
     assert (wl.visit_of("a_2023.dcm").patient_id, wl.visit_of("a_2023.dcm").date) == ("P-42", "2023-03-15")
     row = wl._rows["b_2020.dcm"]
     assert wl.model.item(row, 2).text() == "P-42" and wl.model.item(row, 3).text() == "2020-03-01"
+    assert "Patient P-42, taken 2020-03-01" in wl.model.item(row, 0).toolTip()
+    assert wl.view.isColumnHidden(2) and wl.view.isColumnHidden(3)  # shown while grouping
     wl.group_by_patient.setChecked(True)
+    assert not wl.view.isColumnHidden(2) and not wl.view.isColumnHidden(3)
     order = [wl.proxy.index(r, 0).data(REL_PATH_ROLE) for r in range(wl.proxy.rowCount())]
     assert order == ["b_2020.dcm", "a_2023.dcm", "other.dcm"]  # P-42 earliest first, then P-99
     assert wl.neighbour("b_2020.dcm", 1) == "a_2023.dcm"
