@@ -65,10 +65,10 @@ def time_steps(project: Path, runs: int, prefetch: bool) -> list[float]:
                     app.processEvents()
                     time.sleep(0.01)
                 start = time.perf_counter()
-                window.step_image(1)
+                window.project.step_image(1)
                 app.processEvents()
                 times.append((time.perf_counter() - start) * 1000)
-            window.close_project()
+            window.project.close_project()
     finally:
         window.close()
         QApplication.processEvents()

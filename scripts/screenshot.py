@@ -86,7 +86,7 @@ def main() -> int:
         if args.heatmap:
             window.overlay.set_mode("all")
             window.controls.heatmap_mode.setCurrentIndex(1)
-            window.set_heatmap_visible(True)
+            window.view_state.set_heatmap_shown(True)
         window.controller.next_low_confidence()
         if args.training:
             window.docks["training"].raise_()

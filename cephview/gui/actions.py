@@ -1,127 +1,209 @@
 """Menus, toolbar and keyboard shortcuts of the main window, built in one place.
 
-Each action only calls a method of the window; the shortcut list here is the one place to read
-(or change) which key does what.
+:func:`build_actions` makes the actions (text, key, tip, checkable) as one typed :class:`Actions`;
+:func:`build_menus` puts them into the menu bar and the toolbar and returns the :class:`Menus`.
+Neither connects an action to what it does: the main window does, in one list, so this file is
+the one place to read (or change) which key does what, and the window the one place to read
+what each action calls.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
+NUDGE_DIRECTIONS = {"Left": (-1, 0), "Right": (1, 0), "Up": (0, -1), "Down": (0, 1)}
 
-def _action(window: QMainWindow, text: str, slot=None, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
-    action = QAction(text, window)
+
+def _action(parent: QObject, text: str, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+    action = QAction(text, parent)
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
     if tip:
         action.setStatusTip(tip)
         action.setToolTip(f"{text.replace('&', '').rstrip('…')} ({action.shortcut().toString()})" if shortcut else tip)
     action.setCheckable(checkable)
-    if slot is not None:
-        (action.toggled if checkable else action.triggered).connect(slot)
     return action
 
 
-def build_actions(w) -> SimpleNamespace:
-    """Create the actions of main window ``w`` and its menus; returns them by name."""
-    K = QKeySequence.StandardKey
-    c = w.controller
-    a = SimpleNamespace()
+@dataclass
+class NudgeAction:
+    """An arrow key moving the selected landmark by (dx, dy) image pixels."""
+
+    action: QAction
+    dx: int
+    dy: int
+
+
+@dataclass
+class Actions:
     # File
-    a.open_files = _action(w, "&Open images…", w.ask_open_files, K.Open, "Open one or more cephalograms")
-    a.open_folder = _action(w, "Open &folder as project…", w.ask_open_folder, "Ctrl+Shift+O",
-                            "Open every image of a folder; the folder becomes a project")
-    a.export_csv = _action(w, "Export landmarks of this image (CSV)…", w.export_current_csv, "Ctrl+E")
-    a.export_project_csv = _action(w, "Export landmarks of the project (CSV)…", w.export_project_csv, "Ctrl+Shift+E")
-    a.export_png = _action(w, "Export image with landmarks (PNG)…", w.export_png)
-    a.export_pdf = _action(w, "Export &report (PDF)…", w.export_report_pdf, "Ctrl+P",
-                           "The printable report of this image: tracing, landmarks, measurements against norms")
-    a.quit = _action(w, "&Quit", w.close, K.Quit)
+    open_files: QAction
+    open_folder: QAction
+    export_csv: QAction
+    export_project_csv: QAction
+    export_png: QAction
+    export_pdf: QAction
+    quit: QAction
     # Edit
-    a.undo = c.undo_group.createUndoAction(w, "Undo")
-    a.undo.setShortcut(QKeySequence(K.Undo))
-    a.redo = c.undo_group.createRedoAction(w, "Redo")
+    undo: QAction
+    redo: QAction
+    accept: QAction
+    accept_next: QAction
+    accept_all: QAction
+    reset: QAction
+    reset_all: QAction
+    missing: QAction
+    place: QAction
+    reviewed: QAction
+    nudges: list[NudgeAction]
+    # Navigate
+    next_lm: QAction
+    prev_lm: QAction
+    next_low: QAction
+    next_image: QAction
+    prev_image: QAction
+    # View
+    fit: QAction
+    one_to_one: QAction
+    zoom_in: QAction
+    zoom_out: QAction
+    heatmap: QAction
+    labels: QAction
+    tracing: dict[str, QAction]  # one check per analysis
+    # Tools
+    predict: QAction
+    predict_all: QAction
+    cancel: QAction
+    ruler: QAction
+    share_calibration: QAction
+    choose_model: QAction
+
+    @property
+    def nudge(self) -> list[QAction]:
+        return [n.action for n in self.nudges]
+
+    def needing_image(self) -> list[QAction]:
+        """Actions that act on the open image: disabled while none is open."""
+        return [self.export_csv, self.export_png, self.export_pdf, self.accept, self.accept_next, self.accept_all,
+                self.reset, self.reset_all, self.missing, self.place, self.reviewed, self.next_lm, self.prev_lm,
+                self.next_low, self.fit, self.one_to_one, self.zoom_in, self.zoom_out, self.predict, self.ruler,
+                self.share_calibration, *self.nudge]
+
+    def needing_project(self) -> list[QAction]:
+        return [self.export_project_csv, self.predict_all]
+
+    def set_enabled(self, image_open: bool, project_open: bool) -> None:
+        for action in self.needing_image():
+            action.setEnabled(image_open)
+        for action in self.needing_project():
+            action.setEnabled(project_open)
+
+
+def build_actions(parent: QObject, undo_group: QUndoGroup, analyses: Iterable[str]) -> Actions:
+    """The window's actions, unconnected (undo and redo come from ``undo_group``)."""
+    K = QKeySequence.StandardKey
+    undo = undo_group.createUndoAction(parent, "Undo")
+    undo.setShortcut(QKeySequence(K.Undo))
+    redo = undo_group.createRedoAction(parent, "Redo")
     # The toolbar shows the fixed icon text; the menu and the tooltip say what would be undone, so
     # the buttons after Undo / Redo do not move as that text changes.
-    for action, word, signal in ((a.undo, "Undo", c.undo_group.undoTextChanged),
-                                 (a.redo, "Redo", c.undo_group.redoTextChanged)):
+    for action, word, signal in ((undo, "Undo", undo_group.undoTextChanged), (redo, "Redo", undo_group.redoTextChanged)):
         action.setIconText(word)
         signal.connect(lambda text, act=action, word=word: act.setToolTip(f"{word} {text}".strip()))
     # Ctrl+Y as well as the platform's own (Ctrl+Shift+Z on Linux): both are what people press
     redo_keys = QKeySequence.keyBindings(K.Redo)
-    a.redo.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Y"),) if k not in redo_keys])
-    a.accept = _action(w, "&Accept landmark", c.accept_selected, "A", "Accept the AI position of the selected landmark")
-    a.accept_next = _action(w, "Accept and &next", c.accept_and_next, "Space",
-                            "Accept the selected landmark and go to the next one still to review")
-    a.accept_all = _action(w, "Accept a&ll AI landmarks", c.accept_all, "Shift+A")
-    a.reset = _action(w, "&Reset landmark to AI", c.reset_selected, "R")
-    a.reset_all = _action(w, "Reset all landmarks to AI", c.reset_all, "Shift+R")
-    a.missing = _action(w, "Mark landmark &missing", c.mark_missing, "M", "The landmark is not visible on this image")
-    a.place = _action(w, "&Place by clicking", w.set_place_mode, "P",
-                      "Each click on the image places the selected landmark, then selects the next", checkable=True)
-    a.reviewed = _action(w, "Image &reviewed", w.toggle_reviewed, "Ctrl+Return",
-                         "Mark the whole image as reviewed", checkable=True)
+    redo.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Y"),) if k not in redo_keys])
     # Arrow keys nudge the selected landmark while the image has the keyboard focus (lists and
     # tables keep their arrow keys): 1 image pixel, 10 with Shift; a run of nudges is one undo step.
-    a.nudge = []
-    for key, (dx, dy) in {"Left": (-1, 0), "Right": (1, 0), "Up": (0, -1), "Down": (0, 1)}.items():
+    nudges = []
+    for key, (dx, dy) in NUDGE_DIRECTIONS.items():
         for modifier, step in (("", 1), ("Shift+", 10)):
-            action = _action(w, f"Nudge {key.lower()} ({step} px)", lambda _=False, x=dx * step, y=dy * step: c.nudge(x, y),
-                             modifier + key)
+            action = _action(parent, f"Nudge {key.lower()} ({step} px)", modifier + key)
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            w.viewer.addAction(action)
-            a.nudge.append(action)
-    # Navigate
-    a.next_lm = _action(w, "Next landmark", lambda: c.step(1), "]")
-    a.prev_lm = _action(w, "Previous landmark", lambda: c.step(-1), "[")
-    a.next_low = _action(w, "Next &low-confidence landmark", c.next_low_confidence, "L")
-    a.next_image = _action(w, "Next image", lambda: w.step_image(1), "PgDown")
-    a.prev_image = _action(w, "Previous image", lambda: w.step_image(-1), "PgUp")
-    # View
-    a.fit = _action(w, "&Fit image", w.viewer.fit, "F")
-    a.one_to_one = _action(w, "Actual pixels (1:1)", w.viewer.one_to_one, "1")
-    a.zoom_in = _action(w, "Zoom in", lambda: w.viewer.zoom(1.25), K.ZoomIn)
-    a.zoom_out = _action(w, "Zoom out", lambda: w.viewer.zoom(0.8), K.ZoomOut)
-    a.heatmap = _action(w, "Show AI &heatmap", w.set_heatmap_visible, "H", checkable=True)
-    a.labels = _action(w, "Show landmark codes", w.controls.labels.setChecked, "Shift+L", checkable=True)
-    a.labels.setChecked(True)
-    w.controls.labels.toggled.connect(a.labels.setChecked)
-    # one check per analysis; the overlay holds the state (the measurement panel's boxes follow it too)
-    a.tracing = {
-        name: _action(w, name, lambda on, n=name: w.tracing.set_enabled(n, on), tip=f"Draw the {name} tracing",
-                      checkable=True)
-        for name in w.tracing.analyses
-    }
-    w.tracing.enabledChanged.connect(lambda name, on: a.tracing[name].setChecked(on))
-    # Tools
-    a.predict = _action(w, "&Find landmarks again", w.predict_current, "Ctrl+R",
-                        "Run the AI on this image again (reviewed landmarks are kept)")
-    a.predict_all = _action(w, "Find landmarks on &all images", w.predict_all, "Ctrl+Shift+R",
-                            "Run the AI in the background on every image of the project not predicted yet")
-    a.cancel = _action(w, "&Cancel", w.cancel_activity, "Esc", "Cancel the ruler, placing, or the running prediction")
-    a.ruler = _action(w, "Calibrate with &ruler…", w.start_ruler, "Ctrl+K",
-                      "Click two points a known distance apart, then enter the distance")
-    a.share_calibration = _action(w, "Apply this calibration to all images of this device", w.apply_calibration_to_device,
+            nudges.append(NudgeAction(action, dx * step, dy * step))
+    labels = _action(parent, "Show landmark codes", "Shift+L", checkable=True)
+    labels.setChecked(True)
+    return Actions(
+        open_files=_action(parent, "&Open images…", K.Open, "Open one or more cephalograms"),
+        open_folder=_action(parent, "Open &folder as project…", "Ctrl+Shift+O",
+                            "Open every image of a folder; the folder becomes a project"),
+        export_csv=_action(parent, "Export landmarks of this image (CSV)…", "Ctrl+E"),
+        export_project_csv=_action(parent, "Export landmarks of the project (CSV)…", "Ctrl+Shift+E"),
+        export_png=_action(parent, "Export image with landmarks (PNG)…"),
+        export_pdf=_action(parent, "Export &report (PDF)…", "Ctrl+P",
+                           "The printable report of this image: tracing, landmarks, measurements against norms"),
+        quit=_action(parent, "&Quit", K.Quit),
+        undo=undo,
+        redo=redo,
+        accept=_action(parent, "&Accept landmark", "A", "Accept the AI position of the selected landmark"),
+        accept_next=_action(parent, "Accept and &next", "Space",
+                            "Accept the selected landmark and go to the next one still to review"),
+        accept_all=_action(parent, "Accept a&ll AI landmarks", "Shift+A"),
+        reset=_action(parent, "&Reset landmark to AI", "R"),
+        reset_all=_action(parent, "Reset all landmarks to AI", "Shift+R"),
+        missing=_action(parent, "Mark landmark &missing", "M", "The landmark is not visible on this image"),
+        place=_action(parent, "&Place by clicking", "P",
+                      "Each click on the image places the selected landmark, then selects the next", checkable=True),
+        reviewed=_action(parent, "Image &reviewed", "Ctrl+Return", "Mark the whole image as reviewed", checkable=True),
+        nudges=nudges,
+        next_lm=_action(parent, "Next landmark", "]"),
+        prev_lm=_action(parent, "Previous landmark", "["),
+        next_low=_action(parent, "Next &low-confidence landmark", "L"),
+        next_image=_action(parent, "Next image", "PgDown"),
+        prev_image=_action(parent, "Previous image", "PgUp"),
+        fit=_action(parent, "&Fit image", "F"),
+        one_to_one=_action(parent, "Actual pixels (1:1)", "1"),
+        zoom_in=_action(parent, "Zoom in", K.ZoomIn),
+        zoom_out=_action(parent, "Zoom out", K.ZoomOut),
+        heatmap=_action(parent, "Show AI &heatmap", "H", checkable=True),
+        labels=labels,
+        tracing={name: _action(parent, name, tip=f"Draw the {name} tracing", checkable=True) for name in analyses},
+        predict=_action(parent, "&Find landmarks again", "Ctrl+R",
+                        "Run the AI on this image again (reviewed landmarks are kept)"),
+        predict_all=_action(parent, "Find landmarks on &all images", "Ctrl+Shift+R",
+                            "Run the AI in the background on every image of the project not predicted yet"),
+        cancel=_action(parent, "&Cancel", "Esc", "Cancel the ruler, placing, or the running prediction"),
+        ruler=_action(parent, "Calibrate with &ruler…", "Ctrl+K",
+                      "Click two points a known distance apart, then enter the distance"),
+        share_calibration=_action(parent, "Apply this calibration to all images of this device",
                                   tip="Give this image's pixel size to every uncalibrated image of the same "
-                                      "DICOM device and size (or, for JPEG/PNG, of the same folder)")
-    a.choose_model = _action(w, "Choose landmark &model…", w.ask_model_file)
+                                      "DICOM device and size (or, for JPEG/PNG, of the same folder)"),
+        choose_model=_action(parent, "Choose landmark &model…"),
+    )
 
-    bar = w.menuBar()
+
+@dataclass
+class Menus:
+    file: QMenu
+    recent: QMenu  # filled each time it opens
+    edit: QMenu
+    history: QMenu  # filled each time it opens
+    navigate: QMenu
+    view: QMenu
+    tracing: QMenu
+    panels: QMenu  # one entry per dock, added as the docks are
+    tools: QMenu
+    toolbar: QToolBar
+
+
+def build_menus(window: QMainWindow, a: Actions) -> Menus:
+    """Put the actions into ``window``'s menu bar and a toolbar."""
+    bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addActions([a.open_files, a.open_folder])
-    w.recent_menu = QMenu("Recent projects", w)
-    file_menu.addMenu(w.recent_menu)
+    recent = file_menu.addMenu("Recent projects")
     file_menu.addSeparator()
     file_menu.addActions([a.export_csv, a.export_project_csv, a.export_png, a.export_pdf])
     file_menu.addSeparator()
     file_menu.addAction(a.quit)
     edit = bar.addMenu("&Edit")
     edit.addActions([a.undo, a.redo])
-    w.history_menu = edit.addMenu("History")
+    history = edit.addMenu("History")
     edit.addSeparator()
     edit.addActions([a.accept, a.accept_next, a.accept_all, a.reset, a.reset_all, a.missing, a.place])
     edit.addMenu("Nudge landmark (arrow keys on the image)").addActions(a.nudge)
@@ -135,13 +217,13 @@ def build_actions(w) -> SimpleNamespace:
     view.addActions([a.fit, a.one_to_one, a.zoom_in, a.zoom_out])
     view.addSeparator()
     view.addActions([a.heatmap, a.labels])
-    w.tracing_menu = view.addMenu("Tracing")
-    w.tracing_menu.addActions(list(a.tracing.values()))
-    w.docks_menu = view.addMenu("Panels")
+    tracing = view.addMenu("Tracing")
+    tracing.addActions(list(a.tracing.values()))
+    panels = view.addMenu("Panels")
     tools = bar.addMenu("&Tools")
     tools.addActions([a.predict, a.predict_all, a.cancel, a.ruler, a.share_calibration, a.choose_model])
 
-    toolbar = QToolBar("Main", w)
+    toolbar = QToolBar("Main", window)
     toolbar.setObjectName("main-toolbar")
     toolbar.addActions([a.open_files, a.open_folder])
     toolbar.addSeparator()
@@ -150,5 +232,21 @@ def build_actions(w) -> SimpleNamespace:
     toolbar.addActions([a.accept_next, a.accept_all, a.reset, a.missing, a.place])
     toolbar.addSeparator()
     toolbar.addActions([a.fit, a.one_to_one, a.heatmap, a.ruler, a.predict])
-    w.addToolBar(toolbar)
-    return a
+    window.addToolBar(toolbar)
+    return Menus(file=file_menu, recent=recent, edit=edit, history=history, navigate=nav, view=view,
+                 tracing=tracing, panels=panels, tools=tools, toolbar=toolbar)
+
+
+def fill_history_menu(menu: QMenu, stack: QUndoStack | None) -> None:
+    """Edit > History: every step of the open image's undo stack, newest first; one click goes there."""
+    menu.clear()
+    if stack is None or stack.count() == 0:
+        menu.addAction("(no edits yet)").setEnabled(False)
+        return
+    for i in range(stack.count(), 0, -1):
+        action = menu.addAction(stack.text(i - 1))
+        action.setCheckable(True)
+        action.setChecked(i == stack.index())
+        action.triggered.connect(lambda _=False, i=i: stack.setIndex(i))
+    action = menu.addAction("(as opened)")
+    action.triggered.connect(lambda: stack.setIndex(0))

@@ -1,4 +1,4 @@
-"""Wires patients, visits and the compare view into the main window.
+"""Patients, visits and the compare view: "Compare with…" and "Patient and date…".
 
 - Reads each film's patient and date from its DICOM header once, and shows them in the worklist.
 - "Patient and date…" (worklist menu) lets the user assign them to films that carry none.
@@ -16,7 +16,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QFormLayout, QInputDialog, QLineEdit, QMessageBox, QWidget,
@@ -27,6 +27,9 @@ from cephview.core.errors import CephviewError
 from cephview.core.radiograph import Radiograph, load_radiograph
 from cephview.gui import dialogs
 from cephview.gui.compare_view import TRACED_ANALYSES, CompareView
+from cephview.gui.live_measurements import LiveMeasurements
+from cephview.gui.session import ReviewSession
+from cephview.gui.worklist import Worklist
 
 log = logging.getLogger(__name__)
 
@@ -64,29 +67,38 @@ def ask_visit(parent: QWidget, film: str, patient_id: str, date: str) -> tuple[s
 
 # ---- the link ---------------------------------------------------------------------------------------
 class CompareLink(QObject):
-    def __init__(self, window) -> None:
-        super().__init__(window)
-        self.window = window
+    """Signals: ``message(str)`` for the status bar, ``error(title, message, advice)``.
+
+    ``actions`` ("Compare with…", "Patient and date…") are for the window's Tools menu.
+    """
+
+    message = Signal(str)
+    error = Signal(str, str, str)
+
+    def __init__(self, session: ReviewSession, worklist: Worklist, live: LiveMeasurements, dialog_parent: QWidget,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.worklist = worklist
+        self.live = live
+        self.dialog_parent = dialog_parent
         self.views: list[CompareView] = []
-        self.compare_action = QAction("&Compare with…", window)
+        self.compare_action = QAction("&Compare with…", dialog_parent)
         self.compare_action.setStatusTip("Superimpose the open film with another film of the patient")
-        self.compare_action.triggered.connect(lambda: self.ask_compare(window.session.rel_path))
-        self.visit_action = QAction("&Patient and date…", window)
-        self.visit_action.triggered.connect(lambda: self.edit_visit(window.session.rel_path))
-        for action in window.menuBar().actions():
-            if action.menu() is not None and action.text().replace("&", "") == "Tools":
-                action.menu().addSeparator()
-                action.menu().addActions([self.compare_action, self.visit_action])
-        window.worklist.recordsChanged.connect(self.refresh_visits)
-        window.worklist.compareRequested.connect(self.ask_compare)
-        window.worklist.visitEditRequested.connect(self.edit_visit)
-        window.session.projectChanged.connect(self.close_views)
-        window.session.storeChanged.connect(self._on_store_changed)
-        window.live.updated.connect(self._on_live)
+        self.compare_action.triggered.connect(lambda: self.ask_compare(session.rel_path))
+        self.visit_action = QAction("&Patient and date…", dialog_parent)
+        self.visit_action.triggered.connect(lambda: self.edit_visit(session.rel_path))
+        self.actions = [self.compare_action, self.visit_action]
+        worklist.recordsChanged.connect(self.refresh_visits)
+        worklist.compareRequested.connect(self.ask_compare)
+        worklist.visitEditRequested.connect(self.edit_visit)
+        session.projectChanged.connect(self.close_views)
+        session.storeChanged.connect(self._on_store_changed)
+        live.updated.connect(self._on_live)
 
     @property
     def store(self):
-        return self.window.session.store
+        return self.session.store
 
     # ---- visits ----------------------------------------------------------------------------------
     def refresh_visits(self) -> None:
@@ -96,7 +108,7 @@ class CompareLink(QObject):
             self.store.read_visits_from_files()
         except CephviewError as exc:  # the database refused the write: show what is stored
             log.warning("patients and dates not read: %s", exc)
-        self.window.worklist.set_visits(self.store.visits())
+        self.worklist.set_visits(self.store.visits())
 
     def edit_visit(self, rel_path: str | None) -> None:
         if self.store is None or not rel_path:
@@ -104,15 +116,15 @@ class CompareLink(QObject):
         visit = self.store.visit(rel_path)
         if visit is None:
             return
-        answer = ask_visit(self.window, rel_path, visit.patient_id or "", visit.date or "")
+        answer = ask_visit(self.dialog_parent, rel_path, visit.patient_id or "", visit.date or "")
         if answer is None:
             return
         try:
             self.store.set_visit(rel_path, patient_id=answer[0], date=answer[1])
         except CephviewError as exc:
-            self.window.show_error("Patient and date not changed", str(exc), "Write the date as YYYY-MM-DD.")
+            self.error.emit("Patient and date not changed", str(exc), "Write the date as YYYY-MM-DD.")
             return
-        self.window.worklist.set_visits(self.store.visits())
+        self.worklist.set_visits(self.store.visits())
 
     # ---- opening a comparison --------------------------------------------------------------------
     def ask_compare(self, rel_path: str | None) -> CompareView | None:
@@ -123,13 +135,13 @@ class CompareLink(QObject):
         patient = visits.get(rel_path).patient_id if visits.get(rel_path) else None
         others = [r for r in store.images() if r.rel_path != rel_path and r.status.value != "error"]
         if not others:
-            self.window.show_error("Nothing to compare with", "The project holds no other readable film.",
-                                   "Add the patient's other films to the project folder.")
+            self.error.emit("Nothing to compare with", "The project holds no other readable film.",
+                            "Add the patient's other films to the project folder.")
             return None
         same = [r for r in others if patient and visits[r.rel_path].patient_id == patient]
         rest = [r for r in others if r not in same]
         choices = [(r.rel_path, self._describe(r.rel_path, visits)) for r in same + rest]
-        other = ask_other_film(self.window, rel_path, choices)
+        other = ask_other_film(self.dialog_parent, rel_path, choices)
         return self.open_compare(rel_path, other) if other else None
 
     def _describe(self, rel_path: str, visits) -> str:
@@ -144,7 +156,7 @@ class CompareLink(QObject):
         if a and b and a.patient_id and b.patient_id and a.patient_id != b.patient_id:
             message = (f"{Path(first).name} and {Path(second).name} belong to different patients "
                        f"({a.patient_id}, {b.patient_id}). Superimpose them anyway?")
-            if not confirm_other_patient(self.window, message):
+            if not confirm_other_patient(self.dialog_parent, message):
                 return None
         order = [(first, a), (second, b)]
         if a and b and a.date and b.date:
@@ -156,7 +168,7 @@ class CompareLink(QObject):
             try:
                 film, ann = self._film(rel_path)
             except CephviewError as exc:
-                self.window.show_error("Films not compared", str(exc))
+                self.error.emit("Films not compared", str(exc), "")
                 return None
             films.append((rel_path, film, ann))
         labels = tuple(f"{Path(rel).name}" + (f" ({v.date})" if v and v.date else "") for rel, v in order)
@@ -169,7 +181,7 @@ class CompareLink(QObject):
         return view
 
     def _film(self, rel_path: str) -> tuple[Radiograph, ImageAnnotation]:
-        session = self.window.session
+        session = self.session
         if rel_path == session.rel_path:
             return session.radiograph, self._live_annotation()
         film = load_radiograph(self.store.resolve(rel_path))
@@ -185,22 +197,22 @@ class CompareLink(QObject):
 
     def _live_annotation(self) -> ImageAnnotation:
         """The open film's record, a landmark being dragged at its in-drag position."""
-        session, live = self.window.session, self.window.live
+        session, live = self.session, self.live
         points = live.points()
         return replace(session.annotation, landmarks=dict(points) if points is not None else
                        dict(session.annotation.landmarks))
 
     # ---- keeping the views current ---------------------------------------------------------------
     def _on_live(self) -> None:
-        rel_path = self.window.session.rel_path
+        rel_path = self.session.rel_path
         views = [v for v in self.views if rel_path in v.rel_paths]
-        if views and self.window.session.annotation is not None:
+        if views and self.session.annotation is not None:
             ann = self._live_annotation()
             for view in views:
                 view.set_annotation(rel_path, ann)
 
     def _on_store_changed(self, rel_path: str) -> None:
-        if rel_path == self.window.session.rel_path:
+        if rel_path == self.session.rel_path:
             return  # the live path has it, with any drag in progress
         for view in [v for v in self.views if rel_path in v.rel_paths]:
             film = view.films[view.rel_paths.index(rel_path)]
@@ -218,7 +230,7 @@ class CompareLink(QObject):
     # ---- the progress PDF ------------------------------------------------------------------------
     def save_pdf(self, view: CompareView) -> str | None:
         if view.result is None:
-            self.window.show_error("No progress report", view.error or "The films are not superimposed.")
+            self.error.emit("No progress report", view.error or "The films are not superimposed.", "")
             return None
         suggestion = (self.store.folder if self.store else Path.home()) / \
             f"{Path(view.rel_paths[0]).stem}_{Path(view.rel_paths[1]).stem}_progress.pdf"
@@ -233,12 +245,8 @@ class CompareLink(QObject):
                                    view.labels)
             render_progress_pdf(view.result, picture, view.labels, path)
         except (OSError, CephviewError) as exc:
-            self.window.show_error("Progress report not saved", str(exc), "Choose another folder or file name.")
+            self.error.emit("Progress report not saved", str(exc), "Choose another folder or file name.")
             return None
-        self.window._show_message(f"Saved {path}")
+        self.message.emit(f"Saved {path}")
         return path
 
-
-def attach_compare(window) -> CompareLink:
-    """Add patients, visits and "Compare with…" to the main window."""
-    return CompareLink(window)

@@ -1,6 +1,6 @@
 """File > DICOM and PACS: "Export as DICOM…", "Open from PACS…", "Send results to PACS…".
 
-Attached to the main window by :func:`attach_dicom` (one call); each action opens a dialog from
+:class:`DicomActions` holds the actions and their ``menu`` (the window puts it into File); each opens a dialog from
 :mod:`cephview.gui.dicom_dialogs` and runs the :mod:`cephview.interop` function the command line
 calls (``export-dicom``, ``pacs get``, ``pacs send``) in a background thread.
 """
@@ -10,19 +10,36 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QMenu
+from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from cephview.gui.dicom_dialogs import BackgroundTask, ExportDicomDialog, PacsBrowser, SendResultsDialog
+from cephview.gui.project_controller import ProjectController
+from cephview.gui.session import ReviewSession
 
 log = logging.getLogger(__name__)
 
 
 class DicomActions(QObject):
-    def __init__(self, window) -> None:
-        super().__init__(window)
-        self.window = window
+    """Signals: ``message(str)`` for the status bar, ``error(title, message, advice)``."""
+
+    message = Signal(str)
+    error = Signal(str, str, str)
+
+    def __init__(self, session: ReviewSession, project: ProjectController, settings: QSettings,
+                 analyses: Callable[[], list[str]], norm_set: Callable[[], str], dialog_parent: QWidget,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.project = project
+        self.settings = settings
+        self.shown_analyses = analyses  # the tracings drawn in the window
+        self.norm_set = norm_set
+        self.dialog_parent = dialog_parent
+        window = dialog_parent
         self.task: BackgroundTask | None = None
         self.browser: PacsBrowser | None = None
         self.last_dialog: QDialog | None = None
@@ -38,32 +55,29 @@ class DicomActions(QObject):
         self.menu = QMenu("DICOM and PACS", window)
         self.menu.addActions([self.export, self.open_pacs, self.send])
         self.menu.aboutToShow.connect(self.update_enabled)
-        window.session.imageChanged.connect(self.update_enabled)
-        window.session.projectChanged.connect(self.update_enabled)
-        file_menu = next(a.menu() for a in window.menuBar().actions() if window.act.quit in a.menu().actions())
-        file_menu.insertMenu(window.act.quit, self.menu)
-        file_menu.insertSeparator(window.act.quit)
+        session.imageChanged.connect(self.update_enabled)
+        session.projectChanged.connect(self.update_enabled)
         self.update_enabled()
 
     # ---- state -----------------------------------------------------------------------------
     def update_enabled(self) -> None:
         busy = self.task is not None and self.task.isRunning()
-        self.export.setEnabled(self.window.session.is_open and not busy)
-        store = self.window.session.store
+        self.export.setEnabled(self.session.is_open and not busy)
+        store = self.session.store
         reviewed = store is not None and any(r.status.value == "reviewed" for r in store.images())
         self.send.setEnabled(reviewed and not busy)
 
     def _analyses(self) -> list[str]:
         from cephview.analysis.report_data import DEFAULT_ANALYSES
 
-        return list(self.window.tracing.enabled) or list(DEFAULT_ANALYSES)
+        return list(self.shown_analyses()) or list(DEFAULT_ANALYSES)
 
     def _current_path(self) -> Path:
-        s = self.window.session
+        s = self.session
         return s.store.resolve(s.rel_path)
 
     def reviewed_items(self) -> list[tuple[Path, object]]:
-        store = self.window.session.store
+        store = self.session.store
         if store is None:
             return []
         return [(store.resolve(r), ann) for r in store.images()
@@ -72,9 +86,9 @@ class DicomActions(QObject):
     def _start(self, fn, done, what: str) -> None:
         self.task = BackgroundTask(fn, self)
         self.task.succeeded.connect(done)
-        self.task.failed.connect(lambda message: self.window.show_error(f"{what} failed", message))
+        self.task.failed.connect(lambda message: self.error.emit(f"{what} failed", message, ""))
         self.task.finished.connect(self.update_enabled)
-        self.window._show_message(f"{what}…")
+        self.message.emit(f"{what}…")
         self.update_enabled()
         self.task.start()
 
@@ -83,28 +97,28 @@ class DicomActions(QObject):
         from cephview.interop.export import export_dicom
         from cephview.interop.secondary_capture import PatientInfo
 
-        s = self.window.session
+        s = self.session
         if not s.is_open:
             return
         analyses = self._analyses()
-        folder = Path(str(self.window.settings.value("dicom/export_folder", s.store.folder / "dicom")))
-        dialog = dialog or ExportDicomDialog(self.window, folder, s.radiograph.format == "dicom", analyses)
+        folder = Path(str(self.settings.value("dicom/export_folder", s.store.folder / "dicom")))
+        dialog = dialog or ExportDicomDialog(self.dialog_parent, folder, s.radiograph.format == "dicom", analyses)
         self.last_dialog = dialog
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         out = Path(dialog.folder.text().strip()).expanduser()
-        self.window.settings.setValue("dicom/export_folder", str(out))
+        self.settings.setValue("dicom/export_folder", str(out))
         patient = PatientInfo(dialog.patient_id.text().strip() or None, dialog.patient_name.text().strip() or None)
         path, radiograph, annotation = self._current_path(), s.radiograph, s.annotation
-        norm_set = self.window.live.norm_set
+        norm_set = self.norm_set()
         self._start(lambda _p: export_dicom(path, radiograph, annotation, out, analyses, norm_set, patient),
-                    lambda result: self.window._show_message(f"Saved {', '.join(p.name for p in result.files)} in {out}"),
+                    lambda result: self.message.emit(f"Saved {', '.join(p.name for p in result.files)} in {out}"),
                     "DICOM export")
 
     # ---- PACS ------------------------------------------------------------------------------
     def ask_open_from_pacs(self) -> PacsBrowser:
-        store = self.window.session.store
-        self.browser = PacsBrowser(self.window, self.window.settings, Path(store.folder) if store is not None else None)
+        store = self.session.store
+        self.browser = PacsBrowser(self.dialog_parent, self.settings, Path(store.folder) if store is not None else None)
         self.browser.retrieved.connect(self.open_retrieved)
         self.browser.show()
         return self.browser
@@ -116,25 +130,25 @@ class DicomActions(QObject):
 
         study = sort_retrieved(files)
         if not study.images:
-            self.window.show_error("No images in the study", "The retrieved study holds no radiograph",
-                                   "Choose a study whose modalities include CR, DX or IO.")
+            self.error.emit("No images in the study", "The retrieved study holds no radiograph",
+                            "Choose a study whose modalities include CR, DX or IO.")
             return
         folder = Path(study.images[0]).parent
-        store = self.window.session.store
-        if not self.window.open_project(Path(store.folder) if store is not None else folder, study.images):
+        store = self.session.store
+        if not self.project.open_project(Path(store.folder) if store is not None else folder, study.images):
             return
-        store = self.window.session.store
+        store = self.session.store
         for image, report in study.reports.items():
             key = store.key(image)
             current = store.load_annotation(key)
             if current is not None and any(lm.status.reviewed and lm.edited_at for lm in current.landmarks.values()):
                 continue  # the clinician's own work is never replaced by a report
             store.save_landmarks(key, report.annotation.landmarks.values())
-        if study.reports and self.window.session.rel_path is not None:
-            opened = self.window.session.rel_path
-            self.window.session.close_image()
-            self.window.open_image(opened)
-        self.window._show_message(f"Retrieved {len(study.images)} image(s)"
+        if study.reports and self.session.rel_path is not None:
+            opened = self.session.rel_path
+            self.session.close_image()
+            self.project.open_image(opened)
+        self.message.emit(f"Retrieved {len(study.images)} image(s)"
                                   + (f", landmarks of {len(study.reports)} from their SR" if study.reports else ""))
 
     def ask_send(self, dialog: SendResultsDialog | None = None) -> None:
@@ -143,23 +157,20 @@ class DicomActions(QObject):
 
         items = self.reviewed_items()
         if not items:
-            self.window.show_error("Nothing to send", "No image of this project is marked reviewed",
-                                   "Review the landmarks and mark the image reviewed (Ctrl+Return) first.")
+            self.error.emit("Nothing to send", "No image of this project is marked reviewed",
+                            "Review the landmarks and mark the image reviewed (Ctrl+Return) first.")
             return
-        dialog = dialog or SendResultsDialog(self.window, self.window.settings, len(items))
+        dialog = dialog or SendResultsDialog(self.dialog_parent, self.settings, len(items))
         self.last_dialog = dialog
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         try:
             conn = dialog.server.connection()
         except PacsError as exc:
-            self.window.show_error("PACS settings", str(exc))
+            self.error.emit("PACS settings", str(exc), "")
             return
-        analyses, norm_set = self._analyses(), self.window.live.norm_set
+        analyses, norm_set = self._analyses(), self.norm_set()
         self._start(lambda progress: send_results(conn, items, analyses, norm_set, progress),
-                    lambda stored: self.window._show_message(f"Sent {len(stored)} object(s) to {conn.server}"),
+                    lambda stored: self.message.emit(f"Sent {len(stored)} object(s) to {conn.server}"),
                     "Sending to PACS")
 
-
-def attach_dicom(window) -> DicomActions:
-    return DicomActions(window)

@@ -1,21 +1,22 @@
 """Display controls: window/level, gamma, invert, heatmap overlay, marker appearance.
 
-The widget only reads and writes viewer / layer / overlay settings; it observes the viewer's
-``displayChanged`` so a right-drag window change on the image moves the sliders too.
+The widget only reads and writes viewer / overlay settings and the :class:`ViewState`; it
+observes the viewer's ``displayChanged`` (a right-drag window change on the image moves the
+sliders too) and the view state (a key or a menu that changes a value moves its control).
 """
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
     QVBoxLayout, QWidget,
 )
 
 from cephview.gui.heatmap_overlay import HeatmapOverlay
-from cephview.gui.landmark_items import LandmarkLayer
+from cephview.gui.view_state import ViewState
 from cephview.gui.viewer import ImageViewer, default_view
 
 STEPS = 1000
@@ -28,11 +29,9 @@ def _slider(maximum: int = STEPS) -> QSlider:
 
 
 class DisplayControls(QWidget):
-    heatmapToggled = Signal(bool)
-
-    def __init__(self, viewer: ImageViewer, layer: LandmarkLayer, overlay: HeatmapOverlay, parent=None) -> None:
+    def __init__(self, viewer: ImageViewer, overlay: HeatmapOverlay, view_state: ViewState, parent=None) -> None:
         super().__init__(parent)
-        self.viewer, self.layer, self.overlay = viewer, layer, overlay
+        self.viewer, self.overlay, self.view_state = viewer, overlay, view_state
         self._radiograph = None
 
         # window / level
@@ -61,6 +60,7 @@ class DisplayControls(QWidget):
 
         # heatmap
         self.heatmap = QCheckBox("Show heatmap")
+        self.heatmap.setChecked(view_state.heatmap_shown)
         self.heatmap_mode = QComboBox()
         self.heatmap_mode.addItem("Selected landmark", HeatmapOverlay.SELECTED)
         self.heatmap_mode.addItem("All landmarks (max)", HeatmapOverlay.ALL)
@@ -76,14 +76,14 @@ class DisplayControls(QWidget):
         self.marker_size = QDoubleSpinBox()
         self.marker_size.setRange(2.0, 30.0)
         self.marker_size.setSingleStep(1.0)
-        self.marker_size.setValue(layer.marker_size)
+        self.marker_size.setValue(view_state.marker_size)
         self.marker_size.setSuffix(" px")
         self.labels = QCheckBox("Show codes")
-        self.labels.setChecked(layer.labels_visible)
+        self.labels.setChecked(view_state.labels_shown)
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1.0)
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(layer.low_confidence)
+        self.threshold.setValue(view_state.low_confidence)
         self.threshold.setToolTip("AI landmarks below this confidence get a red dashed ring and a '?'")
         marker_box = QGroupBox("Landmarks")
         markers = QFormLayout(marker_box)
@@ -103,12 +103,16 @@ class DisplayControls(QWidget):
         self.gamma.valueChanged.connect(lambda v: viewer.set_gamma(self._gamma_value(v)))
         self.invert.toggled.connect(viewer.set_invert)
         self.auto.clicked.connect(self._reset_window)
-        self.heatmap.toggled.connect(self._on_heatmap_toggled)
+        self.heatmap.toggled.connect(view_state.set_heatmap_shown)
+        view_state.heatmapShownChanged.connect(self.heatmap.setChecked)
         self.heatmap_mode.currentIndexChanged.connect(lambda _: overlay.set_mode(self.heatmap_mode.currentData()))
         self.opacity.valueChanged.connect(lambda v: overlay.set_opacity(v / 100.0))
-        self.marker_size.valueChanged.connect(layer.set_marker_size)
-        self.labels.toggled.connect(layer.set_labels_visible)
-        self.threshold.valueChanged.connect(layer.set_low_confidence)
+        self.marker_size.valueChanged.connect(view_state.set_marker_size)
+        view_state.markerSizeChanged.connect(self.marker_size.setValue)
+        self.labels.toggled.connect(view_state.set_labels_shown)
+        view_state.labelsShownChanged.connect(self.labels.setChecked)
+        self.threshold.valueChanged.connect(view_state.set_low_confidence)
+        view_state.lowConfidenceChanged.connect(self.threshold.setValue)
         viewer.displayChanged.connect(self.sync_from_viewer)
 
     def set_radiograph(self, radiograph) -> None:
@@ -140,10 +144,6 @@ class DisplayControls(QWidget):
             self.viewer.set_levels(*view["levels"])
             self.viewer.set_gamma(view["gamma"])
             self.viewer.set_invert(view["invert"])
-
-    def _on_heatmap_toggled(self, on: bool) -> None:
-        self.overlay.set_enabled(on)
-        self.heatmapToggled.emit(on)
 
     def sync_from_viewer(self) -> None:
         v = self.viewer

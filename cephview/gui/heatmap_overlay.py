@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QTransform
 
 from cephview.gui.session import ReviewSession
+from cephview.gui.view_state import ViewState
 from cephview.model import coords
 
 
@@ -42,24 +43,25 @@ class HeatmapOverlay(QObject):
     SELECTED = "selected"
     ALL = "all"
 
-    def __init__(self, view: pg.ViewBox, session: ReviewSession) -> None:
+    def __init__(self, view: pg.ViewBox, session: ReviewSession, view_state: ViewState) -> None:
         super().__init__(view)
         self.session = session
+        self.view_state = view_state
         self.item = pg.ImageItem(axisOrder="row-major")
         self.item.setZValue(10)
         self.item.setLookupTable(heatmap_lut())
         self.item.setOpacity(0.6)
         self.item.setVisible(False)
         view.addItem(self.item)
-        self.enabled = False
         self.mode = self.SELECTED
+        view_state.heatmapShownChanged.connect(self.refresh)
         session.imageChanged.connect(self.refresh)
         session.heatmapsChanged.connect(self.refresh)
         session.selectionChanged.connect(self._on_selection_changed)
 
-    def set_enabled(self, enabled: bool) -> None:
-        self.enabled = bool(enabled)
-        self.refresh()
+    @property
+    def enabled(self) -> bool:
+        return self.view_state.heatmap_shown
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -76,7 +78,7 @@ class HeatmapOverlay(QObject):
         if self.mode == self.SELECTED:
             self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, *_: object) -> None:
         result = self.session.heatmaps()
         if not self.enabled or result is None:
             self.item.setVisible(False)

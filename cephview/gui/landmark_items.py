@@ -17,6 +17,7 @@ import pyqtgraph as pg
 
 from cephview.core.annotations import LandmarkAnnotation, LandmarkStatus
 from cephview.gui.session import ReviewSession
+from cephview.gui.view_state import ViewState
 
 STATUS_COLORS = {
     LandmarkStatus.AI: QColor("#ffd400"),  # yellow: not looked at yet
@@ -175,32 +176,32 @@ class LandmarkLayer(QObject):
     moveChanging = Signal(str, float, float)
     markerClicked = Signal(str)
 
-    def __init__(self, view: pg.ViewBox, session: ReviewSession) -> None:
+    def __init__(self, view: pg.ViewBox, session: ReviewSession, view_state: ViewState) -> None:
         super().__init__(view)
         self.view = view
         self.session = session
+        self.view_state = view_state
         self.markers: dict[str, LandmarkMarker] = {}
-        self.marker_size = 7.0
-        self.labels_visible = True
-        self.low_confidence = 0.3
         session.imageChanged.connect(self._on_image_changed)
         session.landmarksChanged.connect(self._on_landmarks_changed)
         session.selectionChanged.connect(self._on_selection_changed)
+        for signal in (view_state.markerSizeChanged, view_state.labelsShownChanged, view_state.lowConfidenceChanged):
+            signal.connect(self._restyle_all)
 
-    # ---- settings ------------------------------------------------------------------------
-    def set_marker_size(self, size: float) -> None:
-        self.marker_size = float(size)
-        self._restyle_all()
+    # ---- settings (the view state's) -----------------------------------------------------
+    @property
+    def marker_size(self) -> float:
+        return self.view_state.marker_size
 
-    def set_labels_visible(self, visible: bool) -> None:
-        self.labels_visible = bool(visible)
-        self._restyle_all()
+    @property
+    def labels_visible(self) -> bool:
+        return self.view_state.labels_shown
 
-    def set_low_confidence(self, threshold: float) -> None:
-        self.low_confidence = float(threshold)
-        self._restyle_all()
+    @property
+    def low_confidence(self) -> float:
+        return self.view_state.low_confidence
 
-    def _restyle_all(self) -> None:
+    def _restyle_all(self, *_: object) -> None:
         self._on_landmarks_changed(list(self.markers))
 
     # ---- session events ------------------------------------------------------------------

@@ -24,6 +24,7 @@ STATUS_WORDS = {
     LandmarkStatus.MISSING: "missing",
 }
 from cephview.gui.session import ReviewSession
+from cephview.gui.view_state import ViewState
 
 COLUMNS = ("Code", "Name", "x px", "y px", "x mm", "y mm", "Conf.", "Status")
 X_PX, Y_PX, X_MM, Y_MM, CONF, STATUS = 2, 3, 4, 5, 6, 7
@@ -40,23 +41,24 @@ STATUS_TEXT_COLORS = {
 class LandmarkTableModel(QAbstractTableModel):
     editRequested = Signal(str, float, float)  # code, x, y (px)
 
-    def __init__(self, session: ReviewSession, parent=None) -> None:
+    def __init__(self, session: ReviewSession, view_state: ViewState, parent=None) -> None:
         super().__init__(parent)
         self.session = session
-        self.low_confidence = 0.3
+        self.view_state = view_state
         self.awaiting_ai = False  # the AI is working on this image: unpredicted landmarks are "pending"
         self._codes: list[str] = []
         session.imageChanged.connect(self._reset)
         session.landmarksChanged.connect(self._on_landmarks_changed)
+        view_state.lowConfidenceChanged.connect(lambda _: self._on_landmarks_changed(self._codes))
+
+    @property
+    def low_confidence(self) -> float:
+        return self.view_state.low_confidence
 
     def _reset(self) -> None:
         self.beginResetModel()
         self._codes = self.session.codes()
         self.endResetModel()
-
-    def set_low_confidence(self, threshold: float) -> None:
-        self.low_confidence = threshold
-        self._on_landmarks_changed(self._codes)
 
     def set_awaiting_ai(self, awaiting: bool) -> None:
         if awaiting != self.awaiting_ai:
@@ -170,10 +172,10 @@ class LandmarkTable(QWidget):
 
     editRequested = Signal(str, float, float)
 
-    def __init__(self, session: ReviewSession, parent=None) -> None:
+    def __init__(self, session: ReviewSession, view_state: ViewState, parent=None) -> None:
         super().__init__(parent)
         self.session = session
-        self.model = LandmarkTableModel(session, self)
+        self.model = LandmarkTableModel(session, view_state, self)
         self._following = False  # the table is following the session's selection, not leading it
         self.model.editRequested.connect(self.editRequested)
         self.calibration_label = QLabel()

@@ -1,9 +1,15 @@
-"""The main window: assembles viewer, docks and menus, opens projects and images, runs the AI.
+"""The main window: its parts, and how they are connected.
 
-It holds no domain logic: images are opened with :func:`cephview.core.radiograph.load_radiograph`,
-projects are :class:`cephview.core.store.ProjectStore`, folders are listed with the CLI's
-:func:`cephview.cli.expand_inputs`, edits go through :class:`ReviewController`, predictions
-through :class:`PredictionService` (a worker thread).
+It holds no domain logic and little behaviour of its own. The parts, each in its own module:
+
+- the review's state: :class:`ReviewSession` (the open image and its store), :class:`ViewState`
+  (how it is shown), :class:`ReviewController` (edits and their undo history);
+- what is drawn on the image (:class:`ImageViewer`, :class:`LandmarkLayer`, :class:`HeatmapOverlay`,
+  :class:`TracingOverlay`, :class:`RulerTool`) and the panels beside it;
+- :class:`ProjectController` (opening projects and images), :class:`PredictionResults` (asking the
+  AI and taking its results), :class:`ExportActions`, the Training tab (:func:`build_training`),
+  compare view (:class:`CompareLink`) and DICOM menu (:class:`DicomActions`);
+- :class:`Actions` and :class:`Menus` (:mod:`cephview.gui.actions`), connected here in one list.
 """
 
 from __future__ import annotations
@@ -13,30 +19,32 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QLabel, QMainWindow, QProgressBar, QPushButton, QStackedWidget, QUndoView, QWidget,
-)
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QStackedWidget, QUndoView, QWidget
 
 from cephview.core.calibration import Calibration
 from cephview.gui import dialogs, shortcut_filter
-from cephview.gui.actions import build_actions
-from cephview.gui.batch_progress import BatchProgress
-from cephview.gui.compare_link import attach_compare
+from cephview.gui.actions import build_actions, build_menus, fill_history_menu
+from cephview.gui.compare_link import CompareLink
 from cephview.gui.cvm_widget import CvmWidget
-from cephview.gui.dicom_actions import attach_dicom
+from cephview.gui.dicom_actions import DicomActions
 from cephview.gui.display_controls import DisplayControls
+from cephview.gui.export_actions import ExportActions
 from cephview.gui.heatmap_overlay import HeatmapOverlay
+from cephview.gui.image_display import ImageDisplay
 from cephview.gui.landmark_items import LandmarkLayer
 from cephview.gui.landmark_table import LandmarkTable
 from cephview.gui.live_measurements import LiveMeasurements
 from cephview.gui.measurement_dock import MeasurementDock
+from cephview.gui.prediction_results import PredictionResults
 from cephview.gui.prefetch import RadiographPrefetcher
-from cephview.gui.project_mixin import ProjectMixin
+from cephview.gui.project_controller import ProjectController
 from cephview.gui.review_controller import ReviewController
 from cephview.gui.ruler_tool import RulerTool
-from cephview.gui.session import PredictionResult, ReviewSession
+from cephview.gui.session import ReviewSession
+from cephview.gui.status_widgets import StatusWidgets
 from cephview.gui.tracing_overlay import TracingOverlay
-from cephview.gui.training_link import attach_training
+from cephview.gui.training_link import build_training
+from cephview.gui.view_state import ViewState
 from cephview.gui.viewer import ImageViewer
 from cephview.gui.welcome import WelcomeWidget
 from cephview.gui.worker import PredictionService, default_predictor_factory
@@ -44,13 +52,8 @@ from cephview.gui.worklist import Worklist
 
 log = logging.getLogger(__name__)
 
-LANDMARKS_NOT_FOUND_ADVICE = (
-    "Check that the file is a lateral cephalogram. You can still place the landmarks by hand "
-    "(select one in the table, press P and click)."
-)
 
-
-class MainWindow(ProjectMixin, QMainWindow):
+class MainWindow(QMainWindow):
     """The review window. ``predictor_factory`` (tests) replaces loading the model from a file."""
 
     def __init__(self, model_path: str | Path | None = None, predictor_factory=None,
@@ -65,14 +68,16 @@ class MainWindow(ProjectMixin, QMainWindow):
             model_path = chosen if chosen and Path(str(chosen)).is_file() else None
         self.model_path = model_path
         self.last_dialog = None
-        self._background_failures: list[str] = []  # predictions of images not on screen that failed
-        self.batch = BatchProgress()  # "Find landmarks on all images": counted, and said when finished
-        self.session = ReviewSession(self)
-        self.controller = ReviewController(self.session, self)
 
+        # ---- the review's state --------------------------------------------------------------
+        self.session = ReviewSession(self)
+        self.view_state = ViewState(self)
+        self.controller = ReviewController(self.session, self.view_state, self)
+
+        # ---- the image and what is drawn on it -----------------------------------------------
         self.viewer = ImageViewer()
-        self.layer = LandmarkLayer(self.viewer.view, self.session)
-        self.overlay = HeatmapOverlay(self.viewer.view, self.session)
+        self.layer = LandmarkLayer(self.viewer.view, self.session, self.view_state)
+        self.overlay = HeatmapOverlay(self.viewer.view, self.session, self.view_state)
         self.ruler = RulerTool(self.viewer.view)
         self.live = LiveMeasurements(self.session, self.layer, self)
         self.tracing = TracingOverlay(self.viewer.view, self.live)
@@ -82,22 +87,36 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.central.addWidget(self.viewer)
         self.setCentralWidget(self.central)
 
+        # ---- panels --------------------------------------------------------------------------
         self.worklist = Worklist()
-        self.table = LandmarkTable(self.session)
-        self.controls = DisplayControls(self.viewer, self.layer, self.overlay)
+        self.table = LandmarkTable(self.session, self.view_state)
+        self.controls = DisplayControls(self.viewer, self.overlay, self.view_state)
         self.cvm = CvmWidget(self.session)
         self.measurements = MeasurementDock(self.live, self.tracing)
         self.history = QUndoView(self.controller.undo_group)
         self.history.setEmptyLabel("<image opened>")
+
+        # ---- services ------------------------------------------------------------------------
         self.prediction = PredictionService(
             model_path, predictor_factory or default_predictor_factory(model_path), self
         )
         QApplication.instance().aboutToQuit.connect(self.prediction.shutdown)
+        self.predictions = PredictionResults(self.session, self.controller, self.prediction, self)
         self.prefetcher = RadiographPrefetcher()  # decodes the next worklist image in the background
-        self._build_status_bar()
-        self.act = build_actions(self)
+        self.display = ImageDisplay(self.session, self.viewer, self.controls, self.ruler, self)
+        self.project = ProjectController(
+            self.session, self.controller, self.worklist, self.predictions, self.display, self.prefetcher,
+            self.view_state, self.settings, dialog_parent=self, parent=self,
+        )
+        self.exports = ExportActions(self.session, self.view_state, self.viewer.view_state,
+                                     lambda: self.live.norm_set, dialog_parent=self, parent=self)
+
+        # ---- menus, status bar, docks --------------------------------------------------------
+        self.act = build_actions(self, self.controller.undo_group, self.tracing.analyses)
+        self.menus = build_menus(self, self.act)
+        self.status = StatusWidgets(self.statusBar())
         self.shortcut_filter = shortcut_filter.install(self)  # L, H, M, Space also after a spin box
-        self.docks = {}
+        self.docks: dict[str, QDockWidget] = {}
         for name, title, widget, area in (
             ("worklist", "Worklist", self.worklist, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("landmarks", "Landmarks", self.table, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -109,161 +128,145 @@ class MainWindow(ProjectMixin, QMainWindow):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock-{name}")
             dock.setWidget(widget)
-            self.addDockWidget(area, dock)
-            self.docks_menu.addAction(dock.toggleViewAction())
-            self.docks[name] = dock
+            self._add_dock(name, dock, area)
         self.tabifyDockWidget(self.docks["display"], self.docks["cvm"])
         # one tab group only: a second group tabified before show leaves a stray tab bar (Qt 6.12)
         self.tabifyDockWidget(self.docks["display"], self.docks["measurements"])
+
+        # ---- the Training tab, the compare view, DICOM and PACS -------------------------------
+        training = build_training(self.session, self.predictions, lambda: self.model_path, self)
+        self.training, self.model_follower = training.panel, training.follower
+        self._add_dock("training", training.dock, Qt.DockWidgetArea.RightDockWidgetArea)  # before the saved state
+        self.tabifyDockWidget(self.docks["display"], training.dock)
         self.docks["display"].raise_()
-        self.training = attach_training(self)  # before _restore_settings: its dock is in the saved state
-        self.compare = attach_compare(self)  # patients, visits and "Compare with…"
-        self.dicom = attach_dicom(self)  # File > DICOM and PACS
+        self.compare = CompareLink(self.session, self.worklist, self.live, dialog_parent=self, parent=self)
+        self.menus.tools.addSeparator()
+        self.menus.tools.addActions(self.compare.actions)
+        self.dicom = DicomActions(self.session, self.project, self.settings, lambda: list(self.tracing.enabled),
+                                  lambda: self.live.norm_set, dialog_parent=self, parent=self)
+        self.menus.file.insertMenu(self.act.quit, self.dicom.menu)
+        self.menus.file.insertSeparator(self.act.quit)
         self._sized_docks = False
 
-        self._view_timer = QTimer(self)
-        self._view_timer.setSingleShot(True)
-        self._view_timer.setInterval(400)
-        self._view_timer.timeout.connect(self._save_view)
-        self._loading = False
         self._connect()
+        self._connect_actions()
         self._restore_settings()
         self._update_enabled()
 
-    # ---- construction --------------------------------------------------------------------
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.progress_label = QLabel()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        self.progress_bar.setMaximumWidth(160)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.prediction.cancel)
-        # Place mode is shown as long as it lasts (not a passing message): clicks place landmarks.
-        self.mode_label = QLabel()
-        self.mode_label.setObjectName("place-mode")
-        self.mode_label.setStyleSheet("QLabel { background: #ff6ef5; color: black; padding: 1px 6px; font-weight: bold; }")
-        self.mode_label.setVisible(False)
-        bar.addWidget(self.mode_label)
-        # Whose film this is (DICOM only): shown here, never written into an export unasked.
-        self.patient_label = QLabel()
-        self.patient_label.setObjectName("patient")
-        self.patient_label.setStyleSheet("QLabel { font-weight: bold; padding: 0 6px; }")
-        self.patient_label.setVisible(False)
-        bar.addPermanentWidget(self.patient_label)
-        for w in (self.progress_label, self.progress_bar, self.cancel_button):
-            bar.addPermanentWidget(w)
-            w.setVisible(False)
+    def _add_dock(self, name: str, dock: QDockWidget, area: Qt.DockWidgetArea) -> None:
+        self.addDockWidget(area, dock)
+        self.menus.panels.addAction(dock.toggleViewAction())
+        self.docks[name] = dock
 
+    # ---- connections ---------------------------------------------------------------------
     def _connect(self) -> None:
-        s, c = self.session, self.controller
-        self.welcome.openFilesRequested.connect(self.ask_open_files)
-        self.welcome.openFolderRequested.connect(self.ask_open_folder)
-        self.welcome.recentRequested.connect(lambda folder: self.open_paths([folder]))
-        self.worklist.imageActivated.connect(self.open_image)
+        s, c, v, p = self.session, self.controller, self.view_state, self.project
+        self.ruler.statusMessage.connect(self.status.show_message)
+        for part in (c, self.predictions, p, self.exports, self.compare, self.dicom, self.training):
+            part.message.connect(self.status.show_message)
+        for part in (self.predictions, p, self.exports, self.compare, self.dicom):
+            part.error.connect(lambda *args: self.show_error(*args))
+        # opening
+        self.welcome.openFilesRequested.connect(p.ask_open_files)
+        self.welcome.openFolderRequested.connect(p.ask_open_folder)
+        self.welcome.recentRequested.connect(lambda folder: p.open_paths([folder]))
+        self.worklist.imageActivated.connect(p.open_image)
+        p.leavingImage.connect(self.table.finish_editing)
+        p.leavingImage.connect(self.display.save_view)
+        p.titleChanged.connect(self.setWindowTitle)
+        p.recentChanged.connect(self.welcome.set_recent)
+        s.imageChanged.connect(self._update_enabled)
+        s.projectChanged.connect(self._update_enabled)
+        # editing
         self.viewer.imageClicked.connect(self._on_image_clicked)
-        self.viewer.displayChanged.connect(self._schedule_view_save)
-        self.viewer.rangeChanged.connect(self._schedule_view_save)
         self.layer.moveFinished.connect(c.move)
         self.layer.markerClicked.connect(s.select)
         self.table.editRequested.connect(c.move)
         self.cvm.stageChosen.connect(c.set_cvm_stage)
-        self.controls.threshold.valueChanged.connect(self._on_threshold_changed)
-        self.controls.heatmapToggled.connect(self._on_heatmap_toggled)
         self.ruler.measured.connect(self._on_ruler_measured)
-        self.ruler.statusMessage.connect(self._show_message)
-        c.message.connect(self._show_message)
         c.focusRequested.connect(self.viewer.ensure_visible)  # Space, L, [ and ]: to the landmark
-        s.storeChanged.connect(self._on_store_changed)
+        c.confirm_outlier = lambda code, deviation: dialogs.ask_confirm_outlier(self, code, deviation)
         s.saveFailed.connect(lambda message: self.show_error(
             "Edit not saved", message,
             "The project database could not be written (another program may hold it, or the disk is "
             "full or gone). Nothing changed: what was saved before stays as it is. Try again."))
         s.reviewedChanged.connect(self._sync_reviewed)
-        s.selectionChanged.connect(self._update_mode_label)
-        s.imageChanged.connect(self._show_patient)
-        c.confirm_outlier = self._confirm_outlier
         s.imageChanged.connect(self._sync_reviewed)
-        self.prediction.busyChanged.connect(self._on_busy_changed)
-        for signal in (self.prediction.busyChanged, self.prediction.progress, self.prediction.succeeded,
-                       self.prediction.failed, s.imageChanged):
-            signal.connect(self._sync_awaiting_ai)
-        self.prediction.progress.connect(self._on_progress)
-        self.prediction.succeeded.connect(self._on_prediction)
-        self.prediction.failed.connect(self._on_prediction_failed)
-        self.prediction.modelFailed.connect(self._on_model_failed)
-        self.history_menu.aboutToShow.connect(self._fill_history_menu)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        s.imageChanged.connect(lambda: self.status.show_patient(s.radiograph))
+        # view state
+        v.placeModeChanged.connect(self._on_place_mode)
+        s.selectionChanged.connect(lambda _: self.status.show_place_mode(v.place_mode, s.selected))
+        v.heatmapShownChanged.connect(self.predictions.show_heatmaps)
+        # the AI
+        self.status.cancel_button.clicked.connect(self.prediction.cancel)
+        self.prediction.busyChanged.connect(self.status.show_busy)
+        self.prediction.progress.connect(lambda rel_path, percent, text: self.status.show_progress(
+            rel_path, percent, text, queued=len(self.prediction.pending_paths()) - 1))
+        self.predictions.awaitingAi.connect(self.table.model.set_awaiting_ai)
+
+    def _connect_actions(self) -> None:
+        a, c, v, p, x = self.act, self.controller, self.view_state, self.project, self.exports
+        for action, slot in (
+            (a.open_files, p.ask_open_files), (a.open_folder, p.ask_open_folder),
+            (a.export_csv, x.export_current_csv), (a.export_project_csv, x.export_project_csv),
+            (a.export_png, x.export_png), (a.export_pdf, x.export_report_pdf), (a.quit, self.close),
+            (a.accept, c.accept_selected), (a.accept_next, c.accept_and_next), (a.accept_all, c.accept_all),
+            (a.reset, c.reset_selected), (a.reset_all, c.reset_all), (a.missing, c.mark_missing),
+            (a.next_lm, lambda: c.step(1)), (a.prev_lm, lambda: c.step(-1)), (a.next_low, c.next_low_confidence),
+            (a.next_image, lambda: p.step_image(1)), (a.prev_image, lambda: p.step_image(-1)),
+            (a.fit, self.viewer.fit), (a.one_to_one, self.viewer.one_to_one),
+            (a.zoom_in, lambda: self.viewer.zoom(1.25)), (a.zoom_out, lambda: self.viewer.zoom(0.8)),
+            (a.predict, self.predictions.predict_current), (a.predict_all, self.predictions.predict_all),
+            (a.cancel, self.cancel_activity), (a.ruler, self.start_ruler),
+            (a.share_calibration, p.apply_calibration_to_device), (a.choose_model, self.ask_model_file),
+        ):
+            action.triggered.connect(slot)
+        for nudge in a.nudges:
+            nudge.action.triggered.connect(lambda _=False, dx=nudge.dx, dy=nudge.dy: c.nudge(dx, dy))
+            self.viewer.addAction(nudge.action)  # only while the image has the keyboard focus
+        a.reviewed.toggled.connect(self._on_reviewed_toggled)
+        # checkable actions show the view state, whoever changed it (key, menu, panel)
+        for action, now, setter, changed in (
+            (a.place, v.place_mode, v.set_place_mode, v.placeModeChanged),
+            (a.heatmap, v.heatmap_shown, v.set_heatmap_shown, v.heatmapShownChanged),
+            (a.labels, v.labels_shown, v.set_labels_shown, v.labelsShownChanged),
+        ):
+            action.setChecked(now)
+            action.toggled.connect(setter)
+            changed.connect(action.setChecked)
+        for name, action in a.tracing.items():  # the overlay holds the state; the panel's boxes follow it too
+            action.toggled.connect(lambda on, n=name: self.tracing.set_enabled(n, on))
+        self.tracing.enabledChanged.connect(lambda name, on: a.tracing[name].setChecked(on))
+        self.menus.history.aboutToShow.connect(lambda: fill_history_menu(self.menus.history, c.active_stack))
+        self.menus.recent.aboutToShow.connect(lambda: p.fill_recent_menu(self.menus.recent))
 
     def _update_enabled(self) -> None:
-        open_ = self.session.is_open
-        for name in ("export_csv", "export_png", "export_pdf", "accept", "accept_next", "accept_all", "reset", "reset_all",
-                     "missing", "place", "reviewed", "next_lm", "prev_lm", "next_low", "fit", "one_to_one",
-                     "zoom_in", "zoom_out", "predict", "ruler", "share_calibration"):
-            getattr(self.act, name).setEnabled(open_)
-        for action in self.act.nudge:
-            action.setEnabled(open_)
-        self.act.export_project_csv.setEnabled(self.session.store is not None)
-        self.act.predict_all.setEnabled(self.session.store is not None)
-        self.central.setCurrentWidget(self.viewer if open_ else self.welcome)
+        self.act.set_enabled(image_open=self.session.is_open, project_open=self.session.store is not None)
+        self.central.setCurrentWidget(self.viewer if self.session.is_open else self.welcome)
 
-    def _show_message(self, text: str) -> None:
-        if text:
-            self.statusBar().showMessage(text, 6000)
-        else:
-            self.statusBar().clearMessage()
+    def open_paths(self, paths) -> bool:
+        """Open files and/or a folder: the command line's paths, drag and drop."""
+        return self.project.open_paths(paths)
 
     def show_error(self, title: str, message: str, advice: str = "") -> None:
         log.warning("%s: %s", title, message)
         self.last_dialog = dialogs.show_error(self, title, message, advice)
 
-    # ---- viewer events -------------------------------------------------------------------
+    # ---- slots that need the window ------------------------------------------------------
     def _on_image_clicked(self, x: float, y: float) -> None:
         if self.ruler.handle_click(x, y):
             return
         if not self.controller.place_at(x, y) and self.session.is_open:
-            self._show_message("Drag a landmark to move it; press P to place landmarks by clicking")
+            self.status.show_message("Drag a landmark to move it; press P to place landmarks by clicking")
 
-    def _schedule_view_save(self) -> None:
-        if not self._loading and self.session.is_open:
-            self._view_timer.start()
-
-    def _save_view(self) -> None:
-        self._view_timer.stop()
-        if self.session.is_open and not self._loading:
-            self.session.save_view(self.viewer.view_state())
-
-    def _on_threshold_changed(self, value: float) -> None:
-        self.controller.low_confidence = value
-        self.table.model.set_low_confidence(value)
-
-    # ---- edits needing the window --------------------------------------------------------
-    def set_place_mode(self, on: bool) -> None:
-        self.controller.place_mode = bool(on)
+    def _on_place_mode(self, on: bool) -> None:
         if on:
             self.viewer.viewport().setCursor(Qt.CursorShape.CrossCursor)
         else:
             self.viewer.viewport().unsetCursor()
-        self._update_mode_label()
+        self.status.show_place_mode(on, self.session.selected)
 
-    def _show_patient(self) -> None:
-        from cephview.analysis.report_data import patient_fields
-
-        fields = patient_fields(self.session.radiograph.patient) if self.session.radiograph is not None else {}
-        self.patient_label.setText("    ".join(f"{label}: {value}" for label, value in fields.items()))
-        self.patient_label.setVisible(bool(fields))
-
-    def _update_mode_label(self) -> None:
-        on = self.controller.place_mode
-        self.mode_label.setVisible(on)
-        if on:
-            code = self.session.selected or "the selected landmark"
-            self.mode_label.setText(f"Place mode: click to place {code} (P or Esc to stop)")
-
-    def _confirm_outlier(self, code: str, deviation: float) -> bool:
-        return dialogs.ask_confirm_outlier(self, code, deviation)
-
-    def toggle_reviewed(self, on: bool) -> None:
+    def _on_reviewed_toggled(self, on: bool) -> None:
         self.controller.set_reviewed(bool(on))
         self._sync_reviewed()
 
@@ -277,11 +280,11 @@ class MainWindow(ProjectMixin, QMainWindow):
         if self.ruler.active:
             self.ruler.cancel()
             self.ruler.finish()
-        elif self.controller.place_mode:
-            self.act.place.setChecked(False)
+        elif self.view_state.place_mode:
+            self.view_state.set_place_mode(False)
         elif self.prediction.busy:
             self.prediction.cancel()
-            self._show_message("Prediction cancelled")
+            self.status.show_message("Prediction cancelled")
 
     def start_ruler(self) -> None:
         if self.session.is_open:
@@ -298,118 +301,14 @@ class MainWindow(ProjectMixin, QMainWindow):
         finally:
             self.ruler.finish()
 
-    def _fill_history_menu(self) -> None:
-        menu = self.history_menu
-        menu.clear()
-        stack = self.controller.active_stack
-        if stack is None or stack.count() == 0:
-            menu.addAction("(no edits yet)").setEnabled(False)
-            return
-        for i in range(stack.count(), 0, -1):
-            action = menu.addAction(stack.text(i - 1))
-            action.setCheckable(True)
-            action.setChecked(i == stack.index())
-            action.triggered.connect(lambda _=False, i=i: stack.setIndex(i))
-        action = menu.addAction("(as opened)")
-        action.triggered.connect(lambda: stack.setIndex(0))
-
-    # ---- heatmaps ------------------------------------------------------------------------
-    def set_heatmap_visible(self, on: bool) -> None:
-        self.controls.heatmap.setChecked(bool(on))
-
-    def _on_heatmap_toggled(self, on: bool) -> None:
-        self.act.heatmap.blockSignals(True)
-        self.act.heatmap.setChecked(on)
-        self.act.heatmap.blockSignals(False)
-        if on and self.session.is_open and not self.overlay.available:
-            if self.session.rel_path not in self.prediction.pending_paths():
-                self._show_message("Computing heatmaps for this image…")
-                self.predict_current()
-
-    # ---- prediction ----------------------------------------------------------------------
-    def predict_current(self) -> None:
-        if self.session.is_open:
-            self.prediction.request(self.session.rel_path, self.session.radiograph.model_pixels)
-            self._sync_awaiting_ai()
-
-    def _sync_awaiting_ai(self, *_: object) -> None:
-        rel_path = self.session.rel_path
-        self.table.model.set_awaiting_ai(bool(rel_path) and rel_path in self.prediction.pending_paths())
-
-    def _on_busy_changed(self, busy: bool) -> None:
-        for w in (self.progress_label, self.progress_bar, self.cancel_button):
-            w.setVisible(busy)
-        if busy:
-            self.progress_bar.setValue(0)
-            return
-        if self.batch.active:
-            self._show_message(self.batch.finish())
-        if self._background_failures:
-            self._report_background_failures()
-
-    def _on_progress(self, rel_path: str, percent: int, text: str) -> None:
-        queued = len(self.prediction.pending_paths()) - 1
-        more = f" (+{queued} queued)" if queued > 0 else ""
-        self.progress_label.setText(f"{text}: {Path(rel_path).name}{more}")
-        # percent 30..100 is the network itself: show it as busy rather than a frozen bar
-        if 30 <= percent < 100:
-            self.progress_bar.setRange(0, 0)
-        else:
-            self.progress_bar.setRange(0, 100)
-            self.progress_bar.setValue(percent)
-
-    def _on_prediction(self, result: PredictionResult) -> None:
-        ann = self.session.annotation if result.rel_path == self.session.rel_path else None
-        drawn = self.session.apply_prediction(result)
-        # Undo commands hold whole landmark records: once an AI position they hold has moved,
-        # undoing would bring the old one back.
-        now = self.session.annotation
-        stale_history = ann is not None and now is not None and any(
-            old.ai_x is not None and now.landmarks.get(code) != old for code, old in ann.landmarks.items()
-        )
-        if stale_history or (ann is None and result.rel_path in self.controller.stacks):
-            self.controller.forget_history(result.rel_path)
-        self.batch.done(result.rel_path)
-        if self.batch.active:
-            self._show_message(self.batch.text())
-        elif drawn:
-            self._show_message(f"Landmarks found on {Path(result.rel_path).name}")
-        else:
-            self._show_message(f"Landmarks of {Path(result.rel_path).name} saved (not the open image)")
-
-    def _on_prediction_failed(self, rel_path: str, message: str) -> None:
-        self.batch.done(rel_path, failed=True)
-        self.session.record_error(rel_path, message)
-        name = Path(rel_path).name
-        text = message if name in message else f"{name}: {message}"  # file errors name the file already
-        if rel_path != self.session.rel_path:
-            # An image in the background ("Find landmarks on all images"): one summary at the end,
-            # not a dialog per file; the worklist marks each one.
-            self._background_failures.append(text)
-            self._show_message(f"Landmarks not found on {name}")
-            return
-        self.show_error("Landmarks not found", text, LANDMARKS_NOT_FOUND_ADVICE)
-
-    def _report_background_failures(self) -> None:
-        failures, self._background_failures = self._background_failures, []
-        shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
-        self.show_error(f"Landmarks not found on {len(failures)} image(s)", shown,
-                        "They are marked in the worklist. " + LANDMARKS_NOT_FOUND_ADVICE)
-
-    def _on_model_failed(self, message: str) -> None:
-        self.show_error(
-            "The landmark model could not be loaded", message,
-            "Choose a model file with Tools > Choose landmark model…, or set CEPHVIEW_MODEL. "
-            "Until then landmarks can be placed by hand (press P and click).",
-        )
-
     def ask_model_file(self) -> None:
         path = dialogs.ask_model_file(self)
         if path:
             self.model_path = path
             self.prediction.set_model(default_predictor_factory(path))
             self.settings.setValue("model_path", path)
-            self.predict_current()
+            self.predictions.predict_current()
+        self.model_follower.base_model_changed()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -426,7 +325,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            QTimer.singleShot(0, lambda: self.open_paths(paths))
+            QTimer.singleShot(0, lambda: self.project.open_paths(paths))
 
     # ---- settings and closing ------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -437,10 +336,8 @@ class MainWindow(ProjectMixin, QMainWindow):
         state = s.value("window/state")
         if state is not None:
             self.restoreState(state)
-        self.controls.marker_size.setValue(float(s.value("markers/size", self.layer.marker_size)))
-        self.controls.labels.setChecked(str(s.value("markers/labels", "true")).lower() == "true")
-        self.controls.threshold.setValue(float(s.value("markers/low_confidence", self.layer.low_confidence)))
-        self.welcome.set_recent(self.recent_projects())
+        self.view_state.load(s)
+        self.welcome.set_recent(self.project.recent_projects())
         self.measurements.set_norm_set(str(s.value("measurements/norm_set", self.live.norm_set)))
         for name in str(s.value("tracing/analyses", "")).split(","):
             self.tracing.set_enabled(name, True)
@@ -449,19 +346,17 @@ class MainWindow(ProjectMixin, QMainWindow):
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
-        s.setValue("markers/size", self.layer.marker_size)
-        s.setValue("markers/labels", "true" if self.layer.labels_visible else "false")
-        s.setValue("markers/low_confidence", self.layer.low_confidence)
+        self.view_state.save(s)
         s.setValue("measurements/norm_set", self.live.norm_set)
         s.setValue("tracing/analyses", ",".join(self.tracing.enabled))
         s.sync()
 
     def closeEvent(self, event) -> None:
-        self._save_view()
+        self.display.save_view()
         self._save_settings()
         self.prediction.shutdown()
         self.training.shutdown()
-        self.close_project()
+        self.project.close_project()
         super().closeEvent(event)
 
     def central_widget_name(self) -> str:

@@ -18,6 +18,7 @@ from cephview.core.annotations import LandmarkStatus
 from cephview.core.calibration import Calibration
 from cephview.gui import commands
 from cephview.gui.session import ReviewSession
+from cephview.gui.view_state import ViewState
 
 
 class ReviewController(QObject):
@@ -26,13 +27,13 @@ class ReviewController(QObject):
     message = Signal(str)
     focusRequested = Signal(float, float)
 
-    def __init__(self, session: ReviewSession, parent: QObject | None = None) -> None:
+    def __init__(self, session: ReviewSession, view_state: ViewState | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.view_state = view_state or ViewState(self)  # the low-confidence threshold, place mode
         self.undo_group = QUndoGroup(self)
         self.stacks: dict[str, QUndoStack] = {}
-        self.low_confidence = 0.3
-        self.place_mode = False
         # Asked (code, deviation) before a correction far outside the head's proportions is saved;
         # False keeps the landmark where it was. None: no one to ask, the edit is saved.
         self.confirm_outlier: Callable[[str, float], bool] | None = None
@@ -145,7 +146,7 @@ class ReviewController(QObject):
         the image the focus, or after marking a landmark missing, must never move one)."""
         code = self.session.selected
         lm = self.session.landmark(code) if code else None
-        if lm is None or not self.place_mode:
+        if lm is None or not self.view_state.place_mode:
             return False
         if self.move(code, x, y):
             self.step(1, focus=False)
@@ -195,10 +196,11 @@ class ReviewController(QObject):
             self._select(code)
 
     def next_low_confidence(self) -> None:
+        threshold = self.view_state.low_confidence
         code = self._next_matching(
-            lambda lm: lm.status is LandmarkStatus.AI and lm.confidence is not None and lm.confidence < self.low_confidence
+            lambda lm: lm.status is LandmarkStatus.AI and lm.confidence is not None and lm.confidence < threshold
         )
         if code is None:
-            self.message.emit(f"No AI landmark below confidence {self.low_confidence:.2f} left to review")
+            self.message.emit(f"No AI landmark below confidence {threshold:.2f} left to review")
         else:
             self._select(code)

@@ -11,7 +11,6 @@ after the user moved on) goes to the store only, so it can never be drawn on the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -21,23 +20,9 @@ from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 from cephview.core.schema import LandmarkSchema, load_schema
 from cephview.core.store import ImageStatus
+from cephview.gui.prediction import PredictionResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PredictionResult:
-    """What the worker hands back: plain numpy data, safe to pass between threads."""
-
-    rel_path: str
-    codes: list[str]
-    points: np.ndarray  # (K, 2) original-image pixels
-    confidence: np.ndarray  # (K,)
-    heatmaps: np.ndarray  # (K, h, w) float32 in [0, 1]
-    heatmap_to_image: np.ndarray  # 3x3, heatmap (x, y) -> image (x, y)
-    model_version: str
-    # (K, K) median landmark distances of the model's training data, for the proportions check
-    reference: np.ndarray | None = None
 
 
 class ReviewSession(QObject):

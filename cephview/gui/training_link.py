@@ -1,20 +1,25 @@
-"""Wires the Training tab into the main window and keeps predictions on the project's active model.
+"""The Training tab's parts, and predictions kept on the project's active model.
 
 The prediction worker loads whatever factory it was last given. :class:`ModelFollower` gives it
 the registry's active model file whenever a project opens and whenever a version becomes active
 (promotion, "Use new model anyway", "Restore this version"); re-predicted images are read again
-from the store, so the worklist and the open image show the new AI positions.
+from the store through :meth:`PredictionResults.reload`, so the worklist and the open image show
+the new AI positions and the undo history follows the same rule as after a prediction here.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from cephview.core.errors import CephviewError
+from cephview.gui.prediction_results import PredictionResults
+from cephview.gui.session import ReviewSession
 from cephview.gui.training_panel import TrainingPanel
 from cephview.gui.worker import default_predictor_factory
 from cephview.model.registry import BASE, REGISTRY_KEY
@@ -28,31 +33,36 @@ def _resolved(path: str | Path | None) -> Path | None:
 
 
 class ModelFollower(QObject):
-    """Switches ``window.prediction`` to the active model of the open project."""
+    """Switches the prediction service to the active model of the open project."""
 
-    def __init__(self, window, panel: TrainingPanel) -> None:
-        super().__init__(window)
-        self.window = window
-        self.in_use = _resolved(window.model_path)  # what the prediction worker was built with
-        window.session.projectChanged.connect(self.follow_project)
+    def __init__(self, session: ReviewSession, predictions: PredictionResults,
+                 base_model: Callable[[], str | Path | None], panel: TrainingPanel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.predictions = predictions
+        self.base_model = base_model  # the window's own model file (Tools > Choose landmark model)
+        self.in_use = _resolved(base_model())  # what the prediction worker was built with
+        session.projectChanged.connect(self.follow_project)
         panel.activeModelChanged.connect(lambda path: self.use(path, force=True))
-        panel.imageUpdated.connect(self.on_image_updated)
-        # Tools > Choose landmark model replaces the worker's model (and the projects' base) itself.
-        window.act.choose_model.triggered.connect(lambda: setattr(self, "in_use", _resolved(window.model_path)))
+        panel.imageUpdated.connect(predictions.reload)  # new AI positions: the one rule for the history
+
+    def base_model_changed(self) -> None:
+        """Tools > Choose landmark model replaced the worker's model (and the projects' base) itself."""
+        self.in_use = _resolved(self.base_model())
 
     def active_path(self) -> Path | None:
         """The open project's active model file; None for the base model (the window's own)."""
-        store = self.window.session.store
+        store = self.session.store
         # Most projects never fine-tune: read the index without the registry, which imports torch.
         if store is None or (store.get_setting(REGISTRY_KEY) or {}).get("active", BASE) == BASE:
-            return _resolved(self.window.model_path)
+            return _resolved(self.base_model())
         from cephview.model.registry import ModelRegistry
 
         try:
-            return _resolved(ModelRegistry(store, self.window.model_path).active_path())
+            return _resolved(ModelRegistry(store, self.base_model()).active_path())
         except CephviewError as exc:  # a registry naming a deleted file: fall back, say why
             log.warning("active model of %s not usable (%s); using the base model", store.folder, exc)
-            return _resolved(self.window.model_path)
+            return _resolved(self.base_model())
 
     def follow_project(self) -> None:
         self.use(self.active_path())
@@ -62,27 +72,23 @@ class ModelFollower(QObject):
         if force or path != self.in_use:
             log.info("predictions now use %s", path or "the base model")
             self.in_use = path
-            self.window.prediction.set_model(default_predictor_factory(path or self.window.model_path))
-
-    def on_image_updated(self, rel_path: str) -> None:
-        # Undo records hold the old AI positions: undoing would bring the old model back.
-        self.window.controller.forget_history(rel_path)
-        self.window.session.reload(rel_path)
+            self.predictions.service.set_model(default_predictor_factory(path or self.base_model()))
 
 
-def attach_training(window, mode: str = "process") -> TrainingPanel:
-    """Add the Training dock to ``window`` (tabbed with the Display panel) and connect it."""
-    panel = TrainingPanel(window.session, lambda: window.model_path, mode, window)
-    dock = QDockWidget("Training", window)
+@dataclass
+class TrainingLink:
+    panel: TrainingPanel
+    dock: QDockWidget
+    follower: ModelFollower
+
+
+def build_training(session: ReviewSession, predictions: PredictionResults, base_model: Callable[[], str | Path | None],
+                   parent: QWidget, mode: str = "process") -> TrainingLink:
+    """The Training panel in a dock (for the window to place), and the model follower."""
+    panel = TrainingPanel(session, base_model, mode, parent)
+    dock = QDockWidget("Training", parent)
     dock.setObjectName("dock-training")
     dock.setWidget(panel)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    window.tabifyDockWidget(window.docks["display"], dock)
-    window.docks["display"].raise_()
-    window.docks_menu.addAction(dock.toggleViewAction())
-    window.docks["training"] = dock
     dock.visibilityChanged.connect(panel.set_shown)
-    window.model_follower = ModelFollower(window, panel)
-    panel.message.connect(window._show_message)
     QApplication.instance().aboutToQuit.connect(panel.shutdown)
-    return panel
+    return TrainingLink(panel, dock, ModelFollower(session, predictions, base_model, panel, parent))

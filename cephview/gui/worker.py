@@ -5,7 +5,7 @@ the uint8 ``model_pixels`` array, or a path the worker opens itself) in the work
 wakes it with a queued signal; the image on screen goes to the front of the queue, so it never
 waits behind "Find landmarks on all images". The worker loads the model once, in its own
 thread, the first time it is needed, and hands back plain numpy data in a
-:class:`~cephview.gui.session.PredictionResult`. Cancelling marks
+:class:`~cephview.gui.prediction.PredictionResult`. Cancelling marks
 requests: a queued one is skipped, a running one finishes inside torch and its result is
 dropped. A newer request for the same image supersedes an older one still waiting.
 """
@@ -22,7 +22,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from cephview.core.errors import CephviewError, ModelFileError
-from cephview.gui.session import PredictionResult
+from cephview.gui.prediction import PredictionResult
 
 log = logging.getLogger(__name__)
 

@@ -75,16 +75,16 @@ def test_place_mode_shows_a_cross_cursor_and_a_lasting_label_and_places(window, 
     window.act.missing.trigger()
     window.act.place.trigger()
     assert window.viewer.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
-    assert window.mode_label.isVisible() and "Or" in window.mode_label.text()
+    assert window.status.mode_label.isVisible() and "Or" in window.status.mode_label.text()
     ai = window.session.landmark("Or")
     _click_image(qtbot, window, ai.ai_x + 12, ai.ai_y - 8)
     lm = window.session.landmark("Or")
     assert lm.has_position and abs(lm.x - (ai.ai_x + 12)) < 3
     assert window.session.selected != "Or"  # placing goes on with the next landmark
     window.act.cancel.trigger()  # Esc ends the mode
-    assert not window.controller.place_mode
+    assert not window.view_state.place_mode
     assert window.viewer.viewport().cursor().shape() != Qt.CursorShape.CrossCursor
-    assert not window.mode_label.isVisible()
+    assert not window.status.mode_label.isVisible()
 
 
 def test_a_move_far_outside_anatomy_asks_first_and_a_no_keeps_the_landmark(window, qtbot, monkeypatch):
@@ -178,11 +178,11 @@ def test_project_csv_has_mm_for_a_calibrated_dicom_never_opened(make_window, cli
 
     window = make_window(predictor_factory=FakePredictor)
     assert window.open_paths([clinic])
-    window.predict_all()
+    window.predictions.predict_all()
     qtbot.waitUntil(lambda: all(r.status.value == "predicted" for r in window.session.store.images()), timeout=30_000)
     out = tmp_path / "project.csv"
     monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(out))
-    assert window.export_project_csv() == str(out)
+    assert window.exports.export_project_csv() == str(out)
     rows = [r for r in csv.DictReader(out.open(newline="")) if r["image"].endswith("jane_2.dcm")]
     assert rows and all(r["x_mm"] and r["y_mm"] for r in rows)
     assert float(rows[0]["x_mm"]) == pytest.approx(float(rows[0]["x_px"]) * 0.1, abs=1e-3)
@@ -193,7 +193,7 @@ def test_project_csv_has_mm_for_a_calibrated_dicom_never_opened(make_window, cli
 def test_opening_a_dicom_records_its_calibration_in_the_project(make_window, clinic, qtbot):
     window = make_window(predictor_factory=FakePredictor)
     assert window.open_paths([clinic])
-    assert window.open_image("jane_2.dcm")
+    assert window.project.open_image("jane_2.dcm")
     assert window.session.store.load_annotation("jane_2.dcm").calibration.col_mm == pytest.approx(0.1)
 
 
@@ -203,7 +203,7 @@ def test_a_ruler_calibration_is_applied_to_the_folder_and_the_device(make_window
     window = make_window(predictor_factory=FakePredictor)
     assert window.open_paths([clinic])
     store = window.session.store
-    assert window.open_image("001.jpg")
+    assert window.project.open_image("001.jpg")
     assert not window.act.share_calibration.isEnabled() or not window.session.annotation.calibration.is_calibrated
     window.controller.set_calibration(Calibration.from_ruler((100, 100), (100, 400), 30.0))
     window.act.share_calibration.trigger()
@@ -212,7 +212,7 @@ def test_a_ruler_calibration_is_applied_to_the_folder_and_the_device(make_window
     assert not store.load_annotation("john.dcm").calibration.is_calibrated  # another device, not the folder
     assert "1 image" in window.statusBar().currentMessage()
 
-    assert window.open_image("john.dcm")  # the device: john has no spacing, jane keeps her own
+    assert window.project.open_image("john.dcm")  # the device: john has no spacing, jane keeps her own
     window.controller.set_calibration(Calibration.from_ruler((100, 100), (100, 600), 60.0))
     window.act.share_calibration.trigger()
     assert store.load_annotation("jane_2.dcm").calibration.source.value == "pixel_spacing"
@@ -263,7 +263,7 @@ def test_the_report_formats_dicom_names_and_dates_when_asked(make_window, clinic
 
     window = make_window(predictor_factory=FakePredictor)
     assert window.open_paths([clinic])
-    assert window.open_image("jane_2.dcm")
+    assert window.project.open_image("jane_2.dcm")
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=20_000)
     written = []
     real = report_pdf.write_report_pdf
@@ -271,8 +271,8 @@ def test_the_report_formats_dicom_names_and_dates_when_asked(make_window, clinic
     answers = iter([True, False])
     monkeypatch.setattr("cephview.gui.dialogs.ask_include_patient", lambda *a: next(answers))
     monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(tmp_path / f"r{len(written)}.pdf"))
-    window.export_report_pdf()
-    window.export_report_pdf()
+    window.exports.export_report_pdf()
+    window.exports.export_report_pdf()
     named, anonymous = ("\n".join(t.text for t in r.texts) for r in written)
     assert "Jane Doe" in named and "1990-01-01" in named and "P-0042" in named
     assert "Doe^Jane" not in named and "19900101" not in named
@@ -436,7 +436,7 @@ def test_find_landmarks_on_all_images_says_when_it_finished(make_window, project
     window = make_window(predictor_factory=FakePredictor)
     assert window.open_paths([project_dir])
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=20_000)
-    assert window.predict_all() == 3
+    assert window.predictions.predict_all() == 3
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
     assert window.statusBar().currentMessage() == "Find landmarks on all images finished: 3 image(s)"
 
@@ -449,7 +449,7 @@ def test_h_shows_the_heatmaps_of_the_last_prediction_without_running_the_model(m
     window = make_window(predictor_factory=lambda: fake)
     assert window.open_paths([project_dir])
     qtbot.waitUntil(lambda: not window.prediction.busy and window.session.annotation.has_prediction, timeout=20_000)
-    window.predict_all()  # six other images: more results than the heatmap cache holds
+    window.predictions.predict_all()  # six other images: more results than the heatmap cache holds
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
     calls = fake.calls
     window.act.heatmap.trigger()  # H
@@ -460,8 +460,8 @@ def test_h_shows_the_heatmaps_of_the_last_prediction_without_running_the_model(m
 def test_the_window_shows_whose_dicom_it_is(make_window, clinic, qtbot):
     window = make_window(predictor_factory=FakePredictor)
     assert window.open_paths([clinic])
-    assert window.open_image("jane_2.dcm")
-    label = window.patient_label
+    assert window.project.open_image("jane_2.dcm")
+    label = window.status.patient_label
     assert label.isVisible() and "Jane Doe" in label.text() and "P-0042" in label.text()
-    assert window.open_image("001.jpg")
+    assert window.project.open_image("001.jpg")
     assert not label.isVisible()

@@ -10,7 +10,8 @@ from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 from cephview.core.store import ProjectStore
 from cephview.gui.review_controller import ReviewController
-from cephview.gui.session import PredictionResult, ReviewSession
+from cephview.gui.prediction import PredictionResult
+from cephview.gui.session import ReviewSession
 from gui_helpers import write_cephalograms
 
 
@@ -103,7 +104,7 @@ def test_place_mode_places_and_moves_on(review):
     session, controller, store, records, changes = review
     session.select("S")
     assert not controller.place_at(5, 5)  # a plain click never moves a placed landmark
-    controller.place_mode = True
+    controller.view_state.set_place_mode(True)
     assert controller.place_at(5, 5)
     assert session.landmark("S").status is LandmarkStatus.CORRECTED
     assert session.selected == session.codes()[1]

@@ -137,7 +137,7 @@ def test_compare_view_shows_the_known_movement(window, qtbot, monkeypatch):
 def test_view_follows_a_drag_on_the_open_film_and_edits_of_the_other(window, qtbot, monkeypatch, project):
     view = open_compare(window, monkeypatch, "a_2023.dcm", "b_2020.dcm")
     qtbot.addWidget(view)
-    window.open_image("a_2023.dcm")
+    window.project.open_image("a_2023.dcm")
     go = window.session.landmark("Go")  # gonion: no other landmark near it to catch the drag
     viewport = window.viewer.viewport()
     start = widget_point(window.viewer, go.x, go.y)

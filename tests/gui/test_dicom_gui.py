@@ -92,7 +92,7 @@ def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi
     assert str(window.settings.value("pacs/port")) == str(orthanc.dicom_port)  # saved for next time
     browser.close()
 
-    window.toggle_reviewed(True)
+    window.act.reviewed.setChecked(True)
     actions = window.dicom
     actions.menu.aboutToShow.emit()  # the menu opens: its actions follow the project's state
     assert actions.send.isEnabled()

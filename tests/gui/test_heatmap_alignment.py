@@ -94,7 +94,7 @@ def test_overlay_follows_selection_and_mode(make_window, project_dir, qtbot):
     result = window.session.heatmaps()
     result.heatmaps[:] = 0
     result.heatmaps[3, 5, 7] = 1.0
-    window.set_heatmap_visible(True)
+    window.view_state.set_heatmap_shown(True)
     assert window.overlay.item.isVisible()
     window.session.select(result.codes[3])
     assert window.overlay.item.image[5, 7] == 1.0

@@ -78,7 +78,7 @@ def test_an_unreadable_file_is_not_taken_and_raises_nothing(qtbot, tmp_path):
 def test_next_image_opens_from_the_prefetch_without_decoding_on_the_gui_thread(
     make_window, project_dir, qtbot, monkeypatch,
 ):
-    import cephview.gui.project_mixin as project_mixin
+    import cephview.gui.project_controller as project_controller
 
     window = make_window(predictor_factory=FakePredictor)
     assert window.open_paths([project_dir])
@@ -90,8 +90,8 @@ def test_next_image_opens_from_the_prefetch_without_decoding_on_the_gui_thread(
     def decode_here(_path):
         raise AssertionError("decoded on the GUI thread")
 
-    monkeypatch.setattr(project_mixin, "load_radiograph", decode_here)
-    window.step_image(1)
+    monkeypatch.setattr(project_controller, "load_radiograph", decode_here)
+    window.project.step_image(1)
     assert window.session.rel_path == following
     expected = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).shape
     assert window.session.radiograph.pixels.shape[:2] == expected

@@ -13,7 +13,7 @@ from gui_helpers import FakePredictor
 def test_welcome_screen_says_what_to_do_first(make_window):
     window = make_window(predictor_factory=FakePredictor)
     assert window.central_widget_name() == "welcome"
-    text = window.welcome.findChildren(type(window.progress_label))[0].text()
+    text = window.welcome.findChildren(type(window.status.progress_label))[0].text()
     assert "open a lateral cephalogram" in text.lower()
     assert not window.act.accept_all.isEnabled()
     assert not any(action.isEnabled() for action in window.act.nudge)
@@ -34,7 +34,7 @@ def test_corrupt_file_in_a_folder_is_an_error_entry_and_the_rest_opens(make_wind
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
     # choosing the broken entry explains, and keeps the open image
     current = window.session.rel_path
-    assert not window.open_image("broken.jpg")
+    assert not window.project.open_image("broken.jpg")
     assert "broken.jpg" in window.last_dialog.text()
     assert window.session.rel_path == current
 
@@ -57,7 +57,7 @@ def test_truncated_image_fails_on_opening_and_becomes_an_error_entry(make_window
     assert window.open_paths([project_dir])
     name = "zz_truncated" + good.suffix
     if window.session.store.image(name).status.value != "error":  # header fine: fails on decoding
-        assert not window.open_image(name)
+        assert not window.project.open_image(name)
     assert window.worklist.status_of(name) == "error"
     assert window.session.rel_path != name
 
@@ -124,7 +124,7 @@ def test_worklist_filter_and_status(make_window, project_dir, qtbot):
     window.open_paths([project_dir])
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
     first = window.session.rel_path
-    window.toggle_reviewed(True)
+    window.act.reviewed.setChecked(True)
     assert window.worklist.status_of(first) == "reviewed"
     window.worklist.status_filter.setCurrentIndex(window.worklist.status_filter.findData("reviewed"))
     assert window.worklist.proxy.rowCount() == 1

@@ -84,7 +84,7 @@ def test_open_predict_drag_undo_redo_export(make_window, project_dir, qtbot, tmp
 
     out = tmp_path / "export.csv"
     monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(out))
-    assert window.export_current_csv() == str(out)
+    assert window.exports.export_current_csv() == str(out)
     rows = {r["landmark"]: r for r in csv.DictReader(out.open(newline=""))}
     assert set(rows) == set(window.session.codes())
     assert float(rows[code]["x_px"]) == pytest.approx(after.x, abs=1e-3)
@@ -97,7 +97,7 @@ def test_open_predict_drag_undo_redo_export(make_window, project_dir, qtbot, tmp
 
     png = tmp_path / "export.png"
     monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(png))
-    assert window.export_png() == str(png)
+    assert window.exports.export_png() == str(png)
     from PySide6.QtGui import QImage
 
     image = QImage(str(png))
@@ -131,7 +131,7 @@ def test_a_drag_cut_off_by_an_image_switch_is_abandoned_cleanly(make_window, pro
         for i in range(1, 4):
             qtbot.mouseMove(viewport, (QPointF(start) + QPointF(10 * i, 8 * i)).toPoint())
             qtbot.wait(30)
-        window.step_image(1)
+        window.project.step_image(1)
         second = window.session.rel_path
         assert second != first
         for i in range(4, 8):

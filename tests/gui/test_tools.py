@@ -51,7 +51,7 @@ def test_a_value_typed_in_the_table_is_kept_when_the_image_changes(predicted, qt
     editor = QApplication.focusWidget()
     assert editor is not None and editor is not view and view.isAncestorOf(editor)
     qtbot.keyClicks(editor, "345")
-    window.step_image(1)
+    window.project.step_image(1)
     assert window.session.rel_path != first
     assert window.session.store.load_annotation(first).landmarks["Go"].x == 345.0
     assert window.session.landmark("Go").x != 345.0
@@ -80,10 +80,10 @@ def test_keyboard_review(predicted, qtbot):
     qtbot.keyClick(window.viewer, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     stack = window.controller.active_stack
     assert stack.text(stack.count() - 1).startswith("Accept all")
-    window.history_menu.aboutToShow.emit()
-    texts = [a.text() for a in window.history_menu.actions()]
+    window.menus.history.aboutToShow.emit()
+    texts = [a.text() for a in window.menus.history.actions()]
     assert texts[0].startswith("Accept all") and texts[-1] == "(as opened)"
-    window.history_menu.actions()[-1].trigger()  # back to the state as opened
+    window.menus.history.actions()[-1].trigger()  # back to the state as opened
     assert all(lm.status is LandmarkStatus.AI for lm in window.session.annotation.landmarks.values())
 
 
@@ -130,8 +130,8 @@ def test_nudges_before_and_after_a_visit_to_another_image_are_separate_steps(pre
     window.viewer.setFocus()
     qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
     count = controller.active_stack.count()
-    window.step_image(1)
-    window.step_image(-1)
+    window.project.step_image(1)
+    window.project.step_image(-1)
     assert session.rel_path == first
     session.select("Go")
     window.viewer.setFocus()
@@ -267,6 +267,6 @@ def test_right_drag_changes_the_window_and_it_is_saved(predicted, qtbot):
     assert new_hi - new_lo < hi - lo  # dragged left: narrower window
     assert (new_lo + new_hi) / 2 < (lo + hi) / 2  # dragged down: lower level
     assert window.controls.window_label.text().startswith(f"window {new_lo:.0f}")
-    window._save_view()
+    window.display.save_view()
     stored = window.session.store.load_annotation(window.session.rel_path).view
     assert stored["levels"] == pytest.approx([new_lo, new_hi])

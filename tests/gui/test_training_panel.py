@@ -114,7 +114,7 @@ def test_a_reviewed_landmark_that_breaks_the_proportions_is_pointed_out(training
     window, folder, keys = training_window
     panel = window.training
     assert panel.suspect_list == [] and panel.suspects.isHidden()
-    assert window.open_image(keys[2])  # a reviewed image; the clinician drops Go far off
+    assert window.project.open_image(keys[2])  # a reviewed image; the clinician drops Go far off
     w, h = window.session.image_size()
     go = window.session.landmark("Go")
     assert window.controller.move("Go", go.x - 0.6 * w, go.y - 0.6 * h)
@@ -151,9 +151,9 @@ def test_run_adds_a_version_switches_predictions_and_keeps_the_review_usable(tra
         qtbot.waitUntil(lambda: panel.phase.text().startswith("Training"), timeout=RUN_TIMEOUT_MS)
         with meter.paused():
             assert window.controller.move(CODES[3], 50.0, 60.0)
-            window.step_image(1)
+            window.project.step_image(1)
             assert window.session.rel_path == keys[REVIEWED + 1]
-            window.step_image(-1)
+            window.project.step_image(-1)
     meter.stop()
     meter.check("while fine-tuning in a process")
 
@@ -188,7 +188,7 @@ def test_run_adds_a_version_switches_predictions_and_keeps_the_review_usable(tra
     # The open image was read again, and a new prediction comes from v1.
     assert window.session.landmark(CODES[5]).model_version == new_version
     with qtbot.waitSignal(window.prediction.succeeded, timeout=60_000) as predicted:
-        window.predict_current()
+        window.predictions.predict_current()
     assert predicted.args[0].model_version == new_version
 
 
@@ -306,9 +306,9 @@ def test_reopening_the_project_follows_its_active_version(make_window, base_mode
     assert window.open_paths([folder])
     assert window.model_follower.in_use == v1
     with qtbot.waitSignal(window.prediction.succeeded, timeout=60_000) as predicted:
-        window.predict_current()
+        window.predictions.predict_current()
     assert predicted.args[0].model_version == v1_version
-    window.close_project()  # no project: back to the window's own model
+    window.project.close_project()  # no project: back to the window's own model
     assert window.model_follower.in_use == Path(base_model).resolve()
 
 

@@ -55,7 +55,7 @@ def test_result_for_an_image_left_behind_is_stored_not_drawn(make_window, projec
     assert window.open_paths([project_dir])
     assert window.session.rel_path == first
     qtbot.waitUntil(fake.started.is_set, timeout=10_000)
-    assert window.open_image(second)  # the user moves on while the first prediction runs
+    assert window.project.open_image(second)  # the user moves on while the first prediction runs
     assert window.prediction.pending_paths() == [first, second]
     gates[0].set()
     store = window.session.store
@@ -83,14 +83,14 @@ def test_cancel_drops_the_running_result(make_window, project_dir, qtbot):
     window = make_window(predictor_factory=lambda: fake)
     window.open_paths([sorted(project_dir.iterdir())[0]])
     qtbot.waitUntil(fake.started.is_set, timeout=10_000)
-    assert window.cancel_button.isVisibleTo(window)
-    window.cancel_button.click()
+    assert window.status.cancel_button.isVisibleTo(window)
+    window.status.cancel_button.click()
     gates[0].set()
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=10_000)
     qtbot.wait(50)
     assert not window.session.annotation.has_prediction
     assert not window.session.store.load_annotation(window.session.rel_path).has_prediction
-    assert not window.cancel_button.isVisibleTo(window)
+    assert not window.status.cancel_button.isVisibleTo(window)
     # on demand again: it runs
     window.act.predict.trigger()
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
@@ -138,7 +138,7 @@ def test_predictor_is_loaded_once_in_the_worker_thread(make_window, project_dir,
     window = make_window(predictor_factory=factory)
     window.open_paths([project_dir])
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
-    window.step_image(1)
+    window.project.step_image(1)
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
     assert len(made) == 1 and made[0].calls == 2
     assert threads[0] is not threading.main_thread()
@@ -150,14 +150,14 @@ def test_predict_all_fills_the_project_in_the_background(make_window, project_di
     window = make_window(predictor_factory=lambda: fake)
     window.open_paths([project_dir])
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
-    assert window.predict_all() == 1  # the open image is done; the other is read by the worker
+    assert window.predictions.predict_all() == 1  # the open image is done; the other is read by the worker
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=10_000)
     statuses = {r.name: r.status.value for r in window.session.store.images()}
     assert set(statuses.values()) == {"predicted"}
     assert all(window.worklist.status_of(name) == "predicted" for name in statuses)
     out = tmp_path / "project.csv"
     monkeypatch.setattr("cephview.gui.dialogs.ask_save_path", lambda *a, **k: str(out))
-    assert window.export_project_csv() == str(out)
+    assert window.exports.export_project_csv() == str(out)
     import csv
 
     rows = list(csv.DictReader(out.open(newline="")))
@@ -177,7 +177,7 @@ def test_predicting_again_leaves_reviewed_landmarks_whole(make_window, project_d
     window.session.select(codes[0])
     assert window.controller.accept_selected()
     assert window.controller.move(codes[1], 50.0, 60.0)
-    window.predict_current()
+    window.predictions.predict_current()
     store, key = window.session.store, window.session.rel_path
     qtbot.waitUntil(lambda: store.load_annotation(key).landmarks[codes[2]].model_version == "fake-1", timeout=10_000)
     stored = store.load_annotation(key).landmarks
@@ -202,10 +202,10 @@ def test_a_failed_second_prediction_leaves_a_reviewed_image_as_it_was(make_windo
     assert window.open_paths([sorted(project_dir.iterdir())[0]])
     qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
     assert window.controller.accept_all()
-    window.toggle_reviewed(True)
+    window.act.reviewed.setChecked(True)
     store, key = window.session.store, window.session.rel_path
     assert store.image(key).status.value == "reviewed"
-    window.predict_current()
+    window.predictions.predict_current()
     qtbot.waitUntil(lambda: window.last_dialog is not None, timeout=10_000)
     assert "out of memory" in window.last_dialog.text()
     assert store.image(key).status.value == "reviewed" and store.image(key).error is None
@@ -229,9 +229,9 @@ def test_the_image_on_screen_goes_before_find_all(make_window, tmp_path, qtbot):
     assert window.open_paths([folder])
     first = window.session.rel_path
     qtbot.waitUntil(fake.started.is_set, timeout=10_000)  # the open image is being predicted (gated)
-    assert window.predict_all() >= 4
+    assert window.predictions.predict_all() >= 4
     last = window.prediction.pending_paths()[-1]
-    assert window.open_image(last)
+    assert window.project.open_image(last)
     gates[0].set()
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
     assert order[0] == first and order[1] == last, order
@@ -256,7 +256,7 @@ def test_find_all_reports_its_failures_in_one_dialog(make_window, tmp_path, qtbo
     window.show_error = lambda *args: (shown.append(args), real_show_error(*args))
     assert window.open_paths([folder])
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
-    assert window.predict_all() >= 3
+    assert window.predictions.predict_all() >= 3
     qtbot.waitUntil(lambda: not window.prediction.busy, timeout=30_000)
     qtbot.waitUntil(lambda: len(shown) >= 1, timeout=5_000)
     qtbot.wait(100)
