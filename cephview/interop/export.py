@@ -107,7 +107,7 @@ def export_dicom(
         source = read_source_dataset(image_path)
     else:
         facing = gather_points(annotation).facing()
-        source = build_secondary_capture(radiograph, patient or PatientInfo(), facing)
+        source = build_secondary_capture(radiograph, patient or PatientInfo(), facing, annotation.calibration)
         written.append((f"{stem}.SC.dcm", source))
     if (int(source.Rows), int(source.Columns)) != (radiograph.height, radiograph.width):
         raise CephviewError(f"{image_path}: the DICOM header's size differs from the decoded image")
