@@ -134,3 +134,15 @@ def test_refused_empty_and_unknown_are_one_line_exit_2(orthanc, tmp_path, capsys
 
     assert main(["pacs", "find", "--server", orthanc.server, "--date", "last week"]) == 2
     assert "--date" in _one_line_error(capsys)
+
+
+def test_compressed_image_travels_in_its_own_transfer_syntax(orthanc, tmp_path, capsys):
+    """A JPEG 2000 CR goes to the PACS and comes back by C-GET without being decoded on the way."""
+    source = data_store_file("RG3_J2KR.dcm")
+    original = pydicom.dcmread(source)
+    assert main(["pacs", "send", str(source), "--server", orthanc.server]) == 0
+    into = tmp_path / "j2k"
+    assert main(["pacs", "get", original.StudyInstanceUID, "--server", orthanc.server, "--into", str(into)]) == 0
+    back = pydicom.dcmread(into / f"{original.SOPInstanceUID}.dcm")
+    assert back.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+    assert back.PixelData == original.PixelData
