@@ -100,6 +100,8 @@ def export_dicom(
     ``<stem>.SC.dcm``, ``<stem>.SR.dcm``, ``<stem>.PR.dcm``.
     """
     image_path = Path(image_path)
+    if not any(lm.has_position for lm in annotation.landmarks.values()):
+        raise CephviewError(f"{image_path}: no landmark is placed; nothing to export")
     names = [get_analysis(a).name for a in analyses] if analyses is not None else list(available_analyses())
     stem = image_path.stem
     written: list[tuple[str, Dataset]] = []
