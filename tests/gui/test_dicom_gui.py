@@ -51,7 +51,7 @@ def test_export_as_dicom_writes_sc_sr_and_pr_of_the_open_image(make_window, proj
 
 
 @pytest.mark.slow
-def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi_root, tmp_path, qtbot):
+def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi_root, tmp_path, qtbot):  # noqa: F811
     from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
     from cephview.core.datasets import read_isbi2015
     from cephview.core.radiograph import load_radiograph
