@@ -278,6 +278,10 @@ class ProjectStore:
         if not p.is_file():
             raise CephviewError(f"{p}: no such image file")
         key = self.key(p)
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are no UTF-8 (a name from another system): SQLite keeps text
+            raise CephviewError(f"{p}: the file name is not valid UTF-8; rename the file to add it") from None
         stat = file_stat(p)
         known = self._query(f"SELECT {_IMAGE_COLUMNS}, file_stat FROM images WHERE rel_path = ?", (key,))
         if known and known[0][-1] == stat:
