@@ -180,6 +180,8 @@ class ProjectMixin:
             if not self.prediction.model_failed:
                 self.predict_current()
         self._prefetch_next(rel_path)
+        if radiograph.warnings:  # damaged but usable: loaded, and said so
+            self.show_error("Damaged image", f"{record.name}: {radiograph.warnings[0]}")
         return True
 
     def _prefetch_next(self, rel_path: str) -> None:
