@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cephview import __version__
 from cephview.bundle import has_torchvision, help_epilog, torchvision_missing_message, version_text
-from cephview.core.errors import CephviewError
+from cephview.core.errors import CephviewError, one_line
 
 log = logging.getLogger("cephview")
 
@@ -22,7 +22,8 @@ EXIT_USAGE = 2
 
 
 def error(message: str) -> None:
-    sys.stderr.write(f"cephview: error: {message}\n")
+    """The one way the command line reports an error: one line, bounded, control characters escaped."""
+    sys.stderr.write(f"cephview: error: {one_line(message)}\n")
 
 
 def expand_inputs(paths: list[str]) -> list[Path]:
@@ -112,11 +113,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 rows.append((path.name, code, float(x), float(y), float(c)))
         except CephviewError as exc:
             failures[str(path)] = str(exc)
-            bar.message(f"cephview: error: {exc}")
+            bar.message(f"cephview: error: {one_line(exc)}")
         except Exception as exc:  # one bad file must not end the batch
             log.debug("prediction failed on %s", path, exc_info=True)
             failures[str(path)] = f"{path}: prediction failed ({type(exc).__name__}: {exc})"
-            bar.message(f"cephview: error: {failures[str(path)]}")
+            bar.message(f"cephview: error: {one_line(failures[str(path)])}")
         bar.update(i + 1, len(paths))
     bar.close()
     if not rows and failures:  # every input failed: no header-only file that looks like a result
@@ -485,6 +486,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbose: bool) -> None:
+    """cephview's warnings on stderr; what libraries say (pydicom, Python warnings from numpy, and
+    the C libraries' output captured by the loader) only with ``-v``."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+    if not verbose:
+        for library in ("pydicom", "py.warnings", "PIL"):
+            logging.getLogger(library).setLevel(logging.CRITICAL + 1)
+
+
 def command_names(parser: argparse.ArgumentParser) -> set[str]:
     """The subcommands the parser knows, so `cephview PATH` can tell a path from a command."""
     for action in parser._subparsers._group_actions if parser._subparsers else ():
@@ -500,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in command_names(parser) and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     if args.command is None:
         parser.print_help()
         return 0

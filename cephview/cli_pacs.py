@@ -25,9 +25,21 @@ def _connection(args: argparse.Namespace):
     return Connection(Server.parse(args.server), args.calling_aet, args.timeout)
 
 
+def _dicomweb(args: argparse.Namespace):
+    """A DICOMweb server when --server is a URL; None for a DIMSE node (AET@HOST:PORT)."""
+    from cephview.interop.dicomweb import DicomWeb, is_dicomweb
+
+    return DicomWeb(args.server, args.timeout) if is_dicomweb(args.server) else None
+
+
 def cmd_echo(args: argparse.Namespace) -> int:
     from cephview.interop.pacs import echo
 
+    web = _dicomweb(args)
+    if web is not None:
+        web.echo()
+        print(f"{web.url}: DICOMweb search ok")
+        return 0
     conn = _connection(args)
     echo(conn)
     print(f"{conn.server}: C-ECHO ok")
@@ -37,7 +49,11 @@ def cmd_echo(args: argparse.Namespace) -> int:
 def cmd_find(args: argparse.Namespace) -> int:
     from cephview.interop.pacs import PacsError, find_studies
 
-    studies = find_studies(_connection(args), args.patient_id, args.modality, args.date)
+    web = _dicomweb(args)
+    if web is not None:
+        studies = web.find_studies(args.patient_id, args.modality, args.date)
+    else:
+        studies = find_studies(_connection(args), args.patient_id, args.modality, args.date)
     for study in studies:
         print(json.dumps(study, ensure_ascii=False))
     if not studies:
@@ -61,7 +77,11 @@ def cmd_get(args: argparse.Namespace) -> int:
 
     if args.into.exists() and not args.into.is_dir():
         raise CephviewError(f"{args.into}: exists and is not a folder")
-    files = get_study(_connection(args), args.study_uid, args.into, args.method, _listen(args.listen))
+    web = _dicomweb(args)
+    if web is not None:
+        files = web.get_study(args.study_uid, args.into)
+    else:
+        files = get_study(_connection(args), args.study_uid, args.into, args.method, _listen(args.listen))
     for path in files:
         print(path)
     log.info("retrieved %d instance(s) of %s into %s", len(files), args.study_uid, args.into)
@@ -71,7 +91,9 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     from cephview.interop.pacs import send_files
 
-    stored = send_files(_connection(args), [Path(p) for p in args.files])
+    web = _dicomweb(args)
+    paths = [Path(p) for p in args.files]
+    stored = web.send_files(paths) if web is not None else send_files(_connection(args), paths)
     print(f"{args.server}: stored {len(stored)} object(s)")
     return 0
 
@@ -83,7 +105,9 @@ def add_pacs_command(sub: argparse._SubParsersAction) -> None:
     verbs = pacs.add_subparsers(dest="pacs_command", required=True, metavar="{echo,find,get,send}")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--server", required=True, metavar="AET@HOST:PORT", help="the PACS, e.g. ORTHANC@10.0.0.5:4242")
+        p.add_argument("--server", required=True, metavar="AET@HOST:PORT|URL",
+                       help="the PACS: a DICOM node, e.g. ORTHANC@10.0.0.5:4242, or a DICOMweb root URL, "
+                            "e.g. http://10.0.0.5:8042/dicom-web")
         p.add_argument("--calling-aet", default=DEFAULT_CALLING_AET,
                        help=f"this program's AE title, as the PACS knows it (default {DEFAULT_CALLING_AET})")
         p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,21 @@ def lock_holder():
         return int(done.stdout) or None
 
     return holder
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A watchdog below Python: faulthandler's own thread dumps every thread's stack and ends the
+    process when a test outlives pytest-timeout by a minute (a deadlock holding the Python lock
+    stops pytest-timeout's SIGALRM handler from ever running)."""
+    try:
+        limit = float(item.config.getoption("timeout", None) or item.config.getini("timeout") or 0)
+    except (ValueError, TypeError):  # pytest-timeout not installed
+        limit = 0.0
+    if limit > 0:
+        faulthandler.dump_traceback_later(limit + 60, exit=True, file=sys.__stderr__)
+    try:
+        yield
+    finally:
+        if limit > 0:
+            faulthandler.cancel_dump_traceback_later()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cephview.analysis.engine import MeasurementResult
-from cephview.core.csvio import atomic_csv_file
+from cephview.core.csvio import atomic_csv_writer
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,7 @@ def write_measurements_csv(path: str | Path, rows: Iterable[tuple[str, Sequence[
         not yet reviewed), ``missing: <codes>`` or ``not computable``; empty cells mean "none".
     """
     path = Path(path)
-    with atomic_csv_file(path) as fh:
-        writer = csv.writer(fh)
+    with atomic_csv_writer(path) as writer:
         writer.writerow(CSV_HEADER)
         count = 0
         for image, results in rows:

@@ -69,9 +69,57 @@ def atomic_csv_file(path: str | Path) -> Iterator[TextIO]:
         raise
 
 
-def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell as every CSV writer of cephview writes it.
+
+    - Text a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+SUM(1+1)``, ``@cmd``:
+      a file named so) gets a leading ``'``, as spreadsheets expect; numbers (``-1.5``) stay.
+    - A file name that is not UTF-8 (Python holds its bytes as lone surrogates) is written with
+      those bytes as ``\\xe9`` escapes instead of ending the export with an encoding error.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # surrogates that never were bytes
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if value.startswith(_FORMULA_STARTS):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """``csv.writer`` whose every cell goes through :func:`csv_cell`."""
+
+    def __init__(self, f: TextIO) -> None:
+        self._writer = csv.writer(f)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([csv_cell(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+@contextmanager
+def atomic_csv_writer(path: str | Path) -> Iterator[SafeCsvWriter]:
+    """The one way cephview writes a CSV: complete or not at all, every cell made safe."""
     with atomic_csv_file(path) as f:
-        writer = csv.writer(f)
+        yield SafeCsvWriter(f)
+
+
+def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    with atomic_csv_writer(path) as writer:
         writer.writerow(header)
         writer.writerows(rows)
 

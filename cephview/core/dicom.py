@@ -25,7 +25,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, g
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from cephview.core.calibration import Calibration, CalibrationSource
-from cephview.core.errors import UnreadableImageError
+from cephview.core.errors import UnreadableImageError, one_line
 from cephview.core.radiograph import Radiograph, _check_size, _one_line, percentile_window, to_uint8
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def _build(path: Path, ds: Dataset) -> Radiograph:
         values, metadata["modality_lut"] = _apply_modality(path, stored, ds)
     else:
         values, photometric = _colour_to_grey(stored, ds), "MONOCHROME2"
+    values = _contract_dtype(path, values)
     # DX IODs pair MONOCHROME1 with INVERSE for one and the same inversion: so "or", not "xor".
     shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
     invert = photometric == "MONOCHROME1" or shape == "INVERSE"
@@ -109,7 +110,7 @@ def _require_pixel_data(path: Path, ds: Dataset) -> None:
     if any(keyword in ds for keyword in _PIXEL_KEYWORDS):
         return
     sop = _uid_name(ds.get("SOPClassUID"))
-    what = f"; it is a {sop} object, not an image" if sop else ""
+    what = f"; it is a {one_line(sop, 80)} object, not an image" if sop else ""
     raise UnreadableImageError(path, f"DICOM file has no pixel data (7FE0,0010){what}")
 
 
@@ -219,6 +220,31 @@ def _apply_modality(path: Path, stored: np.ndarray, ds: Dataset) -> tuple[np.nda
     if intercept != 0.0:
         values += np.float32(intercept)
     return values, f"rescale slope {slope:g}, intercept {intercept:g}"
+
+
+MIN_FINITE_FRACTION = 0.5  # float pixels mostly NaN or infinite hold no image
+
+
+def _contract_dtype(path: Path, values: np.ndarray) -> np.ndarray:
+    """The loader's pixel types: uint8, uint16 or float32, with finite values.
+
+    A Modality LUT may give 32- or 64-bit integers (uint16 when they fit, float32 otherwise);
+    float data that is mostly NaN or infinite (or a Rescale Slope of 1e38 that overflows
+    float32) is refused: a prediction on it would be made up.
+    """
+    if values.dtype not in (np.uint8, np.uint16, np.float32):
+        if values.dtype.kind in "ui" and values.size and values.min() >= 0 and values.max() <= 65535:
+            values = values.astype(np.uint16)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                values = values.astype(np.float32)
+    if values.dtype == np.float32:
+        share = float(np.isfinite(values).mean()) if values.size else 0.0
+        if share < MIN_FINITE_FRACTION:  # a few NaN pixels are left to the display code, which skips them
+            raise UnreadableImageError(
+                path, f"{1 - share:.0%} of the pixel values are NaN or infinite (after the modality rescale); "
+                      "no usable image")
+    return values
 
 
 def _colour_to_grey(stored: np.ndarray, ds: Dataset) -> np.ndarray:
@@ -414,4 +440,5 @@ def _first_float(ds: Dataset, keyword: str) -> float | None:
 
 
 def _uid_name(value: Any) -> str | None:
-    return UID(str(value)).name if value else None  # the UID itself when pydicom has no name
+    """pydicom's name of a UID, or the UID itself (cut short and escaped: it comes from the file)."""
+    return one_line(UID(str(value)).name, 80) if value else None

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,8 @@ import cv2
 import numpy as np
 
 from cephview.core.calibration import Calibration
-from cephview.core.errors import UnreadableImageError
+from cephview.core.errors import UnreadableImageError, one_line
+from cephview.core.library_output import library_output
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class Radiograph:
     metadata: dict = field(default_factory=dict)  # non-identifying: modality, manufacturer, ...
     patient: dict = field(default_factory=dict)  # PHI: name, id, birth date; never exported by default
     window: tuple[float, float] | None = None  # (centre, width) of the initial display window
+    warnings: list[str] = field(default_factory=list)  # damage found while loading: say so wherever it is used
 
     @property
     def width(self) -> int:
@@ -75,6 +79,7 @@ class Radiograph:
             "mm_per_px": [cal.row_mm, cal.col_mm] if cal.is_calibrated else None,
             "calibration": cal.source.value,
             **{k: v for k, v in self.metadata.items() if v is not None},
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
 
@@ -235,25 +240,77 @@ def _decode_with_pil(path: Path, data: bytes) -> np.ndarray:
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
     """An exception as one short line: error messages are shown in a status bar or dialog."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(str(exc).strip() or type(exc).__name__, limit)
 
 
-def load_radiograph(path: str | Path) -> Radiograph:
-    """Open any supported radiograph; raise :class:`UnreadableImageError` with a reason otherwise."""
-    path = Path(path)
+# libjpeg's words for scan data that ends early or does not decode; the missing part is filled.
+_JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file")
+MAX_FILLED_FRACTION = 0.5  # a damaged JPEG whose lower half is decoder fill has no usable image
+
+
+def _read_file(path: Path) -> bytes:
+    """The whole file, refusing what is not a regular file (a device never ends, a FIFO blocks)."""
     try:
-        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise UnreadableImageError(path, "is a folder, not an image file")
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableImageError(path, "is not a regular file (a device, pipe or socket); not an image file")
+        if st.st_size > MAX_FILE_BYTES:
             raise UnreadableImageError(
                 path, f"file is larger than {MAX_FILE_BYTES >> 30} GiB; not a single radiograph"
             )
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise UnreadableImageError(path, "is a folder, not an image file") from None
+        with open(path, "rb") as f:
+            data = _read_bounded(f, st.st_size)
     except FileNotFoundError:
         raise UnreadableImageError(path, "no such file") from None
     except OSError as exc:
         raise UnreadableImageError(path, f"cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UnreadableImageError(path, f"file is larger than {MAX_FILE_BYTES >> 30} GiB; not a single radiograph")
+    return data
+
+
+def _read_bounded(f, expected: int) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes, however much the file grows (or whatever its size says:
+    some system files give 0), without reserving that much memory up front."""
+    chunks, total = [], 0
+    want = expected + 1 if 0 < expected <= MAX_FILE_BYTES else 1 << 24
+    while total <= MAX_FILE_BYTES:
+        chunk = f.read(min(want, MAX_FILE_BYTES + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        want = 1 << 24
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def _check_jpeg_damage(path: Path, radiograph: Radiograph, said: list[str]) -> None:
+    """libjpeg decodes damaged scan data as far as it can and fills the rest with one grey: refuse
+    an image that is mostly fill, and say that any other damaged one is damaged."""
+    damage = next((line for line in said if line.startswith(_JPEG_DAMAGE)), None)
+    if damage is None:
+        return
+    pixels = radiograph.pixels
+    varying = np.flatnonzero(pixels.max(axis=1) != pixels.min(axis=1))
+    filled = 1.0 - (varying[-1] + 1 if varying.size else 0) / pixels.shape[0]
+    if filled > MAX_FILLED_FRACTION:
+        raise UnreadableImageError(
+            path, f"JPEG data is damaged ({one_line(damage, 80)}); {filled:.0%} of the image is decoder fill, "
+                  "no usable image")
+    radiograph.warnings.append(f"JPEG data is damaged ({one_line(damage, 80)}); parts of the image may be "
+                               "wrong, check the landmarks there")
+
+
+def load_radiograph(path: str | Path) -> Radiograph:
+    """Open any supported radiograph; raise :class:`UnreadableImageError` with a reason otherwise.
+
+    A damaged file that still gives a usable image loads with ``warnings`` saying so; what the
+    decoding libraries print goes to the log (:mod:`cephview.core.library_output`).
+    """
+    path = Path(path)
+    data = _read_file(path)
     if not data:
         raise UnreadableImageError(path, "the file is empty (0 bytes)")
     fmt = detect_format(data[:132])
@@ -261,8 +318,15 @@ def load_radiograph(path: str | Path) -> Radiograph:
         raise UnreadableImageError(
             path, "not a DICOM, PNG, JPEG, TIFF or BMP file (unrecognised content)"
         )
-    if fmt == "dicom":
-        from cephview.core.dicom import load_dicom
+    with library_output(path.name) as said:
+        if fmt == "dicom":
+            from cephview.core.dicom import load_dicom
 
-        return load_dicom(path, data)
-    return _load_raster(path, fmt, data)
+            radiograph = load_dicom(path, data)
+        else:
+            radiograph = _load_raster(path, fmt, data)
+    if fmt == "jpeg":
+        _check_jpeg_damage(path, radiograph, said)
+    for warning in radiograph.warnings:
+        log.warning("%s: %s", path, warning)
+    return radiograph

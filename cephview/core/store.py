@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -27,6 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
+from cephview.core.store_errors import ProjectDatabaseError, database_problem
 from cephview.core.store_locks import PresenceLocks, file_identity
 from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
 from cephview.core.store_visits import VisitsMixin
@@ -116,6 +118,8 @@ class ProjectStore(VisitsMixin):
 
     Patients and visit dates of the films: :class:`~cephview.core.store_visits.VisitsMixin`."""
 
+    BUSY_TIMEOUT = 10.0  # seconds an edit waits for another program's write to finish
+
     def __init__(self, folder: Path, conn: sqlite3.Connection) -> None:
         self.folder = folder
         self.path = folder / DB_NAME
@@ -137,11 +141,16 @@ class ProjectStore(VisitsMixin):
             if not create:
                 raise CephviewError(f"{folder} is not a cephview project (no {DB_NAME}); create one first")
             folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                raise CephviewError(f"{folder}: the folder is read-only; a project cannot be created in it")
         elif not path.is_file():
             raise CephviewError(f"{path} is not a file; move it aside to create a project here")
+        read_only = path.exists() and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
+        if read_only:
+            return cls._connect_read_only(path)
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each edit is exactly one transaction.
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=cls.BUSY_TIMEOUT)
         except sqlite3.Error as exc:
             raise CephviewError(f"cannot open project database {path}: {exc}") from None
         try:
@@ -151,8 +160,30 @@ class ProjectStore(VisitsMixin):
             raise
         return conn
 
+    @classmethod
+    def _connect_read_only(cls, path: Path) -> sqlite3.Connection:
+        """A project on a read-only folder or file (a CD, a colleague's share): to view, not edit.
+
+        SQLite reads a WAL database read-only when its -shm exists or can be made; otherwise the
+        file is opened as immutable (nobody can write it here either)."""
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(f"{path.as_uri()}?{options}", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=cls.BUSY_TIMEOUT)
+            try:
+                cls._prepare(conn, path, read_only=True)
+            except ProjectDatabaseError:
+                conn.close()
+                continue
+            except BaseException:
+                conn.close()
+                raise
+            log.info("%s opened read-only (%s)", path, options)
+            return conn
+        raise CephviewError(f"{path}: the project is read-only here and SQLite cannot read it; "
+                            "copy the folder to a writable place")
+
     @staticmethod
-    def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+    def _prepare(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> None:
         try:
             # The first read fails here on a file that is not SQLite ("file is not a database").
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -161,8 +192,14 @@ class ProjectStore(VisitsMixin):
                     f"{path} was written by a newer cephview (database version {version}, this one "
                     f"reads up to {SCHEMA_VERSION}); update cephview to open this project"
                 )
-            _set_wal_mode(conn)
-            conn.execute("PRAGMA synchronous=FULL")
+            if read_only:
+                if version < SCHEMA_VERSION:
+                    raise CephviewError(f"{path} is read-only here and needs an upgrade to database version "
+                                        f"{SCHEMA_VERSION}; copy the folder to a writable place to open it")
+                conn.execute("PRAGMA query_only=ON")
+            else:
+                _set_wal_mode(conn)
+                conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
@@ -185,10 +222,20 @@ class ProjectStore(VisitsMixin):
                     raise
                 log.info("upgraded %s to database version %d", path, target)
         except sqlite3.DatabaseError as exc:
+            # Locked, read-only, disk full: a healthy database that cannot be used just now.
+            problem = database_problem(path, exc)
+            if problem is not None:
+                raise problem from None
             raise CephviewError(
                 f"{path} is not a readable cephview project database ({exc}); "
                 "restore it from a backup or move it aside to start a new project"
             ) from None
+
+    @property
+    def read_only(self) -> bool:
+        """Opened from a read-only folder or file: every edit is refused."""
+        with self._lock:
+            return bool(self._conn.execute("PRAGMA query_only").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -226,7 +273,7 @@ class ProjectStore(VisitsMixin):
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade deadlock."""
-        with self._lock:
+        with self._lock, self._reasons():
             self._live_connection().execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -238,8 +285,20 @@ class ProjectStore(VisitsMixin):
                     self._conn.execute("ROLLBACK")
                 raise
 
+    @contextmanager
+    def _reasons(self) -> Iterator[None]:
+        """SQLite's refusals for reasons outside the database (locked, read-only, disk full) as
+        a :class:`ProjectDatabaseError` that says so (still a ``sqlite3.OperationalError``)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            problem = database_problem(self.path, exc)
+            if problem is None or isinstance(exc, ProjectDatabaseError):
+                raise
+            raise problem from exc
+
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._reasons():
             return self._live_connection().execute(sql, params).fetchall()
 
     @property
@@ -281,6 +340,10 @@ class ProjectStore(VisitsMixin):
         if not p.is_file():
             raise CephviewError(f"{p}: no such image file")
         key = self.key(p)
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are no UTF-8 (a name from another system): SQLite keeps text
+            raise CephviewError(f"{p}: the file name is not valid UTF-8; rename the file to add it") from None
         stat = file_stat(p)
         known = self._query(f"SELECT {_IMAGE_COLUMNS}, file_stat FROM images WHERE rel_path = ?", (key,))
         if known and known[0][-1] == stat:
@@ -404,17 +467,18 @@ class ProjectStore(VisitsMixin):
         """The image's full record (never-seen landmarks as ``missing``); None if the image is unknown."""
         key = self.key(rel_path)
         with self._lock:
-            row = self._live_connection().execute(
-                "SELECT id, schema, calibration, cvm_stage, notes, reviewed, view FROM images WHERE rel_path = ?",
-                (key,),
-            ).fetchone()
-            if row is None:
-                return None
-            rows = self._conn.execute(
-                "SELECT code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at"
-                " FROM landmarks WHERE image_id = ?",
-                (row[0],),
-            ).fetchall()
+            with self._reasons():
+                row = self._live_connection().execute(
+                    "SELECT id, schema, calibration, cvm_stage, notes, reviewed, view FROM images WHERE rel_path = ?",
+                    (key,),
+                ).fetchone()
+                if row is None:
+                    return None
+                rows = self._conn.execute(
+                    "SELECT code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at"
+                    " FROM landmarks WHERE image_id = ?",
+                    (row[0],),
+                ).fetchall()
         schema = row[1] or self.default_schema
         stored = {
             r[0]: LandmarkAnnotation(r[0], r[1], r[2], r[3], r[4], r[5], LandmarkStatus(r[6]), r[7], r[8])

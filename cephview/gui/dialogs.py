@@ -12,13 +12,15 @@ import os
 from PySide6.QtCore import QFileInfo
 from PySide6.QtWidgets import QFileDialog, QFileIconProvider, QInputDialog, QMessageBox, QWidget
 
+from cephview.core.errors import one_line
+
 
 def show_error(parent: QWidget, title: str, message: str, advice: str = "") -> QMessageBox:
     """A non-blocking error box: what happened (one line) and what to do about it."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(title)
-    box.setText(message)
+    box.setText(one_line(message))  # a file's text (a DICOM field, a name) never shapes the box
     if advice:
         box.setInformativeText(advice)
     box.setStandardButtons(QMessageBox.StandardButton.Ok)

@@ -8,13 +8,12 @@ calls (``export-dicom``, ``pacs get``, ``pacs send``) in a background thread.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QMenu, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QWidget
 
 from cephview.gui.dicom_dialogs import BackgroundTask, ExportDicomDialog, PacsBrowser, SendResultsDialog
 from cephview.gui.project_controller import ProjectController
@@ -52,8 +51,11 @@ class DicomActions(QObject):
         self.send = QAction("&Send results to PACS…", window)
         self.send.setStatusTip("Send the SR and presentation state of every reviewed image to the PACS")
         self.send.triggered.connect(self.ask_send)
+        self.open_with_sr = QAction("Open image with its &SR…", window)
+        self.open_with_sr.setStatusTip("Open DICOM images together with the cephview SRs that hold their landmarks")
+        self.open_with_sr.triggered.connect(self.ask_open_with_sr)
         self.menu = QMenu("DICOM and PACS", window)
-        self.menu.addActions([self.export, self.open_pacs, self.send])
+        self.menu.addActions([self.open_with_sr, self.export, self.open_pacs, self.send])
         self.menu.aboutToShow.connect(self.update_enabled)
         session.imageChanged.connect(self.update_enabled)
         session.projectChanged.connect(self.update_enabled)
@@ -122,6 +124,12 @@ class DicomActions(QObject):
         self.browser.retrieved.connect(self.open_retrieved)
         self.browser.show()
         return self.browser
+
+    def ask_open_with_sr(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self.dialog_parent, "Open images with their SR", self.project.start_folder(),
+                                                "DICOM files (*.dcm *.DCM);;All files (*)")
+        if files:
+            self.open_retrieved([Path(f) for f in files])
 
     def open_retrieved(self, files: list[Path]) -> None:
         """Add the study's images to the project (or make their folder one) and bring in the

@@ -102,19 +102,19 @@ class ProjectController(QObject):
             action.triggered.connect(lambda _=False, f=folder: self.open_paths([f]))
 
     # ---- opening -------------------------------------------------------------------------
-    def _start_folder(self) -> str:
+    def start_folder(self) -> str:
         if self.session.store is not None:
             return str(self.session.store.folder)
         recent = self.recent_projects()
         return recent[0] if recent else ""
 
     def ask_open_files(self) -> None:
-        files = dialogs.ask_open_files(self.dialog_parent, self._start_folder())
+        files = dialogs.ask_open_files(self.dialog_parent, self.start_folder())
         if files:
             self.open_paths(files)
 
     def ask_open_folder(self) -> None:
-        folder = dialogs.ask_open_folder(self.dialog_parent, self._start_folder())
+        folder = dialogs.ask_open_folder(self.dialog_parent, self.start_folder())
         if folder:
             self.open_paths([folder])
 
@@ -220,6 +220,8 @@ class ProjectController(QObject):
             if not self.predictions.service.model_failed:
                 self.predictions.predict_current()
         self._prefetch_next(rel_path)
+        if radiograph.warnings:  # damaged but usable: loaded, and said so
+            self.error.emit("Damaged image", f"{record.name}: {radiograph.warnings[0]}", "")
         return True
 
     def _prefetch_next(self, rel_path: str) -> None:

@@ -96,6 +96,22 @@ class PredictionWorker(QObject):
             self._factory = predictor_factory
             self._factory_generation += 1
 
+    @Slot()
+    def release(self) -> None:
+        """In the worker thread, last: drop what this thread made (the model, waiting images), then
+        end the thread's event loop. Freed here, they are never freed by the thread's exit code,
+        which holds Qt's locks and would wait for the Python lock the GUI thread holds."""
+        with self._lock:
+            self._queue.clear()
+        self._predictor = None
+        self._predictor_generation = -1
+        import gc
+
+        gc.collect()  # cycles inside the model, while still in this thread
+        thread = QThread.currentThread()
+        if thread is not None:
+            thread.quit()
+
     def run(self, request_id: int, rel_path: str, image: object) -> None:
         if self._is_cancelled(request_id):
             self._finish_cancelled(request_id, rel_path)
@@ -163,6 +179,7 @@ class PredictionService(QObject):
     """
 
     _wake = Signal()
+    _release = Signal()
     busyChanged = Signal(bool)
     progress = Signal(str, int, str)
     succeeded = Signal(object)
@@ -183,6 +200,9 @@ class PredictionService(QObject):
         self._worker = PredictionWorker(predictor_factory or default_predictor_factory(model_path))
         self._worker.moveToThread(self._thread)
         self._wake.connect(self._worker.run_next)
+        self._release.connect(self._worker.release)
+        # The worker object itself is deleted in its thread, as the thread ends.
+        self._thread.finished.connect(self._worker.deleteLater)
         self._worker.progress.connect(self._on_progress)
         self._worker.succeeded.connect(self._on_succeeded)
         self._worker.failed.connect(self._on_failed)
@@ -229,8 +249,11 @@ class PredictionService(QObject):
             self._worker.cancel(rid)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop the worker thread; it frees its own objects first (``PredictionWorker.release``)."""
+        if self._thread.isFinished():
+            return
         self.cancel()
-        self._thread.quit()
+        self._release.emit()  # queued behind the running request; it ends the thread's loop
         if not self._thread.wait(timeout_ms):
             log.warning("prediction thread did not stop within %d ms", timeout_ms)
 

@@ -100,6 +100,8 @@ def export_dicom(
     ``<stem>.SC.dcm``, ``<stem>.SR.dcm``, ``<stem>.PR.dcm``.
     """
     image_path = Path(image_path)
+    if not any(lm.has_position for lm in annotation.landmarks.values()):
+        raise CephviewError(f"{image_path}: no landmark is placed; nothing to export")
     names = [get_analysis(a).name for a in analyses] if analyses is not None else list(available_analyses())
     stem = image_path.stem
     written: list[tuple[str, Dataset]] = []
@@ -107,7 +109,7 @@ def export_dicom(
         source = read_source_dataset(image_path)
     else:
         facing = gather_points(annotation).facing()
-        source = build_secondary_capture(radiograph, patient or PatientInfo(), facing)
+        source = build_secondary_capture(radiograph, patient or PatientInfo(), facing, annotation.calibration)
         written.append((f"{stem}.SC.dcm", source))
     if (int(source.Rows), int(source.Columns)) != (radiograph.height, radiograph.width):
         raise CephviewError(f"{image_path}: the DICOM header's size differs from the decoded image")

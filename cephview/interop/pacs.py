@@ -244,8 +244,12 @@ def _retrieve_identifier(study_uid: str) -> Dataset:
 def _run_get(conn: Connection, identifier: Dataset, receiver: _Receiver) -> tuple[int | None, int]:
     ae = conn.application_entity()
     ae.add_requested_context(sc.StudyRootQueryRetrieveInformationModelGet)
+    # One context per compressed syntax: the server picks one transfer syntax per context, and one
+    # that cannot transcode (Orthanc without a JPEG 2000 codec) must be able to send as stored.
     for uid in RETRIEVE_STORAGE_CLASSES:
-        ae.add_requested_context(uid, RETRIEVE_TRANSFER_SYNTAXES)
+        ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+        for syntax in RETRIEVE_TRANSFER_SYNTAXES[2:]:
+            ae.add_requested_context(uid, [syntax])
     roles = [build_role(uid, scp_role=True) for uid in RETRIEVE_STORAGE_CLASSES]
     assoc = conn.associate(ae, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, receiver.on_store)])
     final, failed = None, 0
@@ -367,15 +371,15 @@ def send_files(conn: Connection, files: Sequence[Path], progress: Progress | Non
     if len(contexts) > 128:
         raise PacsError("too many kinds of DICOM object for one association (over 128); send them in parts")
     ae = conn.application_entity()
-    for sop_class, syntaxes in contexts.items():
-        ae.add_requested_context(sop_class, sorted(syntaxes))
+    for sop_class, syntaxes in contexts:
+        ae.add_requested_context(sop_class, syntaxes)
     assoc = conn.associate(ae)
     stored, failures = [], []
     try:
         for i, (path, ds) in enumerate(datasets):
             try:
-                status = _status(assoc.send_c_store(ds))
-            except ValueError as exc:  # no accepted context for this SOP class / transfer syntax
+                status = _status(_store(assoc, ds))
+            except (ValueError, RuntimeError) as exc:  # no accepted context, or cannot be decoded
                 failures.append(f"{path.name} ({exc})")
                 continue
             if status == _SUCCESS or status in _STORE_WARNINGS:
@@ -391,9 +395,28 @@ def send_files(conn: Connection, files: Sequence[Path], progress: Progress | Non
     return stored
 
 
-def _store_contexts(datasets: Iterable[Dataset]) -> dict[str, set[str]]:
-    contexts: dict[str, set[str]] = {}
+def _store(assoc, ds: Dataset) -> Dataset | None:
+    """C-STORE as encoded; decompressed where the server accepts only uncompressed data."""
+    try:
+        return assoc.send_c_store(ds)
+    except ValueError:
+        if not ds.file_meta.TransferSyntaxUID.is_compressed:
+            raise
+        log.info("%s: the server refuses %s; sending it uncompressed", ds.SOPInstanceUID,
+                 ds.file_meta.TransferSyntaxUID.name)
+        ds.decompress()
+        return assoc.send_c_store(ds)
+
+
+def _store_contexts(datasets: Iterable[Dataset]) -> list[tuple[str, list[str]]]:
+    """One presentation context per SOP class and encoding (an acceptor picks one transfer syntax
+    per context, so a compressed one must not share a context with the uncompressed), plus an
+    uncompressed context per class for the server that refuses the compressed one."""
+    contexts: dict[tuple[str, str], list[str]] = {}
     for ds in datasets:
-        syntax = str(ds.file_meta.TransferSyntaxUID) if "TransferSyntaxUID" in getattr(ds, "file_meta", {}) else ExplicitVRLittleEndian
-        contexts.setdefault(str(ds.SOPClassUID), {ImplicitVRLittleEndian}).add(syntax)
-    return contexts
+        sop_class = str(ds.SOPClassUID)
+        syntax = str(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian))
+        contexts[sop_class, "uncompressed"] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+        if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+            contexts[sop_class, syntax] = [syntax]
+    return [(sop_class, syntaxes) for (sop_class, _), syntaxes in contexts.items()]

@@ -47,26 +47,30 @@ class RetrievedStudy:
 
 
 def sort_retrieved(files: Sequence[Path]) -> RetrievedStudy:
-    """Images to open, and for each the cephview SR found beside it (files named <SOP UID>.dcm)."""
-    images, reports, newest = [], {}, {}
-    by_uid = {}
+    """Images to open, and for each the cephview SR among ``files`` that references it (the
+    newest, by content date and time). Files that are not DICOM (PNG, JPEG...) count as images."""
+    images, reports_files, by_uid = [], [], {}
     for path in files:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        if str(ds.get("Modality", "")) in _NOT_IMAGES:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # not DICOM: the project's loader decides whether it is an image
+            images.append(Path(path))
             continue
-        images.append(path)
-        by_uid[str(ds.get("SOPInstanceUID", ""))] = path
-    for path in files:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        if str(ds.get("Modality", "")) != "SR":
-            continue
+        modality = str(ds.get("Modality", ""))
+        if modality == "SR":
+            reports_files.append((Path(path), f"{ds.get('ContentDate', '')}{ds.get('ContentTime', '')}"))
+        elif modality not in _NOT_IMAGES:
+            images.append(Path(path))
+            by_uid[str(ds.get("SOPInstanceUID", ""))] = Path(path)
+    reports: dict[Path, SRContents] = {}
+    newest: dict[Path, str] = {}
+    for path, stamp in reports_files:
         try:
             contents = read_sr(path)
         except CephviewError as exc:  # another program's report: not ours to read
-            log.info("%s: %s", path.name, exc)
+            log.info("%s", exc)
             continue
         image = by_uid.get(contents.referenced_sop_instance_uid)
-        stamp = f"{ds.get('ContentDate', '')}{ds.get('ContentTime', '')}"
         if image is not None and stamp >= newest.get(image, ""):
             contents.annotation.image = image.name
             reports[image], newest[image] = contents, stamp

@@ -12,6 +12,7 @@ import numpy as np
 from highdicom.sc import SCImage
 
 from cephview import __version__
+from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,14 @@ def _pixels(radiograph: Radiograph) -> tuple[np.ndarray, int]:
     return radiograph.display, 8  # float or signed TIFFs: what the user saw
 
 
-def build_secondary_capture(radiograph: Radiograph, patient: PatientInfo, facing: int = 1) -> SCImage:
+def build_secondary_capture(radiograph: Radiograph, patient: PatientInfo, facing: int = 1,
+                            calibration: Calibration | None = None) -> SCImage:
     """A new study with one SC image of ``radiograph``; ``facing`` +1 for a profile facing right
-    (anterior to the image's right), -1 for one facing left."""
+    (anterior to the image's right), -1 for one facing left. ``calibration`` (default: the
+    image's own) becomes Pixel Spacing, so the SC measures like the image did."""
     pixels, bits = _pixels(radiograph)
     now = dt.datetime.now()
-    cal = radiograph.calibration
+    cal = calibration if calibration is not None else radiograph.calibration
     sc = SCImage(
         pixel_array=np.ascontiguousarray(pixels),
         photometric_interpretation="MONOCHROME2",
@@ -76,5 +79,6 @@ def build_secondary_capture(radiograph: Radiograph, patient: PatientInfo, facing
     if patient.study_description:
         sc.StudyDescription = patient.study_description
     if radiograph.window is not None:
-        sc.WindowCenter, sc.WindowWidth = (float(v) for v in radiograph.window)
+        centre, width = radiograph.window
+        sc.WindowCenter, sc.WindowWidth = float(centre), max(float(width), 1.0)
     return sc

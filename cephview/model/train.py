@@ -12,10 +12,11 @@ import logging
 import math
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -313,13 +314,14 @@ class Trainer:
         if cfg.num_threads > 0:
             torch.set_num_threads(cfg.num_threads)
         torch.manual_seed(cfg.seed)
+        # A checkpoint that cannot be used is refused before any image is prepared.
+        ckpt = _read_checkpoint(self.checkpoint_path) if resume and self.checkpoint_path.is_file() else None
         self._prepare()
         init = load_model(self.init_path) if self.init_path else None
         finished: dict[str, dict] = {}
         current: dict | None = None
         rng_state = None
-        if resume and self.checkpoint_path.is_file():
-            ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        if ckpt is not None:
             # Through from_dict: a checkpoint from before a new config field (at its default) still
             # matches. The thread count may change on resume, and so may the epoch counts: the
             # learning-rate schedule then stretches or shrinks over the remaining epochs.
@@ -336,24 +338,28 @@ class Trainer:
             stages_out.update({n: v for n, v in init.stages.items() if n not in cfg.stages})
         rng = np.random.default_rng(cfg.seed)
         if rng_state is not None:
-            rng.bit_generator.state = rng_state
+            with _checkpoint_content(self.checkpoint_path):
+                rng.bit_generator.state = rng_state
         started = time.monotonic()
         total_steps = sum(self._steps_per_epoch(n) * epochs[n] for n in cfg.stages)
         done_before = sum(self._steps_per_epoch(n) * epochs[n] for n in finished)
         if current is not None:
-            done_before += self._steps_per_epoch(current["name"]) * int(current["epoch"])
+            with _checkpoint_content(self.checkpoint_path):
+                done_before += self._steps_per_epoch(current["name"]) * int(current["epoch"])
         self._steps_at_start = done_before
         history = {}
         for name in cfg.stages:
             stage, net = self._initial_network(name, init)
             if name in finished:
-                net.load_state_dict(finished[name]["best_state"])
+                with _checkpoint_content(self.checkpoint_path):
+                    net.load_state_dict(finished[name]["best_state"])
+                    history[name] = list(finished[name]["history"])
                 stages_out[name] = (stage, net.eval())
-                history[name] = finished[name]["history"]
                 continue
             run = _StageRun(name, stage, net, epochs[name], cfg, self.device)
             if current is not None and current["name"] == name:
-                run.restore(current)
+                with _checkpoint_content(self.checkpoint_path):
+                    run.restore(current)
             while run.epoch < run.epochs:
                 loss = self._train_epoch(run, rng, started, done_before, total_steps)
                 val = self._validate(run)
@@ -420,4 +426,28 @@ class Trainer:
 def fit(dataset: LandmarkDataset, config: TrainConfig, out: str | Path, **kwargs) -> LandmarkModel:
     resume = kwargs.pop("resume", False)
     return Trainer(dataset, config, out, **kwargs).fit(resume=resume)
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """A training checkpoint, loaded as data only (``weights_only``: no code runs), or one line
+    saying it cannot be used: damaged, cut short, or not a checkpoint at all."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged or foreign files
+        raise CephviewError(f"{path}: not a usable training checkpoint ({type(exc).__name__}); "
+                            "start without --resume") from None
+    parts = (("config", dict), ("finished", dict), ("current", (dict, type(None))), ("rng", (dict, type(None))))
+    if not isinstance(ckpt, dict) or any(not isinstance(ckpt.get(key), kinds) for key, kinds in parts):
+        raise CephviewError(f"{path}: not a cephview training checkpoint; start without --resume")
+    return ckpt
+
+
+@contextmanager
+def _checkpoint_content(path: Path) -> Iterator[None]:
+    """Weights or state in a checkpoint that do not fit the network: one line, not a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+        raise CephviewError(f"{path}: the checkpoint does not fit this training run ({type(exc).__name__}); "
+                            "start without --resume") from None
 

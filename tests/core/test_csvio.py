@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,28 @@ def test_export_gets_the_users_usual_file_mode(tmp_path: Path):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_every_csv_writer_escapes_formulas_and_undecodable_names(tmp_path: Path):
+    from cephview.analysis.export import write_measurements_csv
+    from cephview.core.csvio import csv_cell, write_predictions_csv
+
+    assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert [csv_cell(v) for v in ("+SUM(1+1)", "@cmd", "-x", "-1.5", "+2", "151.jpg", 3.0)] == \
+        ["'+SUM(1+1)", "'@cmd", "'-x", "-1.5", "+2", "151.jpg", 3.0]
+    name = os.fsdecode(b"caf\xe9.jpg")  # how Python holds a Latin-1 file name on a UTF-8 system
+    out = tmp_path / "p.csv"
+    write_predictions_csv(out, [(name, "S", 1, 2, 0.5), ("=HYPERLINK(1).jpg", "S", 1, 2, 0.5), ("@cmd.jpg", "N", -3, 2, 0.5)])
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert [r[0] for r in rows[1:]] == ["caf\\xe9.jpg", "'=HYPERLINK(1).jpg", "'@cmd.jpg"]
+    assert rows[3][2] == "-3.000"  # a number is no formula
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(analysis="steiner", name="SNA", value=-2.0, unit="deg", norm_mean=82.0, norm_sd=3.5,
+                             deviation_sd=-1.0, status="final")
+    write_measurements_csv(tmp_path / "m.csv", [("+SUM(1+1).jpg", [result])])
+    measured = list(csv.reader((tmp_path / "m.csv").open()))[1]
+    assert measured[0] == "'+SUM(1+1).jpg" and float(measured[3]) == -2.0
+    ann = ImageAnnotation.empty("=1+1.jpg", "isbi2015")
+    write_long_csv(tmp_path / "l.csv", [ann])
+    assert all(r[0] == "'=1+1.jpg" for r in list(csv.reader((tmp_path / "l.csv").open()))[1:])

@@ -51,7 +51,7 @@ def test_export_as_dicom_writes_sc_sr_and_pr_of_the_open_image(make_window, proj
 
 
 @pytest.mark.slow
-def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi_root, tmp_path, qtbot):
+def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi_root, tmp_path, qtbot):  # noqa: F811
     from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
     from cephview.core.datasets import read_isbi2015
     from cephview.core.radiograph import load_radiograph
@@ -104,3 +104,27 @@ def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi
     modalities = sorted(i["MainDicomTags"].get("Modality", "") or orthanc.instance_tags(i["ID"])["Modality"]
                         for i in instances)
     assert modalities.count("SR") == 2 and modalities.count("PR") == 2  # ours from before, and the window's
+
+
+def test_open_image_with_its_sr_brings_the_landmarks(make_window, tmp_path, qtbot):
+    import shutil
+
+    from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
+    from cephview.core.radiograph import load_radiograph
+    from cephview.interop.export import export_dicom
+    from tests.interop.conftest import data_store_file
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    image = Path(shutil.copy(data_store_file("RG3_UNCR.dcm"), folder / "film.dcm"))
+    placed = {"S": (400.0, 500.0), "N": (1200.0, 480.0), "A": (1150.0, 900.0), "B": (1100.0, 1300.0)}
+    ann = ImageAnnotation(image.name, "isbi2015", {
+        code: LandmarkAnnotation(code, x, y, status=LandmarkStatus.CORRECTED) for code, (x, y) in placed.items()})
+    made = export_dicom(image, load_radiograph(image), ann, folder, ["Steiner"])
+    window = make_window()
+    window.dicom.open_retrieved([image, made.sr, made.gsps])
+    qtbot.waitUntil(lambda: window.session.is_open, timeout=20_000)
+    assert [r.name for r in window.session.store.images()] == ["film.dcm"]  # the SR and PR are no images
+    opened = window.session.annotation.landmarks
+    assert {code: (opened[code].x, opened[code].y) for code in placed} == placed
+    assert all(opened[code].status is LandmarkStatus.CORRECTED for code in placed)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 CALLING_AET = "CEPHVIEW"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")  # Debian orthanc-dicomweb
 ORTHANC_AET = "ORTHANC"
 
 
@@ -52,6 +53,7 @@ class Orthanc:
     dicom_port: int
     move_port: int  # where the CEPHVIEW node (a storage SCP of the test) listens for C-MOVE
     storage: Path
+    dicomweb: str | None = None  # the DICOMweb root, where the plugin is installed
 
     @property
     def server(self) -> str:
@@ -94,7 +96,8 @@ def orthanc(tmp_path_factory) -> Orthanc:
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False,
         "SslEnabled": False,
-        "Plugins": [],
+        "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.is_file() else [],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "DicomModalities": {"cephview": [CALLING_AET, "127.0.0.1", move_port]},
         "DicomAlwaysAllowEcho": True,
         "DicomAlwaysAllowStore": True,
@@ -108,7 +111,8 @@ def orthanc(tmp_path_factory) -> Orthanc:
     log = (root / "orthanc.log").open("w")
     process = subprocess.Popen([binary, str(root / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT,
                                cwd=root)
-    server = Orthanc(f"http://127.0.0.1:{http_port}", dicom_port, move_port, root / "db")
+    server = Orthanc(f"http://127.0.0.1:{http_port}", dicom_port, move_port, root / "db",
+                     f"http://127.0.0.1:{http_port}/dicom-web" if DICOMWEB_PLUGIN.is_file() else None)
     try:
         deadline = time.monotonic() + 30
         while True:

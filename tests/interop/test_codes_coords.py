@@ -61,3 +61,16 @@ def test_docs_list_every_code():
     expected |= {v for v, _ in codes.STATUS_CODES.values()} | {"C-STATUS", "C-CONF", codes.SCHEME}
     missing = sorted(v for v in expected if f"`{v}`" not in text)
     assert not missing, f"docs/dicom_codes.md lacks {missing}"
+
+
+def test_interop_imports_neither_qt_nor_torch():
+    """The DICOM and PACS layer runs in scripts and servers: no Qt, no torch behind its imports."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cephview.interop.export, cephview.interop.read_sr, cephview.interop.pacs, "
+            "cephview.interop.results; print(sorted(m for m in ('torch', 'PySide6') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

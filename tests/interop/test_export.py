@@ -190,3 +190,13 @@ def test_a_failure_while_writing_leaves_no_file(isbi_case, tmp_path, monkeypatch
     with pytest.raises(OSError):
         export_dicom(item.image_path, radiograph, ann, tmp_path / "out", ANALYSES)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_image_without_any_placed_landmark_is_refused(isbi_case, tmp_path):
+    from cephview.core.errors import CephviewError
+
+    item, radiograph = isbi_case
+    empty = ImageAnnotation.empty(item.name, "isbi2015")
+    with pytest.raises(CephviewError, match="no landmark is placed"):
+        export_dicom(item.image_path, radiograph, empty, tmp_path / "out", ANALYSES)
+    assert not (tmp_path / "out").exists()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -134,3 +132,47 @@ def test_refused_empty_and_unknown_are_one_line_exit_2(orthanc, tmp_path, capsys
 
     assert main(["pacs", "find", "--server", orthanc.server, "--date", "last week"]) == 2
     assert "--date" in _one_line_error(capsys)
+
+
+def test_compressed_image_travels_in_its_own_transfer_syntax(orthanc, tmp_path, capsys):
+    """A JPEG 2000 CR goes to the PACS and comes back by C-GET without being decoded on the way."""
+    source = data_store_file("RG3_J2KR.dcm")
+    original = pydicom.dcmread(source)
+    assert main(["pacs", "send", str(source), "--server", orthanc.server]) == 0
+    into = tmp_path / "j2k"
+    assert main(["pacs", "get", original.StudyInstanceUID, "--server", orthanc.server, "--into", str(into)]) == 0
+    back = pydicom.dcmread(into / f"{original.SOPInstanceUID}.dcm")
+    assert back.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+    assert back.PixelData == original.PixelData
+
+
+def test_dicomweb_send_find_get(orthanc, isbi_root, tmp_path, capsys):
+    """The same commands with a DICOMweb URL as --server: STOW-RS, QIDO-RS, WADO-RS."""
+    if orthanc.dicomweb is None:
+        pytest.skip("Orthanc's DICOMweb plugin is not installed (Debian package orthanc-dicomweb)")
+    from cephview.core.csvio import write_predictions_csv
+    from cephview.core.datasets import read_isbi2015
+
+    data = read_isbi2015(isbi_root, "train")
+    item = data.images[3]
+    csv_path = tmp_path / "pts.csv"
+    write_predictions_csv(csv_path, [(item.name, c, x, y, 0.9) for c, (x, y) in zip(data.schema.codes, item.points)])
+    out = tmp_path / "dicom"
+    assert main(["export-dicom", str(item.image_path), "--annotations", str(csv_path), "--out", str(out),
+                 "--analyses", "steiner", "--patient-id", "WEB-1"]) == 0
+    files = sorted(out.iterdir())
+    web = ["--server", orthanc.dicomweb]
+    assert main(["pacs", "echo", *web]) == 0
+    assert main(["pacs", "send", *[str(p) for p in files], *web]) == 0
+    capsys.readouterr()
+    assert main(["pacs", "find", *web, "--patient-id", "WEB-1"]) == 0
+    studies = [json.loads(line) for line in _lines(capsys.readouterr().out)]
+    study = pydicom.dcmread(files[0]).StudyInstanceUID
+    assert [s["StudyInstanceUID"] for s in studies] == [study]
+    assert sorted(studies[0]["ModalitiesInStudy"]) == ["OT", "PR", "SR"]
+    into = tmp_path / "web"
+    assert main(["pacs", "get", study, *web, "--into", str(into)]) == 0
+    assert {p.stem for p in into.iterdir()} == {pydicom.dcmread(p).SOPInstanceUID for p in files}
+    assert main(["pacs", "get", "1.2.826.0.1.999.2", *web, "--into", str(tmp_path / "none")]) == 2
+    assert "not found" in _one_line_error(capsys)
+    assert not (tmp_path / "none").exists()
