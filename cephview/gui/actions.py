@@ -112,7 +112,8 @@ def build_actions(parent: QObject, undo_group: QUndoGroup, analyses: Iterable[st
     redo = undo_group.createRedoAction(parent, "Redo")
     # The toolbar shows the fixed icon text; the menu and the tooltip say what would be undone, so
     # the buttons after Undo / Redo do not move as that text changes.
-    for action, word, signal in ((undo, "Undo", undo_group.undoTextChanged), (redo, "Redo", undo_group.redoTextChanged)):
+    for action, word, signal in ((undo, "Undo", undo_group.undoTextChanged),
+                                 (redo, "Redo", undo_group.redoTextChanged)):
         action.setIconText(word)
         signal.connect(lambda text, act=action, word=word: act.setToolTip(f"{word} {text}".strip()))
     # Ctrl+Y as well as the platform's own (Ctrl+Shift+Z on Linux): both are what people press

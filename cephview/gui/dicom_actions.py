@@ -126,8 +126,8 @@ class DicomActions(QObject):
         return self.browser
 
     def ask_open_with_sr(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self.dialog_parent, "Open images with their SR", self.project.start_folder(),
-                                                "DICOM files (*.dcm *.DCM);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self.dialog_parent, "Open images with their SR",
+                                                self.project.start_folder(), "DICOM files (*.dcm *.DCM);;All files (*)")
         if files:
             self.open_retrieved([Path(f) for f in files])
 

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
 
 from cephview.core.annotations import LandmarkStatus
 from cephview.gui.landmark_items import LOW_CONFIDENCE_COLOR
+from cephview.gui.session import ReviewSession
+from cephview.gui.view_state import ViewState
 
 STATUS_WORDS = {
     LandmarkStatus.AI: "AI",
@@ -23,8 +25,6 @@ STATUS_WORDS = {
     LandmarkStatus.MANUAL: "manual",
     LandmarkStatus.MISSING: "missing",
 }
-from cephview.gui.session import ReviewSession
-from cephview.gui.view_state import ViewState
 
 COLUMNS = ("Code", "Name", "x px", "y px", "x mm", "y mm", "Conf.", "Status")
 X_PX, Y_PX, X_MM, Y_MM, CONF, STATUS = 2, 3, 4, 5, 6, 7

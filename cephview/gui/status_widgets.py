@@ -20,7 +20,8 @@ class StatusWidgets:
         # Place mode is shown as long as it lasts (not a passing message): clicks place landmarks.
         self.mode_label = QLabel()
         self.mode_label.setObjectName("place-mode")
-        self.mode_label.setStyleSheet("QLabel { background: #ff6ef5; color: black; padding: 1px 6px; font-weight: bold; }")
+        self.mode_label.setStyleSheet(
+            "QLabel { background: #ff6ef5; color: black; padding: 1px 6px; font-weight: bold; }")
         self.mode_label.setVisible(False)
         bar.addWidget(self.mode_label)
         # Whose film this is (DICOM only): shown here, never written into an export unasked.

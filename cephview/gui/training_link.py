@@ -36,7 +36,8 @@ class ModelFollower(QObject):
     """Switches the prediction service to the active model of the open project."""
 
     def __init__(self, session: ReviewSession, predictions: PredictionResults,
-                 base_model: Callable[[], str | Path | None], panel: TrainingPanel, parent: QObject | None = None) -> None:
+                 base_model: Callable[[], str | Path | None], panel: TrainingPanel,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.predictions = predictions

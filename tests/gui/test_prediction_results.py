@@ -34,8 +34,9 @@ def _deliver_by_prediction(window, rel_path, codes, points, confidence, version)
     """The prediction service hands a result to the window."""
     k = len(codes)
     window.prediction.succeeded.emit(PredictionResult(
-        rel_path=rel_path, codes=list(codes), points=np.asarray(points, float), confidence=np.asarray(confidence, float),
-        heatmaps=np.zeros((k, 4, 4), np.float32), heatmap_to_image=np.eye(3), model_version=version))
+        rel_path=rel_path, codes=list(codes), points=np.asarray(points, float),
+        confidence=np.asarray(confidence, float), heatmaps=np.zeros((k, 4, 4), np.float32),
+        heatmap_to_image=np.eye(3), model_version=version))
 
 
 def _deliver_by_training(window, rel_path, codes, points, confidence, version):
