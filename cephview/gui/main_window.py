@@ -2,7 +2,7 @@
 
 It holds no domain logic: images are opened with :func:`cephview.core.radiograph.load_radiograph`,
 projects are :class:`cephview.core.store.ProjectStore`, folders are listed with the CLI's
-:func:`cephview.cli.expand_inputs`, edits go through :class:`ReviewController`, predictions
+:func:`cephview.core.inputs.expand_inputs`, edits go through :class:`ReviewController`, predictions
 through :class:`PredictionService` (a worker thread).
 """
 

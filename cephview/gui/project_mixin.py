@@ -66,7 +66,7 @@ class ProjectMixin:
 
     def open_paths(self, paths) -> bool:
         """Open files and/or a folder (``cephview PATH...``, the dialogs, drag and drop)."""
-        from cephview.cli import expand_inputs
+        from cephview.core.inputs import expand_inputs
 
         paths = [Path(p).expanduser() for p in paths]
         absent = [p for p in paths if not p.exists()]

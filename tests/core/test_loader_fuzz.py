@@ -22,7 +22,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, RLELossless, generate_uid
 
 from cephview.core.errors import UnreadableImageError
-from cephview.core.radiograph import MIN_SIDE, Radiograph, load_radiograph
+from cephview.core.pixels import MIN_SIDE
+from cephview.core.radiograph import Radiograph, load_radiograph
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),  # pydicom warns about every odd element
