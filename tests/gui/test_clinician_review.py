@@ -81,6 +81,8 @@ def test_place_mode_shows_a_cross_cursor_and_a_lasting_label_and_places(window, 
     lm = window.session.landmark("Or")
     assert lm.has_position and abs(lm.x - (ai.ai_x + 12)) < 3
     assert window.session.selected != "Or"  # placing goes on with the next landmark
+    window.statusBar().showMessage("a passing message")
+    assert window.mode_label.isVisible() and window.session.selected in window.mode_label.text()
     window.act.cancel.trigger()  # Esc ends the mode
     assert not window.controller.place_mode
     assert window.viewer.viewport().cursor().shape() != Qt.CursorShape.CrossCursor
