@@ -79,6 +79,7 @@ class ReviewSession(QObject):
         self._heatmaps: dict[str, PredictionResult] = {}  # rel_path -> latest result (small LRU)
         self._reference: tuple[list[str], np.ndarray] | None = None  # the model's, once it has predicted
         self._project_reference: np.ndarray | None = None  # the project's own, until then
+        self._project_reference_stale = True  # computed again only after new predictions
 
     # ---- opening ------------------------------------------------------------------------
     def set_store(self, store) -> None:
@@ -86,6 +87,7 @@ class ReviewSession(QObject):
         self.store = store
         self._heatmaps.clear()
         self._project_reference = None
+        self._project_reference_stale = True
         self.projectChanged.emit()
 
     def open_image(self, rel_path: str, radiograph: Radiograph) -> None:
@@ -216,6 +218,7 @@ class ReviewSession(QObject):
         self._trim_heatmaps()
         if result.reference is not None:
             self._reference = (list(result.codes), result.reference)
+        self._project_reference_stale = True
         # Merged into the record as stored now, in one write transaction: another window or
         # process may have edited this image since it was opened here, and its edits stay.
         stored = self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
@@ -270,9 +273,10 @@ class ReviewSession(QObject):
         project's images (at least three); None when neither is known."""
         if self._reference is not None and self._reference[0] == self.codes():
             return self._reference[1]
-        if self._project_reference is None and self.store is not None:
+        if self._project_reference_stale and self.store is not None:
             from cephview.model.device_scale import median_distances
 
+            self._project_reference_stale = False  # read the project once, not on every move
             sets = [self._points_of(ann) for ann in self.store.all_annotations()]
             sets = [p for p in sets if len(p) == len(self.codes()) and np.isfinite(p).all(axis=1).sum() >= 3]
             if len(sets) >= 3:

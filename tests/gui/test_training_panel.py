@@ -110,14 +110,17 @@ def test_counts_only_the_clinicians_landmarks(training_window):
     panel.form.adapt_scale.setChecked(True)
 
 
-def test_a_reviewed_landmark_that_breaks_the_proportions_is_pointed_out(training_window):
+def test_a_reviewed_landmark_that_breaks_the_proportions_is_pointed_out(training_window, monkeypatch):
     window, folder, keys = training_window
     panel = window.training
     assert panel.suspect_list == [] and panel.suspects.isHidden()
     assert window.open_image(keys[2])  # a reviewed image; the clinician drops Go far off
     w, h = window.session.image_size()
     go = window.session.landmark("Go")
+    asked = []  # the window asks first; this clinician insists on the position
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", lambda parent, code, dev: asked.append(code) or True)
     assert window.controller.move("Go", go.x - 0.6 * w, go.y - 0.6 * h)
+    assert asked == ["Go"]
     panel.refresh()
     assert panel.suspect_list == [(Path(keys[2]).name, "Go")]
     assert not panel.suspects.isHidden() and f"{Path(keys[2]).name} Go" in panel.suspects.text()
