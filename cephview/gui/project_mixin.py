@@ -102,6 +102,9 @@ class ProjectMixin:
             self.controller.clear_stacks()
         store = self.session.store
         added = []
+        if store.read_only:  # a read-only folder: what the project holds can be viewed, nothing added
+            self._show_message(f"{folder.name} is read-only here: the project opens to view, edits are not saved")
+            files = [f for f in files if store.image(f) is not None] if open_first_added else []
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             for f in files:
