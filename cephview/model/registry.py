@@ -57,7 +57,7 @@ class ModelRegistry:
     """List, add and activate a project's model versions. Thread-safe as the store is."""
 
     def __init__(self, store: ProjectStore, base_model: str | Path | None = None) -> None:
-        from cephview.model.modelfile import default_model_path
+        from cephview.resources import default_model_path  # not modelfile's: opening a project must not import torch
 
         self.store = store
         self.base_model = Path(base_model) if base_model else default_model_path()
