@@ -66,3 +66,24 @@ def lock_holder():
         return int(done.stdout) or None
 
     return holder
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of the test session (Debian's binaries, 127.0.0.1, a temporary folder)."""
+    from pg_server import PostgresServer, why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer({"fsync": "off"}).start()  # crash safety of the server itself is not under test
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server):
+    """The URL of a new, empty project database (dropped afterwards)."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)
