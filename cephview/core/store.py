@@ -23,12 +23,13 @@ import getpass
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -37,7 +38,7 @@ from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnot
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
 from cephview.core.image_roots import configured_roots, find_in_roots, sha256_file
-from cephview.core.store_postgres import PostgresBackend, is_database_url
+from cephview.core.store_postgres import PostgresBackend, is_database_url, redacted
 from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
 from cephview.core.store_sqlite import DB_NAME, SqliteBackend
 from cephview.core.store_visits import VisitsMixin
@@ -177,9 +178,10 @@ class ProjectStore(VisitsMixin):
         A URL that cannot be reached raises CephviewError: never a local project instead."""
         if is_database_url(location):
             backend: SqliteBackend | PostgresBackend = PostgresBackend(str(location), create)
-        elif isinstance(location, str) and "://" in location:
-            raise CephviewError(f"{location.split('://')[0]}://...: not a project location "
-                                "(a folder or a postgresql:// URL)")
+        elif isinstance(location, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", location):
+            # a mistyped URL is refused, never taken for a folder name (a local project instead)
+            raise CephviewError(f"{redacted(location)}: not a project location; give a folder or a "
+                                "postgresql://USER@HOST/DATABASE URL")
         else:
             backend = SqliteBackend(Path(location).expanduser().resolve(), create)
         return cls(backend, user=user, image_roots=image_roots)
@@ -578,6 +580,22 @@ class ProjectStore(VisitsMixin):
             codes = [lm.code for lm in landmarks]
             rows = conn.execute("SELECT code, version FROM landmarks WHERE image_id = ?", (image_id,)).fetchall()
         return {code: version for code, version in rows if code in codes}
+
+    def save_landmark_sets(self, sets: dict[str, Iterable[LandmarkAnnotation]], keep_ai: bool = False) -> None:
+        """Several images' landmarks in one transaction: all are saved or none (an import).
+
+        ``keep_ai``: the stored AI position, confidence and model stay (the records carry none)."""
+        with self._tx():
+            for rel_path, landmarks in sets.items():
+                landmarks = list(landmarks)
+                if keep_ai:
+                    stored = self.load_annotation(rel_path)
+                    if stored is None:
+                        raise CephviewError(f"{self.key(rel_path)} is not in this project; add the image first")
+                    landmarks = [replace(lm, ai_x=old.ai_x, ai_y=old.ai_y, confidence=old.confidence,
+                                         model_version=old.model_version)
+                                 if (old := stored.landmarks.get(lm.code)) is not None else lm for lm in landmarks]
+                self.save_landmarks(rel_path, landmarks)
 
     def _check_versions(self, conn, image_id: int, key: str, codes: list[str], expected: dict[str, int]) -> None:
         rows = conn.execute(f"SELECT {_LANDMARK_COLUMNS}, version, edited_by FROM landmarks WHERE image_id = ?",
