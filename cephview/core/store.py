@@ -20,6 +20,7 @@ the write lock. Each landmark write records who made it and bumps the landmark's
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import logging
 import os
@@ -641,6 +642,36 @@ class ProjectStore(VisitsMixin):
             conn.execute(f"UPDATE images SET {assignments} WHERE id = ?", (*fields.values(), image_id))
             conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
             self._log(conn, self.key(rel_path), "fields", {"fields": sorted(fields)})
+
+    # ---- files every workstation needs (model versions of a shared project) -------------
+    def put_file(self, name: str, path: Path) -> str:
+        """Store a file's bytes under ``name`` (in the caller's transaction, if one is open);
+        returns its SHA-256. For a database project, where no folder is shared."""
+        data = Path(path).read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        with self._tx() as conn:
+            conn.execute("INSERT INTO model_files (name, sha256, data) VALUES (?, ?, ?)"
+                         " ON CONFLICT(name) DO UPDATE SET sha256 = excluded.sha256, data = excluded.data",
+                         (name, sha, data))
+        return sha
+
+    def file_names(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT name FROM model_files ORDER BY name")]
+
+    def file_hash(self, name: str) -> str | None:
+        rows = self._query("SELECT sha256 FROM model_files WHERE name = ?", (name,))
+        return rows[0][0] if rows else None
+
+    def fetch_file(self, name: str, dest: Path) -> Path:
+        """Write the stored file ``name`` to ``dest`` (whole or not at all); CephviewError if absent."""
+        rows = self._query("SELECT sha256, data FROM model_files WHERE name = ?", (name,))
+        if not rows:
+            raise CephviewError(f"{name} is not stored in the project {self.path}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(f".{dest.name}.part")
+        part.write_bytes(bytes(rows[0][1]))
+        os.replace(part, dest)
+        return dest
 
     # ---- settings ------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
