@@ -256,10 +256,11 @@ class ProjectStore(VisitsMixin):
             return self._backend.integrity_check()
 
     # ---- who changed what ----------------------------------------------------------------
-    def _log(self, conn, rel_path: str, what: str, detail: dict | None = None) -> None:
-        """Record a change inside the edit's transaction (so it is logged exactly when it commits)."""
-        conn.execute("INSERT INTO edit_log (rel_path, what, detail, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)",
-                     (rel_path, what, json.dumps(detail or {}), self.user, utc_now()))
+    def _log(self, conn, rel_path: str, what: str, *details: dict) -> None:
+        """Record changes inside the edit's transaction (so they are logged exactly when it commits)."""
+        now = utc_now()
+        conn.executemany("INSERT INTO edit_log (rel_path, what, detail, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)",
+                         [(rel_path, what, json.dumps(d), self.user, now) for d in (details or ({},))])
         self._tx_changed = True
 
     def change_token(self) -> int:
@@ -575,9 +576,8 @@ class ProjectStore(VisitsMixin):
                 self._check_versions(conn, image_id, self.key(rel_path), [lm.code for lm in landmarks], expected)
             conn.executemany(UPSERT_LANDMARK_SQL, [self._landmark_row(image_id, lm) for lm in landmarks])
             conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
-            for lm in landmarks:
-                self._log(conn, self.key(rel_path), "landmark",
-                          {"code": lm.code, "x": lm.x, "y": lm.y, "status": LandmarkStatus(lm.status).value})
+            self._log(conn, self.key(rel_path), "landmark", *(
+                {"code": lm.code, "x": lm.x, "y": lm.y, "status": LandmarkStatus(lm.status).value} for lm in landmarks))
             codes = [lm.code for lm in landmarks]
             rows = conn.execute("SELECT code, version FROM landmarks WHERE image_id = ?", (image_id,)).fetchall()
         return {code: version for code, version in rows if code in codes}

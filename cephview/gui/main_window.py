@@ -33,6 +33,7 @@ from cephview.gui.review_controller import ReviewController
 from cephview.gui.ruler_tool import RulerTool
 from cephview.gui.session import PredictionResult, ReviewSession
 from cephview.gui.tracing_overlay import TracingOverlay
+from cephview.gui.live_sync import attach_live_sync
 from cephview.gui.training_link import attach_training
 from cephview.gui.viewer import ImageViewer
 from cephview.gui.welcome import WelcomeWidget
@@ -112,6 +113,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.tabifyDockWidget(self.docks["display"], self.docks["measurements"])
         self.docks["display"].raise_()
         self.training = attach_training(self)  # before _restore_settings: its dock is in the saved state
+        self.live_sync = attach_live_sync(self)  # other workstations' edits of a shared project
         self._sized_docks = False
 
         self._view_timer = QTimer(self)
