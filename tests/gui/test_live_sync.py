@@ -46,3 +46,13 @@ def test_another_workstations_edit_appears_and_a_stale_edit_is_refused(make_wind
         assert other.load_annotation(rel_path).landmarks["S"].x == 5.0
     finally:
         other.close()
+
+
+def test_a_database_that_cannot_be_reached_is_a_dialog_not_a_local_project(make_window, tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    window = make_window()
+    assert not window.open_paths(["postgresql://nobody@127.0.0.1:1/practice"])  # nothing listens on port 1
+    assert "cannot connect" in window.last_dialog.text() and window.session.store is None
+    assert list(cwd.iterdir()) == []
