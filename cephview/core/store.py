@@ -19,16 +19,11 @@ the write lock. Each landmark write records who made it and bumps the landmark's
 
 from __future__ import annotations
 
-import getpass
-import hashlib
 import json
 import logging
-import os
 import re
-import socket
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -39,6 +34,7 @@ from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnot
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
 from cephview.core.image_roots import configured_roots, find_in_roots, sha256_file
+from cephview.core.store_changes import _LANDMARK_COLUMNS, Change, ChangesMixin, EditConflict, _landmark, editor_name
 from cephview.core.store_postgres import PostgresBackend, is_database_url, redacted
 from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
 from cephview.core.store_sqlite import DB_NAME, SqliteBackend
@@ -48,42 +44,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "isbi2015"
 __all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "EditConflict", "ImageRecord", "ImageStatus", "ProjectStore",
-           "sha256_file", "is_database_url"]
-
-
-def editor_name() -> str:
-    """Who this process edits as: ``CEPHVIEW_USER``, else ``login@workstation``."""
-    name = os.environ.get("CEPHVIEW_USER", "").strip()
-    if name:
-        return name
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container)
-        login = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    return f"{login}@{socket.gethostname()}"
-
-
-class EditConflict(CephviewError):
-    """Another workstation changed these landmarks since this one loaded them: nothing was saved.
-
-    ``current`` holds the stored landmarks (with who set them in :attr:`edited_by`)."""
-
-    def __init__(self, message: str, current: dict, edited_by: dict, versions: dict) -> None:
-        super().__init__(message)
-        self.current = current
-        self.edited_by = edited_by
-        self.versions = versions
-
-
-@dataclass(frozen=True)
-class Change:
-    """One committed edit, as another workstation sees it."""
-    id: int
-    rel_path: str
-    what: str  # "landmark", "annotation", "fields", "status", "added", "removed"
-    detail: dict
-    edited_by: str | None
-    edited_at: str
+           "sha256_file", "is_database_url", "Change", "editor_name"]
 
 
 def is_project_database_file(path: str | Path) -> bool:
@@ -152,10 +113,11 @@ def probe_image(path: Path) -> tuple[str, int, int]:
         return fmt, int(im.size[0]), int(im.size[1])
 
 
-class ProjectStore(VisitsMixin):
+class ProjectStore(VisitsMixin, ChangesMixin):
     """A project's database. Thread-safe: one connection guarded by a lock.
 
-    Patients and visit dates of the films: :class:`~cephview.core.store_visits.VisitsMixin`."""
+    Patients and visit dates of the films: :class:`~cephview.core.store_visits.VisitsMixin`; who
+    changed what, landmark versions, shared files: :class:`~cephview.core.store_changes.ChangesMixin`."""
 
     def __init__(self, backend: SqliteBackend | PostgresBackend, *, user: str | None = None,
                  image_roots: list[str | Path] | tuple = ()) -> None:
@@ -166,6 +128,7 @@ class ProjectStore(VisitsMixin):
         self.shared: bool = backend.shared
         self.user = user or editor_name()
         self.image_roots = configured_roots(image_roots)
+        self._found_in_roots: dict[tuple[str, str], Path] = {}  # (stored path, hash) -> file here
         self._lock = threading.RLock()
         self._tx_depth = 0
         self._tx_changed = False
@@ -255,42 +218,6 @@ class ProjectStore(VisitsMixin):
         with self._lock:
             return self._backend.integrity_check()
 
-    # ---- who changed what ----------------------------------------------------------------
-    def _log(self, conn, rel_path: str, what: str, *details: dict) -> None:
-        """Record changes inside the edit's transaction (so they are logged exactly when it commits)."""
-        now = utc_now()
-        conn.executemany("INSERT INTO edit_log (rel_path, what, detail, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)",
-                         [(rel_path, what, json.dumps(d), self.user, now) for d in (details or ({},))])
-        self._tx_changed = True
-
-    def change_token(self) -> int:
-        """The newest change's number: pass it to :meth:`changes_since` to hear of later ones."""
-        return self._query("SELECT COALESCE(MAX(id), 0) FROM edit_log")[0][0]
-
-    def changes_since(self, token: int, limit: int = 1000) -> tuple[list[Change], int]:
-        """Changes committed after ``token`` (by any process or workstation), and the new token."""
-        rows = self._query("SELECT id, rel_path, what, detail, edited_by, edited_at FROM edit_log"
-                           " WHERE id > ? ORDER BY id LIMIT ?", (int(token), int(limit)))
-        changes = [Change(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], r[5]) for r in rows]
-        return changes, (changes[-1].id if changes else int(token))
-
-    def wait_for_changes(self, token: int, timeout: float = 5.0) -> tuple[list[Change], int]:
-        """:meth:`changes_since`, waiting up to ``timeout`` s for one (PostgreSQL: LISTEN/NOTIFY;
-        SQLite: polling the edit log)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            changes, token = self.changes_since(token)
-            left = deadline - time.monotonic()
-            if changes or left <= 0:
-                return changes, token
-            self._backend.wait_for_change(left)
-
-    def history(self, rel_path: str | Path, limit: int = 200) -> list[Change]:
-        """The image's changes, newest first: who changed what and when."""
-        rows = self._query("SELECT id, rel_path, what, detail, edited_by, edited_at FROM edit_log"
-                           " WHERE rel_path = ? ORDER BY id DESC LIMIT ?", (self.key(rel_path), int(limit)))
-        return [Change(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], r[5]) for r in rows]
-
     # ---- images --------------------------------------------------------------------------
     def key(self, path: str | Path) -> str:
         """The stored form of a path: relative posix inside the folder, absolute outside."""
@@ -320,9 +247,12 @@ class ProjectStore(VisitsMixin):
             record = self.image(rel)
             if record is None:
                 return path
-        found = find_in_roots(rel, record.sha256, self.image_roots)
-        if found is not None:
-            log.info("%s found as %s under an image root", rel, found)
+        found = self._found_in_roots.get((rel, record.sha256))
+        if found is None or not found.is_file():
+            found = find_in_roots(rel, record.sha256, self.image_roots)
+            if found is not None:
+                log.info("%s found as %s under an image root", rel, found)
+                self._found_in_roots[(rel, record.sha256)] = found
         return found or path
 
     def add_image(self, path: str | Path) -> ImageRecord:
@@ -546,15 +476,6 @@ class ProjectStore(VisitsMixin):
         return (image_id, lm.code, lm.x, lm.y, lm.ai_x, lm.ai_y, lm.confidence,
                 LandmarkStatus(lm.status).value, lm.model_version, lm.edited_at, self.user)
 
-    def landmark_versions(self, rel_path: str | Path) -> dict[str, int]:
-        """code -> version of the image's stored landmarks (absent: never stored, version 0).
-
-        A window keeps them from when it loaded the image and passes them to
-        :meth:`save_landmarks` (``expected``), so it never overwrites an edit it has not seen."""
-        rows = self._query("SELECT l.code, l.version FROM landmarks l JOIN images i ON i.id = l.image_id"
-                           " WHERE i.rel_path = ?", (self.key(rel_path),))
-        return {code: version for code, version in rows}
-
     def save_landmark(self, rel_path: str | Path, lm: LandmarkAnnotation) -> None:
         """Save one landmark (the unit of a GUI edit) in one transaction."""
         self.save_landmarks(rel_path, [lm])
@@ -598,24 +519,6 @@ class ProjectStore(VisitsMixin):
                                  if (old := stored.landmarks.get(lm.code)) is not None else lm for lm in landmarks]
                 self.save_landmarks(rel_path, landmarks)
 
-    def _check_versions(self, conn, image_id: int, key: str, codes: list[str], expected: dict[str, int]) -> None:
-        rows = conn.execute(f"SELECT {_LANDMARK_COLUMNS}, version, edited_by FROM landmarks WHERE image_id = ?",
-                            (image_id,)).fetchall()
-        stored = {r[0]: r for r in rows if r[0] in codes}
-        stale = [c for c in codes if (stored[c][9] if c in stored else 0) != expected.get(c, 0)]
-        if not stale:
-            return
-        current = {c: _landmark(stored[c]) for c in stale if c in stored}
-        who = {c: stored[c][10] for c in stale if c in stored}
-        versions = {c: stored[c][9] for c in stale if c in stored}
-        described = "; ".join(
-            f"{c} is now at ({current[c].x:.1f}, {current[c].y:.1f}) set by {who[c] or 'someone'}"
-            if c in current and current[c].has_position
-            else f"{c} is now {current[c].status.value if c in current else 'removed'} (by {who.get(c) or 'someone'})"
-            for c in stale)
-        raise EditConflict(f"{key}: changed on another workstation since you opened it ({described}); "
-                           "your edit was not saved", current, who, versions)
-
     def set_image_fields(
         self, rel_path: str | Path, *, cvm_stage: str | None = _UNSET, notes: str = _UNSET,
         reviewed: bool = _UNSET, calibration: Calibration = _UNSET, view: dict = _UNSET,
@@ -642,36 +545,6 @@ class ProjectStore(VisitsMixin):
             conn.execute(f"UPDATE images SET {assignments} WHERE id = ?", (*fields.values(), image_id))
             conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
             self._log(conn, self.key(rel_path), "fields", {"fields": sorted(fields)})
-
-    # ---- files every workstation needs (model versions of a shared project) -------------
-    def put_file(self, name: str, path: Path) -> str:
-        """Store a file's bytes under ``name`` (in the caller's transaction, if one is open);
-        returns its SHA-256. For a database project, where no folder is shared."""
-        data = Path(path).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        with self._tx() as conn:
-            conn.execute("INSERT INTO model_files (name, sha256, data) VALUES (?, ?, ?)"
-                         " ON CONFLICT(name) DO UPDATE SET sha256 = excluded.sha256, data = excluded.data",
-                         (name, sha, data))
-        return sha
-
-    def file_names(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT name FROM model_files ORDER BY name")]
-
-    def file_hash(self, name: str) -> str | None:
-        rows = self._query("SELECT sha256 FROM model_files WHERE name = ?", (name,))
-        return rows[0][0] if rows else None
-
-    def fetch_file(self, name: str, dest: Path) -> Path:
-        """Write the stored file ``name`` to ``dest`` (whole or not at all); CephviewError if absent."""
-        rows = self._query("SELECT sha256, data FROM model_files WHERE name = ?", (name,))
-        if not rows:
-            raise CephviewError(f"{name} is not stored in the project {self.path}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(f".{dest.name}.part")
-        part.write_bytes(bytes(rows[0][1]))
-        os.replace(part, dest)
-        return dest
 
     # ---- settings ------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
@@ -703,12 +576,3 @@ class ProjectStore(VisitsMixin):
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (key, json.dumps(value)),
                 )
-
-
-
-
-_LANDMARK_COLUMNS = "code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at"
-
-
-def _landmark(row: tuple) -> LandmarkAnnotation:
-    return LandmarkAnnotation(row[0], row[1], row[2], row[3], row[4], row[5], LandmarkStatus(row[6]), row[7], row[8])

@@ -19,7 +19,9 @@ from cephview.core.errors import CephviewError
 
 log = logging.getLogger(__name__)
 
-WAIT_SECONDS = 1.0  # how long one wait lasts: also how soon a closed project's watcher ends
+# How long one wait lasts, and so how long closing the project may wait for the watcher to end:
+# a database wakes the watcher at once on a change; a SQLite project is looked at this often.
+WAIT_SECONDS = {True: 1.0, False: 0.25}
 
 
 class LiveSync(QObject):
@@ -54,14 +56,14 @@ class LiveSync(QObject):
         """End the watcher before its store closes (the window closes the store right after)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(WAIT_SECONDS * 3)
+            self._thread.join(3 * WAIT_SECONDS[True])
             self._thread = None
 
     def _watch(self, store, token: int, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                changes, token = store.wait_for_changes(token, WAIT_SECONDS)
-            except (CephviewError, OSError, Exception) as exc:  # the server went away: try again later
+                changes, token = store.wait_for_changes(token, WAIT_SECONDS[store.shared])
+            except Exception as exc:  # the server went away (try again later), or the project closed
                 log.warning("live updates of %s paused: %s", store.path, exc)
                 stop.wait(5.0)
                 continue
