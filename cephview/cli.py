@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model, fine-tune one with --init, or a project's with --project")
     add_dataset_args(p, "train")
     p.add_argument("--out", type=Path, help="model file to write (not with --project)")
-    p.add_argument("--project", type=Path, help="fine-tune this project's active model on its reviewed images")
+    p.add_argument("--project", help="fine-tune this project's (folder or postgresql:// URL) active model on its reviewed images")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the decoder (faster, forgets less)")
     p.add_argument("--mix-base", type=Path, metavar="DIR_ISBI",
                    help="mix in ISBI 2015 training images (with --project), given the project's contrast and "
@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list a project's model versions, or --activate one")
-    p.add_argument("--project", type=Path, required=True)
+    p.add_argument("--project", required=True, help="project folder or postgresql:// URL")
     p.add_argument("--activate", metavar="VERSION", help="make VERSION (e.g. v2, or base) the active model")
     p.set_defaults(func=cmd_models)
 
@@ -436,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     from cephview import cli_dicom
 
     cli_dicom.add_commands(sub)
+    from cephview import cli_project
+    cli_project.add_commands(sub)
     return parser
 
 

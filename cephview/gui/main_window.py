@@ -36,6 +36,7 @@ from cephview.gui.review_controller import ReviewController
 from cephview.gui.ruler_tool import RulerTool
 from cephview.gui.session import PredictionResult, ReviewSession
 from cephview.gui.tracing_overlay import TracingOverlay
+from cephview.gui.live_sync import attach_live_sync
 from cephview.gui.training_link import attach_training
 from cephview.gui.viewer import ImageViewer
 from cephview.gui.welcome import WelcomeWidget
@@ -119,6 +120,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.training = attach_training(self)  # before _restore_settings: its dock is in the saved state
         self.compare = attach_compare(self)  # patients, visits and "Compare with…"
         self.dicom = attach_dicom(self)  # File > DICOM and PACS
+        self.live_sync = attach_live_sync(self)  # other workstations' edits of a shared project
         self._sized_docks = False
 
         self._view_timer = QTimer(self)

@@ -67,7 +67,13 @@ class ProjectMixin:
     def open_paths(self, paths) -> bool:
         """Open files and/or a folder (``cephview PATH...``, the dialogs, drag and drop)."""
         from cephview.core.inputs import expand_inputs
+        from cephview.core.store import is_database_url
 
+        urls = [str(p) for p in paths if is_database_url(str(p))]
+        if urls:  # a project on a database server (one project at a time)
+            from cephview.gui.live_sync import open_database_project
+
+            return open_database_project(self, urls[0])
         paths = [Path(p).expanduser() for p in paths]
         absent = [p for p in paths if not p.exists()]
         if absent:

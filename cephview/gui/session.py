@@ -20,7 +20,7 @@ from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
 from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 from cephview.core.schema import LandmarkSchema, load_schema
-from cephview.core.store import ImageStatus
+from cephview.core.store import EditConflict, ImageStatus
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ class ReviewSession(QObject):
         self.radiograph: Radiograph | None = None
         self.annotation: ImageAnnotation | None = None
         self.selected: str = ""
+        # The open image's landmark versions as loaded: an edit of one that another workstation
+        # wrote since is refused by the store (EditConflict), never silently overwritten.
+        self.versions: dict[str, int] = {}
         self._heatmaps: dict[str, PredictionResult] = {}  # rel_path -> latest result (small LRU)
         self._reference: tuple[list[str], np.ndarray] | None = None  # the model's, once it has predicted
         self._project_reference: np.ndarray | None = None  # the project's own, until then
@@ -105,6 +108,7 @@ class ReviewSession(QObject):
         self.rel_path = rel_path
         self.radiograph = radiograph
         self.annotation = ann
+        self.versions = self.store.landmark_versions(rel_path) if self.store is not None else {}
         codes = [lm.code for lm in ann.ordered()]
         self.selected = codes[0] if codes else ""
         self.imageChanged.emit()
@@ -159,7 +163,13 @@ class ReviewSession(QObject):
         if not records:
             return
         if rel_path == self.rel_path:
-            self.store.save_landmarks(rel_path, records.values())  # first: a failed write changes nothing
+            try:  # first: a failed write changes nothing
+                saved = self.store.save_landmarks(rel_path, records.values(),
+                                                  expected={c: self.versions.get(c, 0) for c in records})
+            except EditConflict:
+                self.reload(rel_path, keep_heatmaps=True)  # show the other workstation's value
+                raise
+            self.versions.update(saved)
             self.annotation.landmarks.update(records)
             self.landmarksChanged.emit(list(records))
         else:
@@ -230,25 +240,32 @@ class ReviewSession(QObject):
             stored.calibration = self.radiograph.calibration  # from the file, as in open_image
         stored.view = self.annotation.view
         self.annotation = stored
+        self.versions = self.store.landmark_versions(rel_path)
         self.landmarksChanged.emit(self.codes())
         self.reviewedChanged.emit()
         self.heatmapsChanged.emit()
         self.storeChanged.emit(rel_path)
         return True
 
-    def reload(self, rel_path: str) -> None:
-        """Read an image's record again after someone else saved it (a background re-prediction).
+    def reload(self, rel_path: str, keep_heatmaps: bool = False) -> None:
+        """Read an image's record again after someone else saved it (a background re-prediction,
+        another workstation's edit).
 
-        Its heatmaps are dropped: they came from the model before.
+        Its heatmaps are dropped unless ``keep_heatmaps``: after a re-prediction they came from the model before.
         """
         if self.store is None:
             return
-        self._heatmaps.pop(rel_path, None)
+        if not keep_heatmaps:
+            self._heatmaps.pop(rel_path, None)
         ann = self.store.load_annotation(rel_path) if rel_path == self.rel_path else None
         if ann is not None:
             if not ann.calibration.is_calibrated and self.radiograph.calibration.is_calibrated:
                 ann.calibration = self.radiograph.calibration
+            ann.view = self.annotation.view  # display settings are this window's
             self.annotation = ann
+            self.versions = self.store.landmark_versions(rel_path)
+            self.calibrationChanged.emit()
+            self.cvmStageChanged.emit()
             self.landmarksChanged.emit(self.codes())
             self.heatmapsChanged.emit()
             self.reviewedChanged.emit()
