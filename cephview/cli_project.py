@@ -29,7 +29,8 @@ def cmd_project_init(args: argparse.Namespace) -> int:
 
 
 def cmd_project_add(args: argparse.Namespace) -> int:
-    from cephview.cli import error, expand_inputs, report_failures
+    from cephview.cli_common import error, report_failures
+    from cephview.core.inputs import expand_inputs
 
     paths = expand_inputs(args.paths)
     if not paths:
@@ -54,7 +55,7 @@ def cmd_project_add(args: argparse.Namespace) -> int:
 
 def cmd_project_import(args: argparse.Namespace) -> int:
     """One transaction per file: a bad row refuses its whole file; the other files go on."""
-    from cephview.cli import error, report_failures
+    from cephview.cli_common import error, report_failures
     from cephview.core.project_exchange import import_reviewed_csv
 
     failures: dict[str, str] = {}
@@ -71,7 +72,7 @@ def cmd_project_import(args: argparse.Namespace) -> int:
 
 
 def cmd_project_export(args: argparse.Namespace) -> int:
-    from cephview.cli import check_output
+    from cephview.cli_common import check_output
     from cephview.core.project_exchange import export_long_csv
 
     check_output(args.out)

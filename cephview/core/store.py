@@ -37,7 +37,7 @@ from cephview.core.store_errors import ProjectDatabaseError, database_problem
 from cephview.core.image_roots import configured_roots, find_in_roots, sha256_file
 from cephview.core.store_changes import _LANDMARK_COLUMNS, Change, ChangesMixin, EditConflict, _landmark, editor_name
 from cephview.core.store_postgres import PostgresBackend, is_database_url, redacted
-from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
+from cephview.core.store_schema import DERIVE_STATUS_SQL, IMAGE_COLUMNS, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
 from cephview.core.store_sqlite import DB_NAME, SqliteBackend
 from cephview.core.store_visits import VisitsMixin
 
@@ -81,7 +81,6 @@ class ImageRecord:
 
 
 _UNSET: Any = object()  # "not given", as None is a valid value (clears the CVM stage)
-_IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
 
 
 CHANGED_PIXELS_ERROR = "the file's pixels changed since its landmarks were placed; check them (they are kept)"
@@ -293,7 +292,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
         except UnicodeEncodeError:  # bytes that are no UTF-8 (a name from another system): the database keeps text
             raise CephviewError(f"{p}: the file name is not valid UTF-8; rename the file to add it") from None
         stat = file_stat(p)
-        known = self._query(f"SELECT {_IMAGE_COLUMNS}, file_stat FROM images WHERE rel_path = ?", (key,))
+        known = self._query(f"SELECT {IMAGE_COLUMNS}, file_stat FROM images WHERE rel_path = ?", (key,))
         if known and known[0][-1] == stat:
             return self._record(known[0][:-1])  # unchanged since it was hashed: no need to read it all
         sha = sha256_file(p)
@@ -381,17 +380,17 @@ class ProjectStore(VisitsMixin, ChangesMixin):
         return ImageRecord(row[0], row[1], row[2], row[3], row[4], row[5], ImageStatus(row[6]), row[7], row[8])
 
     def _record_by_id(self, conn, image_id: int) -> ImageRecord:
-        return self._record(conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone())
+        return self._record(conn.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone())
 
     def images(self) -> list[ImageRecord]:
-        return [self._record(r) for r in self._query(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY rel_path")]
+        return [self._record(r) for r in self._query(f"SELECT {IMAGE_COLUMNS} FROM images ORDER BY rel_path")]
 
     def image(self, rel_path: str | Path) -> ImageRecord | None:
-        rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE rel_path = ?", (self.key(rel_path),))
+        rows = self._query(f"SELECT {IMAGE_COLUMNS} FROM images WHERE rel_path = ?", (self.key(rel_path),))
         return self._record(rows[0]) if rows else None
 
     def find_by_hash(self, sha: str) -> ImageRecord | None:
-        rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE sha256 = ? ORDER BY id", (sha.lower(),))
+        rows = self._query(f"SELECT {IMAGE_COLUMNS} FROM images WHERE sha256 = ? ORDER BY id", (sha.lower(),))
         return self._record(rows[0]) if rows else None
 
     def _image_id(self, conn, rel_path: str | Path) -> int:

@@ -71,6 +71,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# The columns an ImageRecord is built from, in its field order.
+IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
+
 # Status from the data, in one statement so each edit stays one short transaction.
 # An explicit error is kept until something (AI positions or an edit) supersedes it.
 DERIVE_STATUS_SQL = """
