@@ -136,8 +136,10 @@ def load_calibration_mm(folder: Path, key: str) -> float:
 
 
 # ---------------------------------------------------------------------------- a run that helps
-def test_run_adds_a_version_switches_predictions_and_keeps_the_review_usable(training_window, qtbot):
+def test_run_adds_a_version_switches_predictions_and_keeps_the_review_usable(training_window, qtbot, monkeypatch):
     window, folder, keys = training_window
+    # (50, 60) is far from where Po belongs: the window asks first, and this clinician saves it
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", lambda *a: True)
     panel = window.training
     open_key = window.session.rel_path
     assert open_key == keys[REVIEWED]  # the first image still to review
