@@ -14,58 +14,11 @@ from pathlib import Path
 
 from cephview import __version__
 from cephview.bundle import has_torchvision, help_epilog, torchvision_missing_message, version_text
+from cephview.cli_common import EXIT_USAGE, check_output, error, report_failures
 from cephview.core.errors import CephviewError, one_line
+from cephview.core.inputs import expand_inputs
 
 log = logging.getLogger("cephview")
-
-EXIT_USAGE = 2
-
-
-def error(message: str) -> None:
-    """The one way the command line reports an error: one line, bounded, control characters escaped."""
-    sys.stderr.write(f"cephview: error: {one_line(message)}\n")
-
-
-def expand_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; folders become their image files (by extension or by content), sorted."""
-    from cephview.core.datasets import IMAGE_SUFFIXES
-    from cephview.core.radiograph import detect_format
-    from cephview.core.store import is_project_database_file
-
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if not p.is_dir():
-            out.append(p)
-            continue
-        for child in sorted(p.iterdir()):
-            # Never open the project's database files: closing them would drop this process's SQLite locks.
-            if not child.is_file() or child.name.startswith(".") or is_project_database_file(child):
-                continue
-            if child.suffix.lower() in IMAGE_SUFFIXES:
-                out.append(child)
-                continue
-            try:
-                with child.open("rb") as fh:
-                    if detect_format(fh.read(132)):
-                        out.append(child)
-            except OSError:
-                out.append(child)  # let the loader report it
-    return out
-
-
-def check_output(path: Path | None) -> None:
-    """Refuse an output file whose folder is missing before any work is done."""
-    if path is not None and not Path(path).parent.is_dir():
-        raise CephviewError(f"{path}: the folder {Path(path).parent} does not exist")
-
-
-def report_failures(failures: dict[str, str], total: int) -> int:
-    if not failures:
-        return 0
-    error(f"{len(failures)} of {total} inputs failed: {', '.join(failures)}")
-    return EXIT_USAGE
-
 
 # ---------------------------------------------------------------- info
 def cmd_info(args: argparse.Namespace) -> int:
@@ -415,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model, fine-tune one with --init, or a project's with --project")
     add_dataset_args(p, "train")
     p.add_argument("--out", type=Path, help="model file to write (not with --project)")
-    p.add_argument("--project", type=Path, help="fine-tune this project's active model on its reviewed images")
+    p.add_argument("--project", help="fine-tune this project's (folder or postgresql:// URL) active model on its reviewed images")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the decoder (faster, forgets less)")
     p.add_argument("--mix-base", type=Path, metavar="DIR_ISBI",
                    help="mix in ISBI 2015 training images (with --project), given the project's contrast and "
@@ -442,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list a project's model versions, or --activate one")
-    p.add_argument("--project", type=Path, required=True)
+    p.add_argument("--project", required=True, help="project folder or postgresql:// URL")
     p.add_argument("--activate", metavar="VERSION", help="make VERSION (e.g. v2, or base) the active model")
     p.set_defaults(func=cmd_models)
 
@@ -483,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     from cephview import cli_dicom
 
     cli_dicom.add_commands(sub)
+    from cephview import cli_project
+    cli_project.add_commands(sub)
     return parser
 
 

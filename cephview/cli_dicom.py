@@ -45,7 +45,7 @@ def cmd_export_dicom(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- read-sr
 def cmd_read_sr(args: argparse.Namespace) -> int:
-    from cephview.cli import check_output
+    from cephview.cli_common import check_output
     from cephview.core.csvio import write_long_csv
     from cephview.interop.read_sr import read_sr
 

@@ -203,7 +203,8 @@ def _source(args: argparse.Namespace) -> LandmarkSource:
 
 def run_measure(args: argparse.Namespace) -> int:
     from cephview.analysis import compute_measurements, load_norm_set, write_measurements_csv
-    from cephview.cli import check_output, error, expand_inputs, report_failures
+    from cephview.cli_common import check_output, error, report_failures
+    from cephview.core.inputs import expand_inputs
     from cephview.core.radiograph import load_radiograph
 
     check_output(args.out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,3 +28,13 @@ def resources_dir() -> Path:
 def models_dir() -> Path:
     """The ``models`` folder holding the shipped weights."""
     return _first_existing(_PACKAGE_DIR.parent / "models", _PACKAGE_DIR / "models", _SHARE / "models")
+
+
+DEFAULT_MODEL_NAME = "cephview-isbi19.pt"
+
+
+def default_model_path() -> Path:
+    """The shipped model, or the file ``CEPHVIEW_MODEL`` names. Here rather than in
+    ``cephview.model.modelfile`` so that finding it does not import torch (seconds, in the GUI thread)."""
+    env = os.environ.get("CEPHVIEW_MODEL")
+    return Path(env) if env else models_dir() / DEFAULT_MODEL_NAME

@@ -86,3 +86,24 @@ def pytest_runtest_protocol(item, nextitem):
     finally:
         if limit > 0:
             faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of the test session (Debian's binaries, 127.0.0.1, a temporary folder)."""
+    from pg_server import PostgresServer, why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer({"fsync": "off"}).start()  # crash safety of the server itself is not under test
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server):
+    """The URL of a new, empty project database (dropped afterwards)."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,19 @@ def test_a_development_install_names_the_import_failure(monkeypatch):
     with pytest.raises(CephviewError, match=r"cannot be imported here \(ModuleNotFoundError: .*efficientnet_lite0"):
         build_encoder("resnet18")
     assert "bundle" not in torchvision_missing_message()
+
+
+def test_finding_a_projects_active_model_does_not_import_torch(tmp_path):
+    """Opening a project in the window reads its active model's path in the GUI thread before the
+    window is drawn; importing torch there took 9 s in the bundle on a busy machine."""
+    script = f"""
+import sys
+from cephview.core.store import ProjectStore
+from cephview.model.registry import ModelRegistry
+with ProjectStore.open({str(tmp_path)!r}) as store:
+    store.set_setting("model_registry", {{"active": "v1", "versions": [{{"version": "v1", "file": "models/v1.pt"}}]}})
+    print(ModelRegistry(store).active_path().name, "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    assert out.split() == ["v1.pt", "False"]

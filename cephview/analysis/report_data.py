@@ -102,6 +102,9 @@ class AnalysisSection:
     rows: tuple[MeasurementRow, ...]
 
 
+NAME_LEFT_OUT = "(file name left out with the patient fields)"
+
+
 @dataclass(frozen=True)
 class ReportData:
     """Everything a report prints, already decided and formatted where formatting is policy."""
@@ -281,7 +284,8 @@ def build_report_data(
     reviewed = sum(1 for s in statuses if LandmarkStatus(s).reviewed)
     data = ReportData(
         title=title,
-        image_name=Path(annotation.image).name,
+        # A file name is often the patient's name: shown only with the patient fields.
+        image_name=Path(annotation.image).name if include_patient else NAME_LEFT_OUT,
         image_size=image_size,
         schema=annotation.schema,
         calibration_source=annotation.calibration.source.value,

@@ -26,7 +26,7 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 
 from cephview.core.calibration import Calibration, CalibrationSource
 from cephview.core.errors import UnreadableImageError, one_line
-from cephview.core.radiograph import Radiograph, _check_size, _one_line, percentile_window, to_uint8
+from cephview.core.pixels import Radiograph, check_size, exception_line, percentile_window, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def load_dicom(path: Path, data: bytes) -> Radiograph:
         raise
     except Exception as exc:  # pydicom parses lazily: a corrupt element raises on first use
         log.debug("malformed DICOM %s", path, exc_info=True)
-        raise UnreadableImageError(path, f"DICOM file is malformed ({_one_line(exc)})") from None
+        raise UnreadableImageError(path, f"DICOM file is malformed ({exception_line(exc)})") from None
 
 
 def _read_dataset(path: Path, data: bytes) -> Dataset:
@@ -62,7 +62,7 @@ def _read_dataset(path: Path, data: bytes) -> Dataset:
         # force: files without the 128-byte preamble are common from older modalities.
         return pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:  # InvalidDicomError, EOFError, struct.error, ...
-        raise UnreadableImageError(path, f"not a readable DICOM file ({_one_line(exc)})") from None
+        raise UnreadableImageError(path, f"not a readable DICOM file ({exception_line(exc)})") from None
 
 
 def _build(path: Path, ds: Dataset) -> Radiograph:
@@ -118,7 +118,7 @@ def _dimensions(path: Path, ds: Dataset) -> tuple[int, int]:
     rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
     if not rows or not cols:
         raise UnreadableImageError(path, f"DICOM header gives {rows or 0} rows x {cols or 0} columns; no image")
-    _check_size(path, cols, rows)
+    check_size(path, cols, rows)
     return rows, cols
 
 
@@ -190,7 +190,7 @@ def _decode_first_frame(path: Path, ds: Dataset, tsyntax: UID) -> np.ndarray:
         return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
     except Exception as exc:  # decoders raise RuntimeError, ValueError, ... on bad data
         log.debug("decoding %s failed", path, exc_info=True)
-        reason = _one_line(exc, 160)
+        reason = exception_line(exc, 160)
         if tsyntax.is_compressed:
             hint = _PLUGIN_HINTS.get(str(tsyntax))
             also = f", or installing {hint} may help" if hint else ""
@@ -269,7 +269,7 @@ def _display(
         try:
             return _voi_lut(ds, values, invert), None, "VOI LUT Sequence"
         except Exception as exc:  # malformed LUT: fall back to the window or percentiles
-            log.warning("%s: VOI LUT Sequence ignored (%s)", path, _one_line(exc))
+            log.warning("%s: VOI LUT Sequence ignored (%s)", path, exception_line(exc))
     window = _first_window(path, ds)
     if window is None:
         return None, None, ""

@@ -16,20 +16,21 @@ import io
 import logging
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from cephview.core.calibration import Calibration
+from cephview.core.dicom import load_dicom
 from cephview.core.errors import UnreadableImageError, one_line
 from cephview.core.library_output import library_output
+from cephview.core.pixels import MAX_PIXELS, Radiograph, check_size, exception_line, percentile_window, to_uint8
+
+# Radiograph is what this module's loader returns: its callers import it from here.
+__all__ = ["Radiograph", "detect_format", "load_radiograph"]
 
 log = logging.getLogger(__name__)
 
-MIN_SIDE = 32  # smaller images cannot be cephalograms and break the model's geometry
-MAX_PIXELS = 80_000_000  # ~9000 x 9000; larger headers are refused before any decoding
 MAX_FILE_BYTES = 1 << 30  # read whole into memory; a bigger file is not one radiograph
 
 _MAGIC = [
@@ -41,46 +42,6 @@ _MAGIC = [
     (b"MM\x00+", "tiff"),
     (b"BM", "bmp"),
 ]
-
-
-@dataclass
-class Radiograph:
-    path: Path | None
-    format: str  # dicom, png, jpeg, tiff, bmp, synthetic
-    pixels: np.ndarray
-    model_pixels: np.ndarray
-    display: np.ndarray
-    bits: int
-    photometric: str  # MONOCHROME1, MONOCHROME2 (colour files are converted to grey)
-    calibration: Calibration = field(default_factory=Calibration)
-    metadata: dict = field(default_factory=dict)  # non-identifying: modality, manufacturer, ...
-    patient: dict = field(default_factory=dict)  # PHI: name, id, birth date; never exported by default
-    window: tuple[float, float] | None = None  # (centre, width) of the initial display window
-    warnings: list[str] = field(default_factory=list)  # damage found while loading: say so wherever it is used
-
-    @property
-    def width(self) -> int:
-        return int(self.pixels.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.pixels.shape[0])
-
-    def info(self) -> dict:
-        """The non-identifying summary printed by ``cephview info``."""
-        cal = self.calibration
-        return {
-            "path": str(self.path) if self.path else None,
-            "format": self.format,
-            "width": self.width,
-            "height": self.height,
-            "bits": self.bits,
-            "photometric": self.photometric,
-            "mm_per_px": [cal.row_mm, cal.col_mm] if cal.is_calibrated else None,
-            "calibration": cal.source.value,
-            **{k: v for k, v in self.metadata.items() if v is not None},
-            **({"warnings": list(self.warnings)} if self.warnings else {}),
-        }
 
 
 def detect_format(head: bytes) -> str | None:
@@ -96,54 +57,6 @@ def detect_format(head: bytes) -> str | None:
         if head[4:6].isalpha() or int.from_bytes(head[4:8], "little") < 1024:
             return "dicom"
     return None
-
-
-def percentile_window(values: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
-    """(low, high) value range holding the central percentiles, from a subsample for speed."""
-    step = max(1, int(np.sqrt(values.size / 250_000)))
-    sample = values[::step, ::step]
-    if sample.dtype.kind == "f":
-        sample = sample[np.isfinite(sample)]  # NaN/inf in float TIFFs would poison the range
-        if sample.size == 0:
-            return 0.0, 1.0
-    lo, hi = np.percentile(sample, [low, high])
-    if hi <= lo:
-        lo, hi = float(sample.min()), float(sample.max())
-    if hi <= lo:
-        hi = lo + 1.0
-    return float(lo), float(hi)
-
-
-def to_uint8(values: np.ndarray, lo: float, hi: float, invert: bool = False) -> np.ndarray:
-    """Map [lo, hi] linearly onto 0..255 (clipped, rounded), optionally inverted."""
-    if values.dtype == np.uint8 and lo == 0 and hi == 255:
-        out = values.copy()
-    else:
-        # float32 and an explicit clip: cv2.convertScaleAbs would mirror values below lo (abs).
-        scale = 255.0 / max(hi - lo, 1e-6)
-        work = values.astype(np.float32)
-        work *= scale
-        work += 0.5 - lo * scale  # +0.5 so the truncating cast below rounds
-        if values.dtype.kind == "f":
-            np.nan_to_num(work, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
-        np.clip(work, 0.0, 255.0, out=work)
-        out = work.astype(np.uint8)
-    if invert:
-        np.invert(out, out=out)
-    return out
-
-
-def _check_size(path: Path, width: int, height: int) -> None:
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise UnreadableImageError(
-            path, f"image is {width} x {height} px; a cephalogram needs at least {MIN_SIDE} px a side"
-        )
-    if width * height > MAX_PIXELS:
-        raise UnreadableImageError(
-            path,
-            f"image header says {width} x {height} px, more than the {MAX_PIXELS // 1_000_000} "
-            "megapixel limit; the file is corrupt or not a radiograph",
-        )
 
 
 def _header_info(path: Path, fmt: str, data: bytes) -> tuple[int, int, bool]:
@@ -163,7 +76,7 @@ def _header_info(path: Path, fmt: str, data: bytes) -> tuple[int, int, bool]:
             "the file is corrupt or not a radiograph",
         ) from None
     except Exception as exc:  # PIL raises many types for malformed headers
-        raise UnreadableImageError(path, f"not a readable image file ({_one_line(exc)})") from None
+        raise UnreadableImageError(path, f"not a readable image file ({exception_line(exc)})") from None
 
 
 def _check_complete(path: Path, fmt: str, data: bytes) -> None:
@@ -177,7 +90,7 @@ def _check_complete(path: Path, fmt: str, data: bytes) -> None:
 
 def _load_raster(path: Path, fmt: str, data: bytes) -> Radiograph:
     width, height, min_is_white = _header_info(path, fmt, data)
-    _check_size(path, width, height)
+    check_size(path, width, height)
     _check_complete(path, fmt, data)
     try:
         array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
@@ -235,12 +148,7 @@ def _decode_with_pil(path: Path, data: bytes) -> np.ndarray:
                 return np.array(im, dtype=np.float32)
             return np.array(im.convert("L"))
     except Exception as exc:  # PIL raises many types for corrupt data
-        raise UnreadableImageError(path, f"image data cannot be decoded ({_one_line(exc)})") from None
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception as one short line: error messages are shown in a status bar or dialog."""
-    return one_line(str(exc).strip() or type(exc).__name__, limit)
+        raise UnreadableImageError(path, f"image data cannot be decoded ({exception_line(exc)})") from None
 
 
 # libjpeg's words for scan data that ends early or does not decode; the missing part is filled.
@@ -320,7 +228,6 @@ def load_radiograph(path: str | Path) -> Radiograph:
         )
     with library_output(path.name) as said:
         if fmt == "dicom":
-            from cephview.core.dicom import load_dicom
 
             radiograph = load_dicom(path, data)
         else:

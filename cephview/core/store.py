@@ -1,4 +1,5 @@
-"""The project store: one SQLite file (``cephview.sqlite``) in a folder beside the images.
+"""The project store: one SQLite file (``cephview.sqlite``) in a folder beside the images, or a
+PostgreSQL database shared by the workstations of a practice (a ``postgresql://`` URL).
 
 It holds the image list (path, content hash, size, workflow status), one annotation record per
 image (landmarks with AI and final positions, calibration, CVM stage, notes, view settings) and
@@ -7,20 +8,24 @@ crash or power cut loses at most the edit in flight and never leaves a half-save
 
 Paths inside the project folder are stored relative to it (with ``/``), so the folder can be
 moved or copied to another machine; files outside it are stored as absolute paths. A file that
-was moved is found again by its SHA-256.
+was moved is found again by its SHA-256, also under this workstation's image roots
+(:mod:`cephview.core.image_roots`).
+
+The domain logic (what an edit changes, in which transaction) is written once here; the backends
+(:mod:`cephview.core.store_sqlite`, :mod:`cephview.core.store_postgres`) connect, migrate and take
+the write lock. Each landmark write records who made it and bumps the landmark's version; the
+``edit_log`` table lists every change, which other workstations follow (:meth:`changes_since`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
+import re
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -29,14 +34,18 @@ from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnot
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
 from cephview.core.store_errors import ProjectDatabaseError, database_problem
-from cephview.core.store_locks import PresenceLocks, file_identity
-from cephview.core.store_schema import DERIVE_STATUS_SQL, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
+from cephview.core.image_roots import configured_roots, find_in_roots, sha256_file
+from cephview.core.store_changes import _LANDMARK_COLUMNS, Change, ChangesMixin, EditConflict, _landmark, editor_name
+from cephview.core.store_postgres import PostgresBackend, is_database_url, redacted
+from cephview.core.store_schema import DERIVE_STATUS_SQL, IMAGE_COLUMNS, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
+from cephview.core.store_sqlite import DB_NAME, SqliteBackend
 from cephview.core.store_visits import VisitsMixin
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "cephview.sqlite"
 DEFAULT_SCHEMA = "isbi2015"
+__all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "EditConflict", "ImageRecord", "ImageStatus", "ProjectStore",
+           "sha256_file", "is_database_url", "Change", "editor_name"]
 
 
 def is_project_database_file(path: str | Path) -> bool:
@@ -72,7 +81,6 @@ class ImageRecord:
 
 
 _UNSET: Any = object()  # "not given", as None is a valid value (clears the CVM stage)
-_IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
 
 
 CHANGED_PIXELS_ERROR = "the file's pixels changed since its landmarks were placed; check them (they are kept)"
@@ -83,14 +91,6 @@ def file_stat(path: Path) -> str:
     at least one (the change time cannot be set back by copying tools)."""
     st = path.stat()
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def probe_image(path: Path) -> tuple[str, int, int]:
@@ -113,156 +113,61 @@ def probe_image(path: Path) -> tuple[str, int, int]:
         return fmt, int(im.size[0]), int(im.size[1])
 
 
-class ProjectStore(VisitsMixin):
+class ProjectStore(VisitsMixin, ChangesMixin):
     """A project's database. Thread-safe: one connection guarded by a lock.
 
-    Patients and visit dates of the films: :class:`~cephview.core.store_visits.VisitsMixin`."""
+    Patients and visit dates of the films: :class:`~cephview.core.store_visits.VisitsMixin`; who
+    changed what, landmark versions, shared files: :class:`~cephview.core.store_changes.ChangesMixin`."""
 
-    BUSY_TIMEOUT = 10.0  # seconds an edit waits for another program's write to finish
-
-    def __init__(self, folder: Path, conn: sqlite3.Connection) -> None:
-        self.folder = folder
-        self.path = folder / DB_NAME
-        self._conn = conn
+    def __init__(self, backend: SqliteBackend | PostgresBackend, *, user: str | None = None,
+                 image_roots: list[str | Path] | tuple = ()) -> None:
+        self._backend = backend
+        self.folder: Path = backend.folder  # the project folder; for a database, this workstation's folder
+        self.path = backend.path  # the database file, or the URL without its password
+        self.location: str = backend.location  # what ProjectStore.open takes to open it again
+        self.shared: bool = backend.shared
+        self.user = user or editor_name()
+        self.image_roots = configured_roots(image_roots)
+        self._found_in_roots: dict[tuple[str, str], Path] = {}  # (stored path, hash) -> file here
         self._lock = threading.RLock()
-        self._presence = PresenceLocks.acquire(self.path)
-        self._wal_identity = file_identity(Path(f"{self.path}-wal"))
+        self._tx_depth = 0
+        self._tx_changed = False
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, folder: str | Path, create: bool = True) -> "ProjectStore":
-        folder = Path(folder).expanduser().resolve()
-        return cls(folder, cls._connect(folder, create))
+    def open(cls, location: str | Path, create: bool = True, *, user: str | None = None,
+             image_roots: list[str | Path] | tuple = ()) -> "ProjectStore":
+        """A project folder (SQLite) or a ``postgresql://`` URL (a database shared by workstations).
 
-    @classmethod
-    def _connect(cls, folder: Path, create: bool) -> sqlite3.Connection:
-        path = folder / DB_NAME
-        if not path.exists():
-            if not create:
-                raise CephviewError(f"{folder} is not a cephview project (no {DB_NAME}); create one first")
-            folder.mkdir(parents=True, exist_ok=True)
-            if not os.access(folder, os.W_OK):
-                raise CephviewError(f"{folder}: the folder is read-only; a project cannot be created in it")
-        elif not path.is_file():
-            raise CephviewError(f"{path} is not a file; move it aside to create a project here")
-        read_only = path.exists() and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
-        if read_only:
-            return cls._connect_read_only(path)
-        try:
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each edit is exactly one transaction.
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=cls.BUSY_TIMEOUT)
-        except sqlite3.Error as exc:
-            raise CephviewError(f"cannot open project database {path}: {exc}") from None
-        try:
-            cls._prepare(conn, path)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @classmethod
-    def _connect_read_only(cls, path: Path) -> sqlite3.Connection:
-        """A project on a read-only folder or file (a CD, a colleague's share): to view, not edit.
-
-        SQLite reads a WAL database read-only when its -shm exists or can be made; otherwise the
-        file is opened as immutable (nobody can write it here either)."""
-        for options in ("mode=ro", "mode=ro&immutable=1"):
-            conn = sqlite3.connect(f"{path.as_uri()}?{options}", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=cls.BUSY_TIMEOUT)
-            try:
-                cls._prepare(conn, path, read_only=True)
-            except ProjectDatabaseError:
-                conn.close()
-                continue
-            except BaseException:
-                conn.close()
-                raise
-            log.info("%s opened read-only (%s)", path, options)
-            return conn
-        raise CephviewError(f"{path}: the project is read-only here and SQLite cannot read it; "
-                            "copy the folder to a writable place")
-
-    @staticmethod
-    def _prepare(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> None:
-        try:
-            # The first read fails here on a file that is not SQLite ("file is not a database").
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise CephviewError(
-                    f"{path} was written by a newer cephview (database version {version}, this one "
-                    f"reads up to {SCHEMA_VERSION}); update cephview to open this project"
-                )
-            if read_only:
-                if version < SCHEMA_VERSION:
-                    raise CephviewError(f"{path} is read-only here and needs an upgrade to database version "
-                                        f"{SCHEMA_VERSION}; copy the folder to a writable place to open it")
-                conn.execute("PRAGMA query_only=ON")
-            else:
-                _set_wal_mode(conn)
-                conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                detail = " ".join(check.replace("*** in database main ***", "").split())[:160]
-                raise CephviewError(f"project database {path} is damaged ({detail}); restore it from a backup")
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    # Another process may have applied it while we waited for the write lock
-                    # (two windows opening a new project at once).
-                    if conn.execute("PRAGMA user_version").fetchone()[0] >= target:
-                        conn.execute("COMMIT")
-                        continue
-                    for statement in MIGRATIONS[target - 1]:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {target}")  # in the same transaction
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                log.info("upgraded %s to database version %d", path, target)
-        except sqlite3.DatabaseError as exc:
-            # Locked, read-only, disk full: a healthy database that cannot be used just now.
-            problem = database_problem(path, exc)
-            if problem is not None:
-                raise problem from None
-            raise CephviewError(
-                f"{path} is not a readable cephview project database ({exc}); "
-                "restore it from a backup or move it aside to start a new project"
-            ) from None
-
-    @property
-    def read_only(self) -> bool:
-        """Opened from a read-only folder or file: every edit is refused."""
-        with self._lock:
-            return bool(self._conn.execute("PRAGMA query_only").fetchone()[0])
+        A URL that cannot be reached raises CephviewError: never a local project instead."""
+        if is_database_url(location):
+            backend: SqliteBackend | PostgresBackend = PostgresBackend(str(location), create)
+        elif isinstance(location, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", location):
+            # a mistyped URL is refused, never taken for a folder name (a local project instead)
+            raise CephviewError(f"{redacted(location)}: not a project location; give a folder or a "
+                                "postgresql://USER@HOST/DATABASE URL")
+        else:
+            backend = SqliteBackend(Path(location).expanduser().resolve(), create)
+        return cls(backend, user=user, image_roots=image_roots)
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
-            if self._presence is not None:
-                self._presence.release()
-                self._presence = None
+            self._backend.close()
 
-    def _live_connection(self) -> sqlite3.Connection:
-        """The connection, with this process's SQLite locks taken again (call under ``_lock``).
+    @property
+    def dialect(self) -> str:
+        return self._backend.dialect
 
-        Something else in this process may have opened and closed the database file, which drops
-        those locks; a connection whose -wal another process deleted meanwhile would write into
-        a deleted file, so it is replaced by a fresh one before it is used again.
-        """
-        if self._presence is None or self._conn.in_transaction:
-            return self._conn
-        self._presence.hold()
-        wal = file_identity(Path(f"{self.path}-wal"))
-        if self._wal_identity is not None and wal != self._wal_identity:
-            log.warning("%s: another program removed the database's write-ahead log while this one "
-                        "used it (its locks were dropped); reconnecting", self.path)
-            self._conn.close()  # first: a new connection in this process would share its stale -shm
-            self._conn = self._connect(self.folder, create=False)
-            self._presence.hold()
-            self._wal_identity = file_identity(Path(f"{self.path}-wal"))
-        return self._conn
+    @property
+    def _conn(self):
+        return self._backend.conn
+
+    @_conn.setter
+    def _conn(self, conn) -> None:
+        self._backend.conn = conn
+
+    def _live_connection(self):
+        return self._backend.live_connection()
 
     def __enter__(self) -> "ProjectStore":
         return self
@@ -272,18 +177,32 @@ class ProjectStore(VisitsMixin):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade deadlock."""
+        """One write transaction, under the project's write lock (no upgrade deadlock).
+
+        Nested calls (a change callback that writes) join the open transaction."""
         with self._lock, self._reasons():
-            self._live_connection().execute("BEGIN IMMEDIATE")
+            if self._tx_depth:
+                self._tx_depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._tx_depth -= 1
+                return
+            self._backend.begin_write()
+            self._tx_depth, self._tx_changed = 1, False
             try:
                 yield self._conn
+                if self._tx_changed:
+                    self._backend.notify_changed(self._conn)
                 self._conn.execute("COMMIT")
             except BaseException:
                 # Also when COMMIT itself fails (I/O error, disk full): an open transaction would
                 # refuse every later edit ("cannot start a transaction within a transaction").
-                if self._conn.in_transaction:
+                if self._backend.in_transaction(self._conn):
                     self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._tx_depth = 0
 
     @contextmanager
     def _reasons(self) -> Iterator[None]:
@@ -297,17 +216,25 @@ class ProjectStore(VisitsMixin):
                 raise
             raise problem from exc
 
+    @property
+    def read_only(self) -> bool:
+        """Opened from a read-only folder or file: every edit is refused."""
+        with self._lock:
+            return self._backend.read_only()
+
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock, self._reasons():
             return self._live_connection().execute(sql, params).fetchall()
 
     @property
     def schema_version(self) -> int:
-        return self._query("PRAGMA user_version")[0][0]
+        with self._lock:
+            return self._backend.schema_version()
 
     def integrity_check(self) -> str:
-        """'ok', or SQLite's description of the damage."""
-        return "\n".join(row[0] for row in self._query("PRAGMA integrity_check"))
+        """'ok', or the database's description of the damage."""
+        with self._lock:
+            return self._backend.integrity_check()
 
     # ---- images --------------------------------------------------------------------------
     def key(self, path: str | Path) -> str:
@@ -316,15 +243,35 @@ class ProjectStore(VisitsMixin):
         if not p.is_absolute():
             return p.as_posix()
         p = p.resolve()
+        if not self._backend.relative_paths:
+            return str(p)
         try:
             return p.relative_to(self.folder).as_posix()
         except ValueError:
             return str(p)
 
-    def resolve(self, record: ImageRecord | str) -> Path:
-        rel = record.rel_path if isinstance(record, ImageRecord) else record
+    def _stored_path(self, rel: str) -> Path:
         p = Path(rel)
         return p if p.is_absolute() else self.folder / p
+
+    def resolve(self, record: ImageRecord | str) -> Path:
+        """The image's file on this workstation: its stored path, else the file holding the same
+        pixels under one of the image roots; the stored path when neither exists."""
+        rel = record.rel_path if isinstance(record, ImageRecord) else record
+        path = self._stored_path(rel)
+        if path.exists() or not self.image_roots:
+            return path
+        if not isinstance(record, ImageRecord):
+            record = self.image(rel)
+            if record is None:
+                return path
+        found = self._found_in_roots.get((rel, record.sha256))
+        if found is None or not found.is_file():
+            found = find_in_roots(rel, record.sha256, self.image_roots)
+            if found is not None:
+                log.info("%s found as %s under an image root", rel, found)
+                self._found_in_roots[(rel, record.sha256)] = found
+        return found or path
 
     def add_image(self, path: str | Path) -> ImageRecord:
         """Add a file (or find it again) and return its record.
@@ -342,10 +289,10 @@ class ProjectStore(VisitsMixin):
         key = self.key(p)
         try:
             key.encode("utf-8")
-        except UnicodeEncodeError:  # bytes that are no UTF-8 (a name from another system): SQLite keeps text
+        except UnicodeEncodeError:  # bytes that are no UTF-8 (a name from another system): the database keeps text
             raise CephviewError(f"{p}: the file name is not valid UTF-8; rename the file to add it") from None
         stat = file_stat(p)
-        known = self._query(f"SELECT {_IMAGE_COLUMNS}, file_stat FROM images WHERE rel_path = ?", (key,))
+        known = self._query(f"SELECT {IMAGE_COLUMNS}, file_stat FROM images WHERE rel_path = ?", (key,))
         if known and known[0][-1] == stat:
             return self._record(known[0][:-1])  # unchanged since it was hashed: no need to read it all
         sha = sha256_file(p)
@@ -364,20 +311,24 @@ class ProjectStore(VisitsMixin):
                 conn.execute("UPDATE images SET file_stat = ? WHERE id = ?", (stat, row[0]))
                 return self._record_by_id(conn, row[0])
             for image_id, old in conn.execute("SELECT id, rel_path FROM images WHERE sha256 = ?", (sha,)).fetchall():
-                if not self.resolve(old).exists():
+                if not self._stored_path(old).exists():
+                    if self.image_roots and find_in_roots(old, sha, self.image_roots) == p:
+                        # another workstation's path of this very file: keep theirs
+                        return self._record_by_id(conn, image_id)
                     log.info("%s moved to %s; relinked", old, key)
                     conn.execute("UPDATE images SET rel_path = ?, file_stat = ? WHERE id = ?", (key, stat, image_id))
                     return self._record_by_id(conn, image_id)
             status = ImageStatus.ERROR if error else ImageStatus.NOT_PREDICTED
-            cur = conn.execute(
+            image_id = conn.execute(
                 "INSERT INTO images (rel_path, sha256, width, height, format, added_at, status, error, file_stat)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (key, sha, width, height, fmt, utc_now(), status.value, error, stat),
-            )
-            return self._record_by_id(conn, cur.lastrowid)
+            ).fetchone()[0]
+            self._log(conn, key, "added", {"sha256": sha})
+            return self._record_by_id(conn, image_id)
 
     def _content_changed(
-        self, conn: sqlite3.Connection, image_id: int, key: str, sha: str, probe: tuple, probe_error: str | None,
+        self, conn, image_id: int, key: str, sha: str, probe: tuple, probe_error: str | None,
     ) -> ImageRecord:
         """A known path now holds other pixels. Annotations belong to the pixels, not the name:
 
@@ -396,7 +347,7 @@ class ProjectStore(VisitsMixin):
                 continue  # a true copy: that file still holds these pixels
             log.warning("%s now holds the image known as %s (files renamed or swapped): the two records "
                         "trade paths, so each annotation stays with its pixels", key, other_path)
-            conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (f"\0moving-{image_id}", image_id))
+            conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (f"\x01moving-{image_id}", image_id))
             conn.execute("UPDATE images SET rel_path = ? WHERE id = ?", (key, other_id))
             # Its file is not known to hold these pixels: hashed again when next added.
             conn.execute("UPDATE images SET rel_path = ?, file_stat = NULL WHERE id = ?", (other_path, image_id))
@@ -419,28 +370,30 @@ class ProjectStore(VisitsMixin):
 
     def remove_image(self, rel_path: str | Path) -> None:
         """Forget an image and its annotation (the file itself is left alone)."""
+        key = self.key(rel_path)
         with self._tx() as conn:
-            conn.execute("DELETE FROM images WHERE rel_path = ?", (self.key(rel_path),))
+            if conn.execute("DELETE FROM images WHERE rel_path = ? RETURNING id", (key,)).fetchall():
+                self._log(conn, key, "removed")
 
     @staticmethod
     def _record(row: tuple) -> ImageRecord:
         return ImageRecord(row[0], row[1], row[2], row[3], row[4], row[5], ImageStatus(row[6]), row[7], row[8])
 
-    def _record_by_id(self, conn: sqlite3.Connection, image_id: int) -> ImageRecord:
-        return self._record(conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone())
+    def _record_by_id(self, conn, image_id: int) -> ImageRecord:
+        return self._record(conn.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone())
 
     def images(self) -> list[ImageRecord]:
-        return [self._record(r) for r in self._query(f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY rel_path")]
+        return [self._record(r) for r in self._query(f"SELECT {IMAGE_COLUMNS} FROM images ORDER BY rel_path")]
 
     def image(self, rel_path: str | Path) -> ImageRecord | None:
-        rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE rel_path = ?", (self.key(rel_path),))
+        rows = self._query(f"SELECT {IMAGE_COLUMNS} FROM images WHERE rel_path = ?", (self.key(rel_path),))
         return self._record(rows[0]) if rows else None
 
     def find_by_hash(self, sha: str) -> ImageRecord | None:
-        rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE sha256 = ? ORDER BY id", (sha.lower(),))
+        rows = self._query(f"SELECT {IMAGE_COLUMNS} FROM images WHERE sha256 = ? ORDER BY id", (sha.lower(),))
         return self._record(rows[0]) if rows else None
 
-    def _image_id(self, conn: sqlite3.Connection, rel_path: str | Path) -> int:
+    def _image_id(self, conn, rel_path: str | Path) -> int:
         key = self.key(rel_path)
         row = conn.execute("SELECT id FROM images WHERE rel_path = ?", (key,)).fetchone()
         if row is None:
@@ -456,6 +409,7 @@ class ProjectStore(VisitsMixin):
                 "UPDATE images SET status = ?, error = ?, updated_at = ? WHERE id = ?",
                 (status.value, error, utc_now(), image_id),
             )
+            self._log(conn, self.key(rel_path), "status", {"status": status.value})
 
     # ---- annotations ---------------------------------------------------------------------
     @property
@@ -466,24 +420,19 @@ class ProjectStore(VisitsMixin):
     def load_annotation(self, rel_path: str | Path) -> ImageAnnotation | None:
         """The image's full record (never-seen landmarks as ``missing``); None if the image is unknown."""
         key = self.key(rel_path)
-        with self._lock:
-            with self._reasons():
-                row = self._live_connection().execute(
-                    "SELECT id, schema, calibration, cvm_stage, notes, reviewed, view FROM images WHERE rel_path = ?",
-                    (key,),
-                ).fetchone()
-                if row is None:
-                    return None
-                rows = self._conn.execute(
-                    "SELECT code, x, y, ai_x, ai_y, confidence, status, model_version, edited_at"
-                    " FROM landmarks WHERE image_id = ?",
-                    (row[0],),
-                ).fetchall()
+        with self._lock, self._reasons():
+            row = self._live_connection().execute(
+                "SELECT id, schema, calibration, cvm_stage, notes, reviewed, view FROM images WHERE rel_path = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            rows = self._conn.execute(
+                f"SELECT {_LANDMARK_COLUMNS} FROM landmarks WHERE image_id = ?",
+                (row[0],),
+            ).fetchall()
         schema = row[1] or self.default_schema
-        stored = {
-            r[0]: LandmarkAnnotation(r[0], r[1], r[2], r[3], r[4], r[5], LandmarkStatus(r[6]), r[7], r[8])
-            for r in rows
-        }
+        stored = {r[0]: _landmark(r) for r in rows}
         try:
             ann = ImageAnnotation.empty(key, schema)
         except CephviewError:  # a schema this installation does not ship: keep what is stored
@@ -515,6 +464,7 @@ class ProjectStore(VisitsMixin):
         ``change`` returns the record to save, or None to save nothing; that is returned.
         """
         with self._tx() as conn:
+            conn.execute("UPDATE images SET rel_path = rel_path WHERE rel_path = ?", (self.key(rel_path),))  # row lock
             ann = self.load_annotation(rel_path)
             if ann is None:
                 raise CephviewError(f"{self.key(rel_path)} is not in this project; add the image first")
@@ -523,7 +473,9 @@ class ProjectStore(VisitsMixin):
                 self._write_annotation(conn, changed)
             return changed
 
-    def _write_annotation(self, conn: sqlite3.Connection, ann: ImageAnnotation) -> None:
+    def _write_annotation(self, conn, ann: ImageAnnotation) -> None:
+        """The whole record; only landmarks that differ from the stored ones are written (and get a
+        new version), so another workstation's edit of the others is not reported as a conflict."""
         image_id = self._image_id(conn, ann.image)
         conn.execute(
             "UPDATE images SET schema = ?, calibration = ?, cvm_stage = ?, notes = ?, reviewed = ?, view = ?"
@@ -531,23 +483,63 @@ class ProjectStore(VisitsMixin):
             (ann.schema, json.dumps(ann.calibration.to_dict()), ann.cvm_stage, ann.notes,
              int(ann.reviewed), json.dumps(ann.view), image_id),
         )
-        conn.execute("DELETE FROM landmarks WHERE image_id = ?", (image_id,))
-        conn.executemany(UPSERT_LANDMARK_SQL, [_landmark_row(image_id, lm) for lm in ann.landmarks.values()])
+        stored = {r[0]: r for r in conn.execute(
+            f"SELECT {_LANDMARK_COLUMNS} FROM landmarks WHERE image_id = ?", (image_id,)).fetchall()}
+        rows = [self._landmark_row(image_id, lm) for lm in ann.landmarks.values()]
+        changed = [row for row in rows if tuple(stored.get(row[1], ())) != row[1:10]]
+        gone = [code for code in stored if code not in ann.landmarks]
+        conn.executemany("DELETE FROM landmarks WHERE image_id = ? AND code = ?", [(image_id, c) for c in gone])
+        conn.executemany(UPSERT_LANDMARK_SQL, changed)
         conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
+        self._log(conn, self.key(ann.image), "annotation",
+                  {"landmarks": sorted(row[1] for row in changed), "removed": sorted(gone)})
+
+    def _landmark_row(self, image_id: int, lm: LandmarkAnnotation) -> tuple:
+        return (image_id, lm.code, lm.x, lm.y, lm.ai_x, lm.ai_y, lm.confidence,
+                LandmarkStatus(lm.status).value, lm.model_version, lm.edited_at, self.user)
 
     def save_landmark(self, rel_path: str | Path, lm: LandmarkAnnotation) -> None:
         """Save one landmark (the unit of a GUI edit) in one transaction."""
         self.save_landmarks(rel_path, [lm])
 
-    def save_landmarks(self, rel_path: str | Path, landmarks: Iterable[LandmarkAnnotation]) -> None:
-        """Save these landmarks in one transaction; the image's other landmarks stay as stored."""
+    def save_landmarks(self, rel_path: str | Path, landmarks: Iterable[LandmarkAnnotation],
+                       expected: dict[str, int] | None = None) -> dict[str, int]:
+        """Save these landmarks in one transaction; the image's other landmarks stay as stored.
+
+        ``expected`` (code -> version, from :meth:`landmark_versions`): refuse the whole edit with
+        :class:`EditConflict` if any of these landmarks was written since, naming the other value
+        and who set it. Returns the saved landmarks' new versions."""
+        landmarks = list(landmarks)
         with self._tx() as conn:
             image_id = self._image_id(conn, rel_path)
-            conn.execute(
+            conn.execute(  # also the image's row lock: edits of one image queue here
                 "UPDATE images SET schema = COALESCE(schema, ?) WHERE id = ?", (self.default_schema, image_id)
             )
-            conn.executemany(UPSERT_LANDMARK_SQL, [_landmark_row(image_id, lm) for lm in landmarks])
+            if expected is not None:
+                self._check_versions(conn, image_id, self.key(rel_path), [lm.code for lm in landmarks], expected)
+            conn.executemany(UPSERT_LANDMARK_SQL, [self._landmark_row(image_id, lm) for lm in landmarks])
             conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
+            self._log(conn, self.key(rel_path), "landmark", *(
+                {"code": lm.code, "x": lm.x, "y": lm.y, "status": LandmarkStatus(lm.status).value} for lm in landmarks))
+            codes = [lm.code for lm in landmarks]
+            rows = conn.execute("SELECT code, version FROM landmarks WHERE image_id = ?", (image_id,)).fetchall()
+        return {code: version for code, version in rows if code in codes}
+
+    def save_landmark_sets(self, sets: dict[str, Iterable[LandmarkAnnotation]], keep_ai: bool = False) -> None:
+        """Several images' landmarks in one transaction: all are saved or none (an import).
+
+        ``keep_ai``: the stored AI position, confidence and model stay (the records carry none)."""
+        with self._tx():
+            for rel_path, landmarks in sets.items():
+                landmarks = list(landmarks)
+                if keep_ai:
+                    stored = self.load_annotation(rel_path)
+                    if stored is None:
+                        raise CephviewError(f"{self.key(rel_path)} is not in this project; add the image first")
+                    landmarks = [replace(lm, ai_x=old.ai_x, ai_y=old.ai_y, confidence=old.confidence,
+                                         model_version=old.model_version)
+                                 if (old := stored.landmarks.get(lm.code)) is not None else lm for lm in landmarks]
+                self.save_landmarks(rel_path, landmarks)
 
     def set_image_fields(
         self, rel_path: str | Path, *, cvm_stage: str | None = _UNSET, notes: str = _UNSET,
@@ -574,6 +566,7 @@ class ProjectStore(VisitsMixin):
             image_id = self._image_id(conn, rel_path)
             conn.execute(f"UPDATE images SET {assignments} WHERE id = ?", (*fields.values(), image_id))
             conn.execute(DERIVE_STATUS_SQL, (utc_now(), image_id))
+            self._log(conn, self.key(rel_path), "fields", {"fields": sorted(fields)})
 
     # ---- settings ------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
@@ -605,22 +598,3 @@ class ProjectStore(VisitsMixin):
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (key, json.dumps(value)),
                 )
-
-
-
-def _set_wal_mode(conn: sqlite3.Connection, attempts: int = 50) -> None:
-    """Switch to write-ahead logging. SQLite answers "locked" at once, without waiting, while
-    another process makes the same switch (two windows opening a new project), so try again."""
-    for attempt in range(attempts):
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.1)
-
-
-def _landmark_row(image_id: int, lm: LandmarkAnnotation) -> tuple:
-    return (image_id, lm.code, lm.x, lm.y, lm.ai_x, lm.ai_y, lm.confidence,
-            LandmarkStatus(lm.status).value, lm.model_version, lm.edited_at)

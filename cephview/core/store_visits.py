@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from cephview.core.store_schema import IMAGE_COLUMNS
 from cephview.core.visits import FROM_DICOM, FROM_USER, Visit, clean_patient_id, parse_date, visit_from_dicom
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,7 @@ class VisitsMixin:
 
     def patient_films(self, patient_id: str) -> list:
         """The patient's films (ImageRecords), earliest first; undated films last, by path."""
-        from cephview.core.store import _IMAGE_COLUMNS
-
         rows = self._query(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE patient_id = ?"
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE patient_id = ?"
             " ORDER BY acquired_on IS NULL, acquired_on, rel_path", (patient_id,))
         return [self._record(r) for r in rows]

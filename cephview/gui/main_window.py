@@ -34,6 +34,7 @@ from cephview.gui.image_display import ImageDisplay
 from cephview.gui.landmark_items import LandmarkLayer
 from cephview.gui.landmark_table import LandmarkTable
 from cephview.gui.live_measurements import LiveMeasurements
+from cephview.gui.live_sync import LiveSync
 from cephview.gui.measurement_dock import MeasurementDock
 from cephview.gui.prediction_results import PredictionResults
 from cephview.gui.prefetch import RadiographPrefetcher
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
                                   lambda: self.live.norm_set, dialog_parent=self, parent=self)
         self.menus.file.insertMenu(self.act.quit, self.dicom.menu)
         self.menus.file.insertSeparator(self.act.quit)
+        self.live_sync = LiveSync(self.session, self.worklist, self)  # other workstations' edits, shared project
         self._sized_docks = False
 
         self._connect()
@@ -162,7 +164,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s, c, v, p = self.session, self.controller, self.view_state, self.project
         self.ruler.statusMessage.connect(self.status.show_message)
-        for part in (c, self.predictions, p, self.exports, self.compare, self.dicom, self.training):
+        for part in (c, self.predictions, p, self.exports, self.compare, self.dicom, self.training, self.live_sync):
             part.message.connect(self.status.show_message)
         for part in (self.predictions, p, self.exports, self.compare, self.dicom):
             part.error.connect(lambda *args: self.show_error(*args))

@@ -120,8 +120,12 @@ class ProjectController(QObject):
 
     def open_paths(self, paths) -> bool:
         """Open files and/or a folder (``cephview PATH...``, the dialogs, drag and drop)."""
-        from cephview.cli import expand_inputs
+        from cephview.core.inputs import expand_inputs
+        from cephview.core.store import is_database_url
 
+        urls = [str(p) for p in paths if is_database_url(str(p))]
+        if urls:  # a project on a database server (one project at a time)
+            return self.open_database_project(urls[0])
         paths = [Path(p).expanduser() for p in paths]
         absent = [p for p in paths if not p.exists()]
         if absent:
@@ -156,6 +160,9 @@ class ProjectController(QObject):
             self.review.clear_stacks()
         store = self.session.store
         added = []
+        if store.read_only:  # a read-only folder: what the project holds can be viewed, nothing added
+            self.message.emit(f"{folder.name} is read-only here: the project opens to view, edits are not saved")
+            files = [f for f in files if store.image(f) is not None] if open_first_added else []
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             for f in files:
@@ -178,6 +185,27 @@ class ProjectController(QObject):
             self.error.emit("Image not opened", f"{added[0].name}: {added[0].error or 'not readable'}",
                             NOT_A_RADIOGRAPH)
         return bool(records)
+
+    def open_database_project(self, url: str) -> bool:
+        """Open a project shared on a database server (``cephview postgresql://...``).
+
+        The project must exist (``cephview project init URL``): a typo in the URL must not make an
+        empty project. A URL that cannot be opened is a dialog, never a local project instead."""
+        self.close_project()
+        try:
+            store = ProjectStore.open(url, create=False)
+        except CephviewError as exc:
+            self.error.emit("The project cannot be opened", str(exc),
+                            "Check the address, the user name and password, and that the server is reachable.")
+            return False
+        self.session.set_store(store)
+        self.review.clear_stacks()
+        records = store.images()
+        self.worklist.set_records(records)
+        self.titleChanged.emit(f"cephview: {store.path}")
+        readable = [r for r in records if r.status.value != "error"]
+        readable = [r for r in readable if r.status.value != "reviewed"] or readable
+        return self.open_image(readable[0].rel_path) if readable else bool(records)
 
     def close_project(self) -> None:
         self.leavingImage.emit()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,7 +349,34 @@ def render_report_pdf(
         raise CephviewError(f"{out_path}: cannot write the PDF: the folder {folder} is not writable")
     if not isinstance(tracings, Mapping):
         tracings = {"tracing": list(tracings)}
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    # A new file of our own (O_EXCL, random name: never through a planted link, never another
+    # run's), with the user's usual mode (0666 less the umask), as in csvio.atomic_csv_file.
+    tmp = out_path.with_name(f".{out_path.name}.{secrets.token_hex(6)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        pages, texts = _write_pages(report_data, display_image, points, tracings, tmp, out_path)
+        # Qt reports no write error (a full disk, a size limit): a file cut short is caught here.
+        if not _ends_a_pdf(tmp):
+            raise CephviewError(f"{out_path}: the PDF could not be written completely (is the disk full?)")
+        os.replace(tmp, out_path)
+    except OSError as exc:
+        raise CephviewError(f"{out_path}: the PDF could not be written ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already after the replace; any failure leaves nothing behind
+    log.info("wrote %d-page report to %s", len(pages), out_path)
+    return RenderedReport(out_path, len(pages), texts)
+
+
+def _ends_a_pdf(path: Path) -> bool:
+    with path.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 1024))
+        return size > 0 and f.read().rstrip().endswith(b"%%EOF")
+
+
+def _write_pages(report_data: ReportData, display_image: np.ndarray, points, tracings, tmp: Path,
+                 out_path: Path) -> tuple[list, list]:
+    """Lay out and paint every page into ``tmp``; returns (pages, texts drawn)."""
     writer = QPdfWriter(str(tmp))
     writer.setResolution(DPI)
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
@@ -359,7 +387,6 @@ def render_report_pdf(
     pages = _ReportLayout(report_data, canvas, display_image, points, tracings).build()
     painter = QPainter()
     if not painter.begin(writer):
-        tmp.unlink(missing_ok=True)
         raise CephviewError(f"{out_path}: cannot write a PDF there (is the folder writable?)")
     canvas.painter = painter
     try:
@@ -372,17 +399,10 @@ def render_report_pdf(
             _footer(canvas, report_data, i + 1, len(pages))
             if report_data.draft:
                 draw_watermark(canvas, PAGE_W, PAGE_H)
-    except BaseException:
+    finally:
         painter.end()
-        tmp.unlink(missing_ok=True)
-        raise
-    painter.end()
     del writer  # flushes and closes the file
-    if not tmp.is_file() or tmp.stat().st_size == 0:
-        raise CephviewError(f"{out_path}: the PDF could not be written")
-    os.replace(tmp, out_path)
-    log.info("wrote %d-page report to %s", len(pages), out_path)
-    return RenderedReport(out_path, len(pages), canvas.texts)
+    return pages, canvas.texts
 
 
 def write_report_pdf(

@@ -19,7 +19,7 @@ from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
 from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 from cephview.core.schema import LandmarkSchema, load_schema
-from cephview.core.store import ImageStatus
+from cephview.core.store import EditConflict, ImageStatus
 from cephview.gui.prediction import PredictionResult
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,13 @@ class ReviewSession(QObject):
         self.radiograph: Radiograph | None = None
         self.annotation: ImageAnnotation | None = None
         self.selected: str = ""
+        # The open image's landmark versions as loaded: an edit of one that another workstation
+        # wrote since is refused by the store (EditConflict), never silently overwritten.
+        self.versions: dict[str, int] = {}
         self._heatmaps: dict[str, PredictionResult] = {}  # rel_path -> latest result (small LRU)
         self._reference: tuple[list[str], np.ndarray] | None = None  # the model's, once it has predicted
         self._project_reference: np.ndarray | None = None  # the project's own, until then
+        self._project_reference_stale = True  # computed again only after new predictions
 
     # ---- opening ------------------------------------------------------------------------
     def set_store(self, store) -> None:
@@ -71,6 +75,7 @@ class ReviewSession(QObject):
         self.store = store
         self._heatmaps.clear()
         self._project_reference = None
+        self._project_reference_stale = True
         self.projectChanged.emit()
 
     def open_image(self, rel_path: str, radiograph: Radiograph) -> None:
@@ -88,6 +93,7 @@ class ReviewSession(QObject):
         self.rel_path = rel_path
         self.radiograph = radiograph
         self.annotation = ann
+        self.versions = self.store.landmark_versions(rel_path) if self.store is not None else {}
         codes = [lm.code for lm in ann.ordered()]
         self.selected = codes[0] if codes else ""
         self.imageChanged.emit()
@@ -142,7 +148,13 @@ class ReviewSession(QObject):
         if not records:
             return
         if rel_path == self.rel_path:
-            self.store.save_landmarks(rel_path, records.values())  # first: a failed write changes nothing
+            try:  # first: a failed write changes nothing
+                saved = self.store.save_landmarks(rel_path, records.values(),
+                                                  expected={c: self.versions.get(c, 0) for c in records})
+            except EditConflict:
+                self.reload(rel_path, keep_heatmaps=True)  # show the other workstation's value
+                raise
+            self.versions.update(saved)
             self.annotation.landmarks.update(records)
             self.landmarksChanged.emit(list(records))
         else:
@@ -201,6 +213,7 @@ class ReviewSession(QObject):
         self._trim_heatmaps()
         if result.reference is not None:
             self._reference = (list(result.codes), result.reference)
+        self._project_reference_stale = True
         # Merged into the record as stored now, in one write transaction: another window or
         # process may have edited this image since it was opened here, and its edits stay.
         stored = self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
@@ -212,25 +225,32 @@ class ReviewSession(QObject):
             stored.calibration = self.radiograph.calibration  # from the file, as in open_image
         stored.view = self.annotation.view
         self.annotation = stored
+        self.versions = self.store.landmark_versions(rel_path)
         self.landmarksChanged.emit(self.codes())
         self.reviewedChanged.emit()
         self.heatmapsChanged.emit()
         self.storeChanged.emit(rel_path)
         return True
 
-    def reload(self, rel_path: str) -> None:
-        """Read an image's record again after someone else saved it (a background re-prediction).
+    def reload(self, rel_path: str, keep_heatmaps: bool = False) -> None:
+        """Read an image's record again after someone else saved it (a background re-prediction,
+        another workstation's edit).
 
-        Its heatmaps are dropped: they came from the model before.
+        Its heatmaps are dropped unless ``keep_heatmaps``: after a re-prediction they came from the model before.
         """
         if self.store is None:
             return
-        self._heatmaps.pop(rel_path, None)
+        if not keep_heatmaps:
+            self._heatmaps.pop(rel_path, None)
         ann = self.store.load_annotation(rel_path) if rel_path == self.rel_path else None
         if ann is not None:
             if not ann.calibration.is_calibrated and self.radiograph.calibration.is_calibrated:
                 ann.calibration = self.radiograph.calibration
+            ann.view = self.annotation.view  # display settings are this window's
             self.annotation = ann
+            self.versions = self.store.landmark_versions(rel_path)
+            self.calibrationChanged.emit()
+            self.cvmStageChanged.emit()
             self.landmarksChanged.emit(self.codes())
             self.heatmapsChanged.emit()
             self.reviewedChanged.emit()
@@ -255,9 +275,10 @@ class ReviewSession(QObject):
         project's images (at least three); None when neither is known."""
         if self._reference is not None and self._reference[0] == self.codes():
             return self._reference[1]
-        if self._project_reference is None and self.store is not None:
+        if self._project_reference_stale and self.store is not None:
             from cephview.model.device_scale import median_distances
 
+            self._project_reference_stale = False  # read the project once, not on every move
             sets = [self._points_of(ann) for ann in self.store.all_annotations()]
             sets = [p for p in sets if len(p) == len(self.codes()) and np.isfinite(p).all(axis=1).sum() >= 3]
             if len(sets) >= 3:

@@ -23,7 +23,7 @@ class StatusWidgets:
         self.mode_label.setStyleSheet(
             "QLabel { background: #ff6ef5; color: black; padding: 1px 6px; font-weight: bold; }")
         self.mode_label.setVisible(False)
-        bar.addWidget(self.mode_label)
+        bar.addPermanentWidget(self.mode_label)  # a permanent widget: messages do not hide it
         # Whose film this is (DICOM only): shown here, never written into an export unasked.
         self.patient_label = QLabel()
         self.patient_label.setObjectName("patient")

@@ -181,7 +181,7 @@ class TrainingPanel(QWidget):
         return ModelRegistry(self.store, self._base_model())
 
     def _same_project(self) -> bool:
-        return self.store is not None and str(self.store.folder) == self._job_project
+        return self.store is not None and self.store.location == self._job_project
 
     def _start(self, job: FinetuneJob | RepredictJob) -> None:
         self._job_project = job.project
@@ -291,7 +291,7 @@ class TrainingPanel(QWidget):
                                "Review some images first: accept or correct the AI landmarks.")
             return False
         base = self._base_model()
-        job = FinetuneJob(str(self.store.folder), self.settings(), str(base) if base else None,
+        job = FinetuneJob(self.store.location, self.settings(), str(base) if base else None,
                           self.form.base_data_folder())
         self.result = None
         self.result_box.setVisible(False)
@@ -343,7 +343,7 @@ class TrainingPanel(QWidget):
         if todo:
             self.phase.setText(f"Predicting {len(todo)} unreviewed image(s) again with {registry.active}…")
             self.progress.setValue(0)
-            self._start(RepredictJob(str(self.store.folder), str(path), todo))
+            self._start(RepredictJob(self.store.location, str(path), todo))
 
     # ---- worker events -------------------------------------------------------------------
     def _on_progress(self, p: FinetuneProgress) -> None:
@@ -367,15 +367,18 @@ class TrainingPanel(QWidget):
             return
         self.progress.setValue(100)
         if not self._same_project():  # the user opened another project meanwhile
-            project = Path(self._job_project)
+            from cephview.core.store_postgres import is_database_url, workstation_folder
+
+            shared = is_database_url(self._job_project)
+            project = workstation_folder(self._job_project) if shared else Path(self._job_project)
             self.phase.setText(f"The run on {project.name} finished: {result.summary()}")
             self.runFinished.emit(result)
             if result.promoted and result.to_repredict:
                 # That project's unreviewed images still get the new model's positions.
                 model = Path(result.version.file)
-                model = model if model.is_absolute() else project / model
+                model = model if model.is_absolute() else project / model  # a shared project's local copy
                 self.phase.setText(f"Predicting {len(result.to_repredict)} unreviewed image(s) of {project.name} again…")
-                self._start(RepredictJob(str(project), str(model), result.to_repredict))
+                self._start(RepredictJob(self._job_project, str(model), result.to_repredict))
             return
         self.result = result
         self.progress.setFormat("done")

@@ -18,7 +18,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QTransform
 
-from cephview.core.radiograph import Radiograph, percentile_window
+from cephview.core.pixels import percentile_window
+from cephview.core.radiograph import Radiograph
 
 
 # Below this many screen pixels per image pixel (a 2400 px film drawn under 600 px high) a

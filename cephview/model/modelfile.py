@@ -16,13 +16,12 @@ import torch
 from cephview.core.errors import ModelFileError
 from cephview.model.config import INPUT_MEAN, INPUT_STD, StageConfig, TrainConfig
 from cephview.model.network import HeatmapUNet
-from cephview.resources import models_dir
+from cephview.resources import DEFAULT_MODEL_NAME, default_model_path, models_dir  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
 FORMAT = "cephview-landmark-model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL_NAME = "cephview-isbi19.pt"
 
 
 @dataclass
@@ -34,11 +33,6 @@ class LandmarkModel:
     @property
     def version(self) -> str:
         return str(self.meta.get("version", "unversioned"))
-
-
-def default_model_path() -> Path:
-    env = os.environ.get("CEPHVIEW_MODEL")
-    return Path(env) if env else models_dir() / DEFAULT_MODEL_NAME
 
 
 def build_network(stage: StageConfig, num_landmarks: int, pretrained: bool = False) -> HeatmapUNet:

@@ -68,7 +68,7 @@ def project_dataset(store: ProjectStore, schema: LandmarkSchema | str | None = N
             log.warning("%s: file not found; left out of training", path)
             continue
         items.append(AnnotatedImage(path, points, ann.calibration))
-    return LandmarkDataset(schema, items, f"project {store.folder.name} ({len(items)} reviewed images)")
+    return LandmarkDataset(schema, items, f"this project ({len(items)} reviewed images)")
 
 
 def dataset_keys(store: ProjectStore, dataset: LandmarkDataset) -> list[str]:

@@ -1,8 +1,10 @@
 """The models of one project: every fine-tuned version with its metrics, and which one is active.
 
 Files live in ``<project>/models/vN.pt``; the index is one JSON value in the project store's
-settings (key ``model_registry``), so it changes in one SQLite transaction together with
-nothing else half-done. The shipped model is the implicit version ``base``: it is never
+settings (key ``model_registry``), so it changes in one transaction together with nothing else
+half-done. A project shared by workstations on a database server has no shared folder: there
+the file's bytes are stored in the database in the same transaction as its index entry, and
+each workstation keeps a copy in its own folder (checked against the stored hash once per process). The shipped model is the implicit version ``base``: it is never
 copied, and activating it means "use the model cephview ships".
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from cephview.core.errors import CephviewError
-from cephview.core.store import ProjectStore
+from cephview.core.store import ProjectStore, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ REGISTRY_KEY = "model_registry"
 BASE = "base"
 MODELS_FOLDER = "models"
 _NAME = re.compile(r"^v(\d+)$")
+_verified: set[tuple[str, str]] = set()  # (project location, local copy) known to match the stored bytes
 
 
 @dataclass
@@ -57,7 +60,7 @@ class ModelRegistry:
     """List, add and activate a project's model versions. Thread-safe as the store is."""
 
     def __init__(self, store: ProjectStore, base_model: str | Path | None = None) -> None:
-        from cephview.model.modelfile import default_model_path
+        from cephview.resources import default_model_path  # not modelfile's: opening a project must not import torch
 
         self.store = store
         self.base_model = Path(base_model) if base_model else default_model_path()
@@ -102,7 +105,25 @@ class ModelRegistry:
     def path(self, version: ModelVersion | str) -> Path:
         v = self.get(version) if isinstance(version, str) else version
         p = Path(v.file)
-        return p if p.is_absolute() else self.store.folder / p
+        if p.is_absolute():
+            return p
+        local = self.store.folder / p
+        if self.store.shared:
+            self._fetch(v.file, local)
+        return local
+
+    def _fetch(self, name: str, local: Path) -> None:
+        """This workstation's copy of a version stored in the shared project (once per process)."""
+        key = (self.store.location, str(local))
+        if key in _verified:
+            return
+        stored = self.store.file_hash(name)
+        if stored is None:
+            return  # not stored: reported as a missing file by the caller
+        if not local.is_file() or sha256_file(local) != stored:
+            log.info("copying model %s of the shared project to %s", name, local)
+            self.store.fetch_file(name, local)
+        _verified.add(key)
 
     @property
     def active(self) -> str:
@@ -144,6 +165,8 @@ class ModelRegistry:
         used = [int(m.group(1)) for d in self._read()["versions"] if (m := _NAME.match(d["version"]))]
         if self.folder.is_dir():
             used += [int(m.group(1)) for p in self.folder.glob("v*.pt") if (m := _NAME.match(p.stem))]
+        if self.store.shared:  # the other workstations' versions
+            used += [int(m.group(1)) for n in self.store.file_names() if (m := _NAME.match(Path(n).stem))]
         return f"v{max(used, default=0) + 1}"
 
     def add(self, model_file: Path, entry: ModelVersion, activate: bool) -> ModelVersion:
@@ -163,7 +186,13 @@ class ModelRegistry:
             if entry.version == BASE or dest.exists() or any(d["version"] == entry.version for d in data["versions"]):
                 raise CephviewError(f"model version {entry.version} exists already (another run made it "
                                     "meanwhile?); run the fine-tuning again")
+            if self.store.shared:  # the bytes, in this same transaction: every workstation finds them
+                if self.store.file_hash(entry.file) is not None:
+                    raise CephviewError(f"model version {entry.version} exists already (another workstation "
+                                        "made it meanwhile?); run the fine-tuning again")
+                self.store.put_file(entry.file, model_file)
             os.replace(model_file, dest)
+            _verified.add((self.store.location, str(dest)))
             data["versions"].append(entry.to_dict())
             if activate:
                 data["active"] = entry.version

@@ -409,9 +409,9 @@ class Trainer:
         return {
             "version": now.strftime("%Y%m%d-%H%M%S"),
             "created": now.isoformat(timespec="seconds"),
-            "training_data": self.dataset.description,
-            "train_images": [self.dataset.images[i].name for i in self.train_idx],
-            "val_images": [self.dataset.images[i].name for i in self.val_idx],
+            "training_data": shareable_description(self.dataset),
+            "train_images": shareable_names(self.dataset, self.train_idx),
+            "val_images": shareable_names(self.dataset, self.val_idx),
             "validation": {n: {"mre": f["best_val"], "unit": self.unit} for n, f in finished.items()},
             "history": history,
             "config": self.cfg.to_dict(),
@@ -421,6 +421,34 @@ class Trainer:
             "training_seconds_this_run": round(seconds, 1),
             "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {self.device}, {torch.get_num_threads()} threads",
         }
+
+
+def shareable_description(dataset: LandmarkDataset) -> str:
+    """What a model file says it learnt from. Model files travel between clinics: a clinic's
+    folder and file names (often patients' names) stay out; published datasets are named."""
+    return dataset.description if dataset.published else f"{len(dataset)} annotated images (names left out)"
+
+
+def shareable_names(dataset: LandmarkDataset, indices) -> list[str]:
+    """Image names for a model file: published datasets' own, otherwise content ids
+    (``sha256:`` and 16 hex digits, as the project store's hashes)."""
+    items = [dataset.images[i] for i in indices]
+    if dataset.published:
+        return [it.name for it in items]
+    return [f"sha256:{_file_sha256(it.image_path)[:16]}" for it in items]
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return "0" * 64  # an image already prepared whose file is gone: still no name
+    return digest.hexdigest()
 
 
 def fit(dataset: LandmarkDataset, config: TrainConfig, out: str | Path, **kwargs) -> LandmarkModel:

@@ -9,6 +9,7 @@ import pytest
 
 from cephview.analysis import compute_measurements
 from cephview.analysis.report_data import (
+    NAME_LEFT_OUT,
     build_report_data, calibration_text, report_points, report_tracings,
 )
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
@@ -34,7 +35,9 @@ def make_annotation(status: LandmarkStatus = LandmarkStatus.ACCEPTED, calibrated
 def test_reviewed_annotation_gives_a_final_report():
     data = build_report_data(make_annotation(), analyses=["Steiner", "Downs"], image_size=(480, 600))
     assert not data.draft and data.reviewed_count == 19
-    assert data.image_name == "case 7.png" and data.image_size == (480, 600)
+    assert data.image_name == NAME_LEFT_OUT and data.image_size == (480, 600)  # a file name may name the patient
+    shown = build_report_data(make_annotation(), analyses=["Steiner"], include_patient=True)
+    assert shown.image_name == "case 7.png"
     assert data.analyses == ("Steiner", "Downs")
     assert not data.any_provisional
     assert data.model_version == "m-1"  # taken from the landmarks

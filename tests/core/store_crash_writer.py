@@ -1,6 +1,8 @@
 """Writer process for test_store_crash.py: commits edits forever, reporting each after its commit.
 
-Usage: python store_crash_writer.py PROJECT_FOLDER
+Usage: python store_crash_writer.py PROJECT_FOLDER_OR_URL [A_KEY B_KEY]
+
+(the keys of ``a.png`` and ``b.png`` as the project stores them; a database stores absolute paths)
 
 Every edit number ``i`` (continuing from the ``counter`` setting) does one of:
 - ``save_landmark("a.png", E<i> at x=i)``: a new landmark per edit, so each edit is checkable;
@@ -17,10 +19,10 @@ from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, Landm
 from cephview.core.store import ProjectStore
 
 
-def main(folder: str) -> None:
-    store = ProjectStore.open(folder, create=False)
+def main(location: str, a_key: str = "a.png", b_key: str = "b.png") -> None:
+    store = ProjectStore.open(location, create=False)
     i = store.get_setting("counter", 0)
-    b = store.load_annotation("b.png")
+    b = store.load_annotation(b_key)
     assert b is not None
     while True:
         i += 1
@@ -32,10 +34,10 @@ def main(folder: str) -> None:
             store.save_annotation(ann)
             kind = "b"
         elif i % 5 == 0:
-            store.set_image_fields("a.png", notes=str(i))
+            store.set_image_fields(a_key, notes=str(i))
             kind = "n"
         else:
-            store.save_landmark("a.png", LandmarkAnnotation(f"E{i}", float(i), 1.0, status=LandmarkStatus.MANUAL,
+            store.save_landmark(a_key, LandmarkAnnotation(f"E{i}", float(i), 1.0, status=LandmarkStatus.MANUAL,
                                                             edited_at="2024-01-01T00:00:00+00:00"))
             kind = "e"
         sys.stdout.write(f"{kind} {i}\n")
@@ -46,4 +48,4 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:4])

@@ -14,7 +14,8 @@ import pytest
 import tifffile
 
 from cephview.core.errors import UnreadableImageError
-from cephview.core.radiograph import detect_format, load_radiograph, percentile_window, to_uint8
+from cephview.core.pixels import percentile_window, to_uint8
+from cephview.core.radiograph import detect_format, load_radiograph
 
 ISBI_IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "isbi2015" / "RawImage"
 

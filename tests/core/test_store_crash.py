@@ -37,11 +37,11 @@ def _png(path: Path, seed: int) -> None:
     Image.fromarray(rng.integers(0, 255, (40, 40), dtype=np.uint8)).save(path)
 
 
-def _run_and_kill(folder: Path, rng: random.Random) -> list[tuple[str, int]]:
+def _run_and_kill(location: str | Path, rng: random.Random, keys: tuple[str, ...] = ()) -> list[tuple[str, int]]:
     """Start the writer, kill it a random moment after its first report; return its reports."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(folder)],
+        [sys.executable, str(WRITER), str(location), *keys],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     lines: list[str] = []
@@ -72,22 +72,31 @@ def _run_and_kill(folder: Path, rng: random.Random) -> list[tuple[str, int]]:
 
 
 def test_sigkill_never_loses_committed_edits(tmp_path: Path):
-    seed = int(time.time())
-    rng = random.Random(seed)
     folder = tmp_path / "proj"
     folder.mkdir()
+    _crash_and_check(str(folder), folder, KILLS)
+
+
+def test_sigkill_never_loses_committed_edits_postgresql(pg_url: str, tmp_path: Path):
+    """The same on a database: a killed client's open transaction is rolled back by the server."""
+    _crash_and_check(pg_url, tmp_path, 8)
+
+
+def _crash_and_check(location: str, folder: Path, kills: int) -> None:
+    seed = int(time.time())
+    rng = random.Random(seed)
     _png(folder / "a.png", 1)
     _png(folder / "b.png", 2)
-    with ProjectStore.open(folder) as store:
-        store.add_image(folder / "a.png")
-        store.add_image(folder / "b.png")
-        store.save_annotation(ImageAnnotation.empty("b.png", "isbi2015"))
+    with ProjectStore.open(location) as store:
+        a_key = store.add_image(folder / "a.png").rel_path
+        b_key = store.add_image(folder / "b.png").rel_path
+        store.save_annotation(ImageAnnotation.empty(b_key, "isbi2015"))
 
     edits: set[int] = set()
     best = {"b": 0, "n": 0, "c": 0}
     start = time.monotonic()
-    for run in range(KILLS):
-        reports = _run_and_kill(folder, rng)
+    for run in range(kills):
+        reports = _run_and_kill(location, rng, (a_key, b_key))
         assert reports, f"run {run}: no edits reported (seed {seed})"
         for kind, n in reports:
             if kind == "e":
@@ -95,10 +104,10 @@ def test_sigkill_never_loses_committed_edits(tmp_path: Path):
             else:
                 best[kind] = max(best[kind], n)
 
-        with ProjectStore.open(folder, create=False) as store:
+        with ProjectStore.open(location, create=False) as store:
             assert store.integrity_check() == "ok", f"run {run} (seed {seed})"
-            a = store.load_annotation("a.png")
-            b = store.load_annotation("b.png")
+            a = store.load_annotation(a_key)
+            b = store.load_annotation(b_key)
             counter = store.get_setting("counter", 0)
         lost = sorted(n for n in edits if f"E{n}" not in a.landmarks or a.landmarks[f"E{n}"].x != n)
         assert not lost, f"run {run}: committed edits lost: {lost[:10]} (seed {seed})"
@@ -107,6 +116,6 @@ def test_sigkill_never_loses_committed_edits(tmp_path: Path):
         assert (b_x.pop() or 0) >= best["b"] and int(b.notes or 0) >= best["b"]
         assert int(a.notes or 0) >= best["n"], f"run {run}: notes edit lost (seed {seed})"
         assert counter >= best["c"], f"run {run}: setting lost (seed {seed})"
-    assert len(edits) > KILLS  # the kills did land among many commits
+    assert len(edits) > kills  # the kills did land among many commits
     elapsed = time.monotonic() - start
-    assert elapsed < 60, f"crash test took {elapsed:.1f} s"  # generous: the budget is 20 s on an idle machine
+    assert elapsed < 90, f"crash test took {elapsed:.1f} s"  # generous: the budget is 20 s on an idle machine

@@ -21,6 +21,7 @@ from cephview.cli import main
 from cephview.core.annotations import LandmarkAnnotation, LandmarkStatus
 from cephview.core.errors import CephviewError
 from cephview.core.store import DB_NAME, ProjectDatabaseError, ProjectStore
+from cephview.core.store_sqlite import SqliteBackend
 
 # Another process takes the database for itself (as the sqlite3 shell with locking_mode=EXCLUSIVE).
 HOLD_EXCLUSIVE = """
@@ -46,7 +47,7 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def held(project: Path, monkeypatch):
-    monkeypatch.setattr(ProjectStore, "BUSY_TIMEOUT", 0.3)
+    monkeypatch.setattr(SqliteBackend, "BUSY_TIMEOUT", 0.3)
     proc = subprocess.Popen([sys.executable, "-c", HOLD_EXCLUSIVE, str(project / DB_NAME)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -65,7 +66,7 @@ def test_a_database_another_program_holds_is_in_use_not_damaged(held: Path):
 
 
 def test_models_activate_on_a_locked_database_is_one_line(project: Path, monkeypatch, capsys):
-    monkeypatch.setattr(ProjectStore, "BUSY_TIMEOUT", 0.3)
+    monkeypatch.setattr(SqliteBackend, "BUSY_TIMEOUT", 0.3)
     other = sqlite3.connect(project / DB_NAME, isolation_level=None, timeout=0.1)
     try:
         other.execute("BEGIN IMMEDIATE")  # a long write elsewhere (a training run saving its model)
@@ -116,7 +117,7 @@ def test_a_project_this_user_cannot_write_opens_to_view(project: Path, monkeypat
     """As the test above, where the tests run as root (who may write anywhere): the folder is
     taken as not writable, and SQLite opens it read-only for real."""
     real_access = os.access
-    monkeypatch.setattr("cephview.core.store.os.access",
+    monkeypatch.setattr("cephview.core.store_sqlite.os.access",
                         lambda path, mode: False if mode & os.W_OK else real_access(path, mode))
     store = _open_read_only(project)
     store.close()

@@ -105,7 +105,7 @@ def test_a_second_store_of_the_process_closing_keeps_the_first_ones_locks(tmp_pa
 
 
 def test_listing_a_project_folder_leaves_the_database_files_alone(tmp_path: Path, lock_holder):
-    from cephview.cli import expand_inputs
+    from cephview.core.inputs import expand_inputs
 
     folder, store = _project(tmp_path)
     try:

@@ -48,3 +48,12 @@ def make_window(qtbot, settings, tiny_model_path):
     yield make
     for window in windows:
         window.close()
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_questions(monkeypatch):
+    """A modal question nobody answers would hang the run: a test that expects one replaces this."""
+    def unexpected(parent, code, deviation):
+        raise AssertionError(f"unexpected question: save {code} at a position off the proportions ({deviation:.2f})?")
+
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", unexpected)

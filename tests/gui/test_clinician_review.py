@@ -81,6 +81,8 @@ def test_place_mode_shows_a_cross_cursor_and_a_lasting_label_and_places(window, 
     lm = window.session.landmark("Or")
     assert lm.has_position and abs(lm.x - (ai.ai_x + 12)) < 3
     assert window.session.selected != "Or"  # placing goes on with the next landmark
+    window.statusBar().showMessage("a passing message")
+    assert window.status.mode_label.isVisible() and window.session.selected in window.status.mode_label.text()
     window.act.cancel.trigger()  # Esc ends the mode
     assert not window.view_state.place_mode
     assert window.viewer.viewport().cursor().shape() != Qt.CursorShape.CrossCursor
@@ -465,3 +467,19 @@ def test_the_window_shows_whose_dicom_it_is(make_window, clinic, qtbot):
     assert label.isVisible() and "Jane Doe" in label.text() and "P-0042" in label.text()
     assert window.project.open_image("001.jpg")
     assert not label.isVisible()
+
+
+def test_without_the_models_distances_the_projects_own_judge_a_move(make_window, project_dir, qtbot, monkeypatch):
+    from gui_helpers import write_cephalograms
+
+    write_cephalograms(project_dir, 3)
+    window = make_window(predictor_factory=FakePredictor)  # a predictor that records no distances
+    assert window.open_paths([project_dir])
+    window.predictions.predict_all()
+    qtbot.waitUntil(lambda: all(r.status.value == "predicted" for r in window.session.store.images()), timeout=30_000)
+    asked = []
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", lambda parent, code, dev: asked.append(code))
+    code = window.session.codes()[9]
+    lm = window.session.landmark(code)
+    assert not window.controller.move(code, lm.x + 900, lm.y - 150)
+    assert asked == [code] and window.session.landmark(code) == lm

@@ -147,6 +147,9 @@ def test_click_to_place_a_missing_landmark(predicted, qtbot):
     window.controller.mark_missing()
     target = widget_point(window.viewer, 400, 500)
     qtbot.mouseClick(window.viewer.viewport(), Qt.MouseButton.LeftButton, pos=target)
+    assert window.session.landmark("B").status is LandmarkStatus.MISSING  # a click alone never places
+    window.act.place.trigger()  # P: place mode
+    qtbot.mouseClick(window.viewer.viewport(), Qt.MouseButton.LeftButton, pos=target)
     b = window.session.landmark("B")
     assert b.status is LandmarkStatus.CORRECTED
     expected = window.viewer.map_from_widget(target)

@@ -110,14 +110,17 @@ def test_counts_only_the_clinicians_landmarks(training_window):
     panel.form.adapt_scale.setChecked(True)
 
 
-def test_a_reviewed_landmark_that_breaks_the_proportions_is_pointed_out(training_window):
+def test_a_reviewed_landmark_that_breaks_the_proportions_is_pointed_out(training_window, monkeypatch):
     window, folder, keys = training_window
     panel = window.training
     assert panel.suspect_list == [] and panel.suspects.isHidden()
     assert window.project.open_image(keys[2])  # a reviewed image; the clinician drops Go far off
     w, h = window.session.image_size()
     go = window.session.landmark("Go")
+    asked = []  # the window asks first; this clinician insists on the position
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", lambda parent, code, dev: asked.append(code) or True)
     assert window.controller.move("Go", go.x - 0.6 * w, go.y - 0.6 * h)
+    assert asked == ["Go"]
     panel.refresh()
     assert panel.suspect_list == [(Path(keys[2]).name, "Go")]
     assert not panel.suspects.isHidden() and f"{Path(keys[2]).name} Go" in panel.suspects.text()
@@ -133,8 +136,10 @@ def load_calibration_mm(folder: Path, key: str) -> float:
 
 
 # ---------------------------------------------------------------------------- a run that helps
-def test_run_adds_a_version_switches_predictions_and_keeps_the_review_usable(training_window, qtbot):
+def test_run_adds_a_version_switches_predictions_and_keeps_the_review_usable(training_window, qtbot, monkeypatch):
     window, folder, keys = training_window
+    # (50, 60) is far from where Po belongs: the window asks first, and this clinician saves it
+    monkeypatch.setattr("cephview.gui.dialogs.ask_confirm_outlier", lambda *a: True)
     panel = window.training
     open_key = window.session.rel_path
     assert open_key == keys[REVIEWED]  # the first image still to review

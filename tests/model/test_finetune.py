@@ -250,7 +250,7 @@ def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, ima
             super().__init__(dataset, *a, **kw)
 
     monkeypatch.setattr(pt, "Trainer", SpyTrainer)
-    store = make_project(tmp_path / "p", image_cache, reviewed=6, unreviewed=2)
+    store = make_project(tmp_path / "Smith_Johnathan", image_cache, reviewed=6, unreviewed=2)
     registry = ModelRegistry(store, base_model)
     events = []
     result = finetune_project(store, tiny_settings(force=True), progress=events.append, registry=registry)
@@ -285,6 +285,7 @@ def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, ima
     assert meta["train_images"] and meta["held_out_images"]
     assert set(meta["held_out"]["held_out"]) <= shas
     assert not any("img" in str(v) for v in (meta["train_images"], meta["held_out_images"]))
+    assert "Smith" not in repr(meta)  # nor the project folder's name (model files travel between clinics)
     assert result.version.metrics["parent_mre"] == result.before.mre
     assert set(result.version.metrics["per_landmark"]) == set(CODES[1:])  # S was never reviewed
     # the two AI-only images, and img0 whose landmark 2 nobody reviewed

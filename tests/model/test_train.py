@@ -42,8 +42,10 @@ def test_fit_writes_a_usable_model_with_metadata(dataset, tmp_path):
     model = fit(dataset, tiny_config(), tmp_path / "m.pt", progress=events.append)
     loaded = load_model(tmp_path / "m.pt")
     assert set(loaded.stages) == {"global", "refine"}
-    assert loaded.meta["training_data"] == "synthetic test set"
+    # Not a published dataset: neither its description nor file names go into the model file.
+    assert loaded.meta["training_data"] == "6 annotated images (names left out)"
     assert len(loaded.meta["val_images"]) == 2 and len(loaded.meta["train_images"]) == 4
+    assert all(n.startswith("sha256:") and len(n) == 23 for n in loaded.meta["val_images"] + loaded.meta["train_images"])
     assert np.isfinite(loaded.meta["validation"]["global"]["mre"])
     epochs = [e for e in events if e.finished_epoch]
     assert [(e.stage, e.epoch) for e in epochs] == [("global", 1), ("global", 2), ("refine", 1)]

@@ -216,7 +216,7 @@ def read_aariz(
         log.info("%d of %d Aariz images have no pixel size: distances stay in pixels",
                  uncalibrated, len(images))
     log.info("read %d Aariz %s images from %s", len(images), split, root)
-    return LandmarkDataset(schema, images, f"Aariz {split} ({reference})")
+    return LandmarkDataset(schema, images, f"Aariz {split} ({reference})", published=True)
 
 
 def _pixel_size_table(root: Path, pixel_sizes: str | Path | None) -> dict[str, float]:

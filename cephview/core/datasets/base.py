@@ -35,12 +35,15 @@ class LandmarkDataset:
     schema: LandmarkSchema
     images: list[AnnotatedImage]
     description: str = ""
+    # A published dataset (ISBI 2015, Aariz): its description and file names identify no one and
+    # may go into model files. Anything else (a clinic's folder, a project) may carry patients' names.
+    published: bool = False
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, indices: list[int] | np.ndarray) -> "LandmarkDataset":
-        return LandmarkDataset(self.schema, [self.images[i] for i in indices], self.description)
+        return LandmarkDataset(self.schema, [self.images[i] for i in indices], self.description, self.published)
 
 
 def find_child(parent: Path, *names: str) -> Path | None:

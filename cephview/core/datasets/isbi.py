@@ -88,4 +88,4 @@ def read_isbi2015(root: str | Path, split: str = "train", reference: str = "mean
     if not images:
         raise CephviewError(f"{folder}: no annotated images found")
     log.info("read %d ISBI 2015 %s images from %s", len(images), split, root)
-    return LandmarkDataset(schema, images, f"ISBI 2015 {split} ({reference} of the doctors)")
+    return LandmarkDataset(schema, images, f"ISBI 2015 {split} ({reference} of the doctors)", published=True)

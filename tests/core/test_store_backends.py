@@ -1,0 +1,279 @@
+"""The project store's behaviour on both backends: a SQLite folder and a PostgreSQL database.
+
+The same tests run against a real SQLite file and a real PostgreSQL server (started by the
+``postgres_server`` fixture; skipped with the reason where its binaries are missing). Keys are
+taken from the records the store returns, since a database project stores absolute paths.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
+from cephview.core.calibration import Calibration, CalibrationSource
+from cephview.core.errors import CephviewError
+from cephview.core.store import SCHEMA_VERSION, EditConflict, ProjectStore, sha256_file
+
+
+def write_png(path: Path, width: int = 64, height: int = 48, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (height, width), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "project")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"  # the SQLite project's folder holds the images too
+    write_png(folder / "a.png")
+    return folder
+
+
+@pytest.fixture
+def store(location: str, images: Path):
+    with ProjectStore.open(location, user="dr.a@chair1") as s:
+        yield s
+
+
+def predicted(rel: str) -> ImageAnnotation:
+    ann = ImageAnnotation.empty(rel, "isbi2015")
+    for i, code in enumerate(list(ann.landmarks)):
+        ann.landmarks[code] = ann.landmarks[code].with_prediction(10 + i, 20 + i, 0.5, "m1")
+    return ann
+
+
+# ---- opening ------------------------------------------------------------------------------
+def test_open_creates_the_schema_and_reopens(location: str):
+    with ProjectStore.open(location) as s:
+        assert s.schema_version == SCHEMA_VERSION and s.integrity_check() == "ok"
+        s.set_setting("k", [1, 2])
+    with ProjectStore.open(location, create=False) as s:
+        assert s.get_setting("k") == [1, 2] and s.location == location
+
+
+def test_open_without_create_needs_an_existing_project(location: str):
+    with pytest.raises(CephviewError, match="not a cephview project"):
+        ProjectStore.open(location, create=False)
+
+
+# ---- images -------------------------------------------------------------------------------
+def test_add_image_and_find_it_again(store: ProjectStore, images: Path):
+    rec = store.add_image(images / "a.png")
+    assert (rec.width, rec.height, rec.format, rec.status) == (64, 48, "png", "not_predicted")
+    assert rec.sha256 == sha256_file(images / "a.png")
+    assert store.add_image(images / "a.png") == rec and len(store.images()) == 1
+    assert store.image(rec.rel_path) == rec and store.find_by_hash(rec.sha256) == rec
+    assert store.resolve(rec) == images / "a.png"
+    notes = images / "notes.png"
+    notes.write_text("not an image")
+    bad = store.add_image(notes)
+    assert bad.status == "error" and "not a readable image" in bad.error
+
+
+def test_moved_file_is_found_by_hash(store: ProjectStore, images: Path):
+    rec = store.add_image(images / "a.png")
+    store.save_annotation(predicted(rec.rel_path))
+    (images / "archive").mkdir()
+    (images / "a.png").rename(images / "archive" / "a2.png")
+    moved = store.add_image(images / "archive" / "a2.png")
+    assert moved.id == rec.id and moved.rel_path.endswith("archive/a2.png")
+    assert store.load_annotation(moved.rel_path).landmarks["S"].ai_x == 10.0
+
+
+def test_swapped_names_keep_each_patients_landmarks(store: ProjectStore, images: Path):
+    smith, jones = write_png(images / "smith.png", seed=1), write_png(images / "jones.png", seed=2)
+    keys = {}
+    for path, x in ((smith, 111.0), (jones, 222.0)):
+        keys[path.name] = store.add_image(path).rel_path
+        store.save_landmark(keys[path.name], LandmarkAnnotation("S").moved_to(x, 5))
+    tmp = images / "tmp.png"
+    smith.rename(tmp)
+    jones.rename(smith)
+    tmp.rename(jones)
+    for path in (smith, jones):
+        store.add_image(path)
+    assert store.load_annotation(keys["smith.png"]).landmarks["S"].x == 222.0
+    assert store.load_annotation(keys["jones.png"]).landmarks["S"].x == 111.0
+
+
+def test_changed_pixels_need_a_new_review(store: ProjectStore, images: Path):
+    key = store.add_image(images / "a.png").rel_path
+    store.save_landmark(key, LandmarkAnnotation("S").moved_to(7, 8))
+    store.set_image_fields(key, reviewed=True)
+    write_png(images / "a.png", 80, 60, seed=9)
+    again = store.add_image(images / "a.png")
+    assert again.status == "error" and "pixels changed" in again.error
+    assert store.load_annotation(key).landmarks["S"].x == 7 and not store.load_annotation(key).reviewed
+
+
+def test_remove_image_drops_its_annotation(store: ProjectStore, images: Path):
+    key = store.add_image(images / "a.png").rel_path
+    store.save_annotation(predicted(key))
+    store.remove_image(key)
+    assert store.image(key) is None and store._query("SELECT COUNT(*) FROM landmarks")[0][0] == 0
+
+
+# ---- annotations --------------------------------------------------------------------------
+def test_annotation_round_trip_and_status(store: ProjectStore, images: Path):
+    key = store.add_image(images / "a.png").rel_path
+    ann = predicted(key)
+    ann.landmarks["N"] = ann.landmarks["N"].moved_to(40.25, 50.75)
+    ann.calibration = Calibration(0.1, 0.12, CalibrationSource.RULER)
+    ann.cvm_stage, ann.notes, ann.view = "CS3", "ünïcode note", {"invert": True}
+    store.save_annotation(ann)
+    assert store.load_annotation(key) == ann
+    assert store.image(key).status == "in_review"
+    store.set_image_fields(key, reviewed=True)
+    assert store.image(key).status == "reviewed"
+    store.set_image_fields(key, reviewed=False, cvm_stage=None)
+    rec = store.image(key)
+    assert rec.status == "in_review" and store.load_annotation(key).cvm_stage is None
+
+
+def test_error_status_until_superseded(store: ProjectStore, images: Path):
+    key = store.add_image(images / "a.png").rel_path
+    store.set_status(key, "error", "model file missing")
+    store.set_image_fields(key, notes="still failing")
+    assert (store.image(key).status, store.image(key).error) == ("error", "model file missing")
+    store.save_annotation(predicted(key))
+    assert (store.image(key).status, store.image(key).error) == ("predicted", None)
+
+
+def test_save_landmarks_leaves_the_others(store: ProjectStore, images: Path):
+    key = store.add_image(images / "a.png").rel_path
+    store.save_annotation(predicted(key))
+    store.save_landmarks(key, [LandmarkAnnotation("S").moved_to(1, 2), LandmarkAnnotation("N").moved_to(3, 4)])
+    ann = store.load_annotation(key)
+    assert (ann.landmarks["S"].x, ann.landmarks["N"].y) == (1, 4)
+    assert ann.landmarks["Me"].status is LandmarkStatus.AI and ann.landmarks["Me"].model_version == "m1"
+
+
+def test_failed_save_leaves_the_previous_record(store: ProjectStore, images: Path):
+    key = store.add_image(images / "a.png").rel_path
+    good = predicted(key)
+    store.save_annotation(good)
+    bad = predicted(key)
+    bad.notes = "half saved?"
+    bad.landmarks["S"] = LandmarkAnnotation("S", 1, 1, status="bogus")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        store.save_annotation(bad)
+    assert store.load_annotation(key) == good
+    store.set_setting("still", "works")  # no transaction left open
+    assert store.get_setting("still") == "works"
+
+
+def test_update_annotation_keeps_an_edit_made_meanwhile(store: ProjectStore, location: str, images: Path):
+    """A re-prediction (read, change, write) and another connection's edit at once: both survive."""
+    key = store.add_image(images / "a.png").rel_path
+    store.save_annotation(predicted(key))
+    other = ProjectStore.open(location, create=False, user="dr.b@chair2")
+    edit_done = threading.Event()
+
+    def clinician_edit() -> None:
+        other.save_landmark(key, LandmarkAnnotation("S").moved_to(99, 98))
+        edit_done.set()
+
+    def repredict(ann: ImageAnnotation) -> ImageAnnotation:
+        threading.Thread(target=clinician_edit).start()
+        assert not edit_done.wait(0.5), "the edit got in while the update held the record"
+        return ann.with_prediction(["Me"], [(5.0, 6.0)], [0.9], "m2")
+
+    try:
+        store.update_annotation(key, repredict)
+        assert edit_done.wait(10)
+        ann = store.load_annotation(key)
+        assert (ann.landmarks["S"].x, ann.landmarks["Me"].model_version) == (99, "m2")
+    finally:
+        other.close()
+
+
+def test_update_setting_from_two_connections_loses_nothing(store: ProjectStore, location: str):
+    others = [ProjectStore.open(location, create=False) for _ in range(2)]
+    try:
+        def bump(s: ProjectStore) -> None:
+            for _ in range(15):
+                s.update_setting("n", lambda n: n + 1, 0)
+
+        threads = [threading.Thread(target=bump, args=(s,)) for s in others]
+        for t in threads:
+            t.start()
+        bump(store)
+        for t in threads:
+            t.join(60)
+        assert store.get_setting("n") == 45
+    finally:
+        for s in others:
+            s.close()
+
+
+# ---- who changed what, conflicts, changes of other workstations ----------------------------
+def test_each_edit_records_who_and_when(store: ProjectStore, images: Path, location: str):
+    key = store.add_image(images / "a.png").rel_path
+    start = store.change_token()
+    store.save_landmark(key, LandmarkAnnotation("S").moved_to(3, 4))
+    with ProjectStore.open(location, create=False, user="dr.b@chair2") as other:
+        other.set_image_fields(key, notes="seen")
+    changes, token = store.changes_since(start)
+    assert [(c.what, c.edited_by) for c in changes] == [("landmark", "dr.a@chair1"), ("fields", "dr.b@chair2")]
+    assert changes[0].detail == {"code": "S", "x": 3.0, "y": 4.0, "status": "manual"}
+    assert all(c.rel_path == key and c.edited_at for c in changes)
+    assert store.changes_since(token) == ([], token)
+    assert [c.what for c in store.history(key)][:2] == ["fields", "landmark"]
+    assert store._query("SELECT edited_by FROM landmarks WHERE code = 'S'")[0][0] == "dr.a@chair1"
+
+
+def test_a_stale_edit_is_refused_and_names_the_other_value(store: ProjectStore, images: Path, location: str):
+    key = store.add_image(images / "a.png").rel_path
+    store.save_annotation(predicted(key))
+    loaded = store.landmark_versions(key)  # this window opens the image
+    with ProjectStore.open(location, create=False, user="dr.b@chair2") as other:
+        other.save_landmark(key, LandmarkAnnotation("S").moved_to(50, 60))  # the other chair moves S
+    with pytest.raises(EditConflict, match=r"S is now at \(50.0, 60.0\) set by dr.b@chair2") as info:
+        store.save_landmarks(key, [LandmarkAnnotation("S").moved_to(1, 1), LandmarkAnnotation("N").moved_to(2, 2)],
+                             expected=loaded)
+    assert info.value.current["S"].x == 50 and info.value.edited_by["S"] == "dr.b@chair2"
+    ann = store.load_annotation(key)
+    assert ann.landmarks["S"].x == 50 and ann.landmarks["N"].status is LandmarkStatus.AI  # nothing applied
+    # N was not touched by the other chair: an edit based on the loaded versions of N goes through
+    versions = store.save_landmarks(key, [LandmarkAnnotation("N").moved_to(2, 2)], expected=loaded)
+    assert versions == {"N": loaded["N"] + 1}
+    # a re-prediction that leaves S as it is does not make S look changed
+    store.update_annotation(key, lambda a: a.with_prediction(["Me"], [(1.0, 1.0)], [0.9], "m2"))
+    assert store.landmark_versions(key)["S"] == info.value.versions["S"]
+
+
+def test_wait_for_changes_hears_another_connection(store: ProjectStore, images: Path, location: str):
+    key = store.add_image(images / "a.png").rel_path
+    token = store.change_token()
+    with ProjectStore.open(location, create=False, user="dr.b@chair2") as other:
+        timer = threading.Timer(0.3, lambda: other.save_landmark(key, LandmarkAnnotation("Me").moved_to(5, 5)))
+        timer.start()
+        changes, token = store.wait_for_changes(token, timeout=10)
+        timer.join()
+    assert [c.detail.get("code") for c in changes] == ["Me"]
+
+
+def test_image_roots_find_a_file_under_another_mount(store: ProjectStore, images: Path, tmp_path: Path, location):
+    """Another workstation mounts the image share elsewhere: found by hash, nothing relinked."""
+    shared = tmp_path / "share" / "2024"
+    rec = store.add_image(write_png(shared / "p1.png", seed=5))
+    mount = tmp_path / "other-mount"
+    (tmp_path / "share").rename(mount)
+    with ProjectStore.open(location, create=False, image_roots=[mount]) as workstation2:
+        assert workstation2.resolve(rec) == mount / "2024" / "p1.png"
+        assert workstation2.resolve(rec.rel_path) == mount / "2024" / "p1.png"
+        again = workstation2.add_image(mount / "2024" / "p1.png")
+        assert again.id == rec.id
+    if store.shared:  # another workstation's path of the same file stays as it was
+        assert store.image(rec.rel_path) is not None
