@@ -234,7 +234,7 @@ class Trainer:
         if self.cfg.transfer_from:
             from cephview.model.transfer import transfer_weights
 
-            self._transferred[name] = transfer_weights(net, self.cfg.transfer_from, name)
+            self._transferred[name] = transfer_weights(net, self.cfg.transfer_from, name, stage.architecture)
         return stage, net.train()
 
     # ------------------------------------------------------------------ loops

@@ -17,8 +17,10 @@ from cephview.core.errors import CephviewError
 log = logging.getLogger(__name__)
 
 
-def transfer_weights(net: torch.nn.Module, source: str | Path, stage: str) -> dict:
-    """Copy the tensors of ``source``'s stage ``stage`` into ``net`` where name and shape agree.
+def transfer_weights(net: torch.nn.Module, source: str | Path, stage: str, architecture: str) -> dict:
+    """Copy the tensors of ``source``'s stage ``stage`` into ``net`` where name and shape agree:
+    the encoder's always, the rest (decoder, heads) only from a source of the same architecture,
+    where the names mean the same layers.
 
     Returns what was copied (counts per top-level module); an error when nothing matches, since a
     configuration that names a source expects it to be used.
@@ -28,9 +30,12 @@ def transfer_weights(net: torch.nn.Module, source: str | Path, stage: str) -> di
     model = load_model(source)
     if stage not in model.stages:
         raise CephviewError(f"{source}: no {stage} stage to transfer weights from")
-    theirs = model.stages[stage][1].state_dict()
+    source_cfg, source_net = model.stages[stage]
+    same_architecture = source_cfg.architecture == architecture
+    theirs = source_net.state_dict()
     own = net.state_dict()
-    taken = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
+    taken = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape
+             and (same_architecture or k.startswith("encoder."))}
     if not taken:
         raise CephviewError(f"{source}: none of its {stage} stage's weights fits this network (another encoder?)")
     own.update({k: v.to(own[k].dtype) for k, v in taken.items()})
