@@ -76,6 +76,8 @@ class Predictor:
             raise ValueError("predict expects a 2-D uint8 image (Radiograph.model_pixels)")
         h, w = image.shape
         cfg, net = self.model.stages["global"]
+        if cfg.architecture == "regression":
+            return self._predict_coordinates(image, facing)
         prepared = prepare(image, cfg)
         base = global_base_transform(w, h, cfg)
         frames = {"right": coords.identity(), "left": coords.mirror_x(w)}
@@ -111,6 +113,30 @@ class Predictor:
             heatmap_to_image=coords.invert(image_to_hm), facing=name, codes=self.codes,
             model_version=self.model.version, global_points=global_points,
             anatomy_scale=scale, patch_scale=patch_scale,
+        )
+
+    def _predict_coordinates(self, image: np.ndarray, facing: str) -> Prediction:
+        """A coordinate-regression model (research baseline): positions straight from the network.
+
+        It has no heatmap and no confidence (NaN), so it cannot tell which way a profile faces:
+        ``auto`` reads the image as the training images face (right).
+        """
+        from cephview.model.regression import output_to_heatmap_points
+
+        h, w = image.shape
+        cfg, net = self.model.stages["global"]
+        frame = coords.mirror_x(w) if facing == "left" else coords.identity()
+        base = global_base_transform(w, h, cfg)
+        out = self._run(net, render(prepare(image, cfg), base @ frame, cfg)[None])[0]
+        image_to_hm = coords.input_to_heatmap(cfg.output_stride) @ base @ frame
+        points = coords.apply(coords.invert(image_to_hm), output_to_heatmap_points(out, cfg))
+        points[:, 0] = np.clip(points[:, 0], 0, w - 1)
+        points[:, 1] = np.clip(points[:, 1], 0, h - 1)
+        k = len(points)
+        return Prediction(
+            points=points, confidence=np.full(k, np.nan), heatmaps=np.zeros((k, 1, 1), np.float32),
+            heatmap_to_image=coords.invert(image_to_hm), facing="left" if facing == "left" else "right",
+            codes=self.codes, model_version=self.model.version, global_points=points.copy(),
         )
 
     def _patch_scale(self, scale: float | None) -> float:
