@@ -145,5 +145,9 @@ class ImageAnnotation:
         return [self.landmarks[c] for c in codes + extra if c in self.landmarks]
 
     @property
+    def all_reviewed(self) -> bool:
+        return all(lm.status.reviewed for lm in self.landmarks.values())
+
+    @property
     def has_prediction(self) -> bool:
         return any(lm.ai_x is not None for lm in self.landmarks.values())
