@@ -1,6 +1,13 @@
-"""Worklist: the project's images with their review status, a status filter and a name filter."""
+"""Worklist: the project's images with their review status, a status filter and a name filter.
+
+The "To check" column is each image's expected number of landmarks needing a correction (the
+sum of 1 - confidence over its unreviewed AI landmarks, ``ImageAnnotation.expected_corrections``);
+sorting by it puts the images most likely to need work first.
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
@@ -24,6 +31,8 @@ STATUS_COLOR = {
 }
 REL_PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+SORT_ROLE = Qt.ItemDataRole.UserRole + 3
+NAME, STATUS, TO_CHECK = range(3)
 
 
 class _Filter(QSortFilterProxyModel):
@@ -52,10 +61,16 @@ class Worklist(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.model = QStandardItemModel(0, 2, self)
-        self.model.setHorizontalHeaderLabels(["Image", "Status"])
+        self.model = QStandardItemModel(0, 3, self)
+        self.model.setHorizontalHeaderLabels(["Image", "Status", "To check"])
+        self.model.horizontalHeaderItem(TO_CHECK).setToolTip(
+            "Expected number of landmarks more than 2 mm off among those not yet reviewed "
+            "(sum of 1 - confidence); sort by it to review the likeliest errors first")
         self.proxy = _Filter(self)
         self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        # Where the "To check" figures come from (rel_path -> float or None): set by the window.
+        self.expected_corrections: Callable[[str], float | None] = lambda rel_path: None
         self.status_filter = QComboBox()
         self.status_filter.addItem("All images", "")
         self.status_filter.addItem("Not yet reviewed", "open")
@@ -73,6 +88,9 @@ class Worklist(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the project's order until a header is clicked
         self.summary = QLabel()
         filters = QHBoxLayout()
         filters.addWidget(self.status_filter)
@@ -103,15 +121,14 @@ class Worklist(QWidget):
         self._rows.clear()
         for record in records:
             self._rows[record.rel_path] = self.model.rowCount()
-            name, status = QStandardItem(), QStandardItem()
-            self.model.appendRow([name, status])
+            self.model.appendRow([QStandardItem(), QStandardItem(), QStandardItem()])
             self._fill(record)
         self._update_summary()
 
     def update_record(self, record) -> None:
         if record.rel_path not in self._rows:
             self._rows[record.rel_path] = self.model.rowCount()
-            self.model.appendRow([QStandardItem(), QStandardItem()])
+            self.model.appendRow([QStandardItem(), QStandardItem(), QStandardItem()])
         self._fill(record)
         self._update_summary()
 
@@ -128,7 +145,29 @@ class Worklist(QWidget):
         item.setText(STATUS_TEXT.get(status, status))
         item.setForeground(QBrush(STATUS_COLOR.get(status, QColor("black"))))
         item.setToolTip(record.error or STATUS_TEXT.get(status, status))
+        item.setData(list(STATUS_TEXT).index(status) if status in STATUS_TEXT else len(STATUS_TEXT), SORT_ROLE)
+        name.setData(record.name.lower(), SORT_ROLE)
+        self._fill_expected(row, record.rel_path)
         self.proxy.invalidate()
+
+    def _fill_expected(self, row: int, rel_path: str) -> None:
+        expected = self.expected_corrections(rel_path)
+        item = self.model.item(row, TO_CHECK)
+        item.setText("" if expected is None else f"{expected:.1f}")
+        item.setData(-1.0 if expected is None else float(expected), SORT_ROLE)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setToolTip("" if expected is None else
+                        f"about {expected:.1f} of the landmarks not yet reviewed are expected to need a correction")
+
+    def expected_of(self, rel_path: str) -> float | None:
+        """The "To check" figure shown for an image (None: nothing to check or not predicted)."""
+        row = self._rows.get(rel_path)
+        value = None if row is None else self.model.item(row, TO_CHECK).data(SORT_ROLE)
+        return None if value is None or value < 0 else float(value)
+
+    def sort_by_expected(self) -> None:
+        """The images with the most landmarks expected to need a correction first."""
+        self.view.sortByColumn(TO_CHECK, Qt.SortOrder.DescendingOrder)
 
     def _update_summary(self) -> None:
         counts: dict[str, int] = {}
