@@ -159,11 +159,12 @@ def load_set(path: Path, reference: np.ndarray | None, views: int = 1, global_vi
     raws, points = [], []
     for i in range(n):
         refined = d["refined_points"][i, :views]
-        p = d["global_points"][i] + weight * (refined.mean(axis=0) - d["global_points"][i])
-        deviation = check_shape(p, reference).deviation if reference is not None else np.full(k, np.nan)
         scale = float(d["anatomy_scale"][i])
+        trusted = Predictor._trusted_refinement(d["global_points"][i], refined.mean(axis=0), scale)[:, None]
+        p = d["global_points"][i] + weight * trusted * (refined.mean(axis=0) - d["global_points"][i])
+        deviation = check_shape(p, reference).deviation if reference is not None else np.full(k, np.nan)
         raws.append(RawSignals(
-            d["global_points"][i], d["global_mass"][i], d["global_spread_px"][i], d["global_second"][i],
+            p, d["global_points"][i], d["global_mass"][i], d["global_spread_px"][i], d["global_second"][i],
             refined, d["refine_mass"][i, :views], d["refine_spread_px"][i, :views], deviation,
             None if not np.isfinite(scale) else scale, d["mirror_points"][i],
             d["global_view_points"][i] if global_view else None,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cephview.core.errors import ModelFileError
-from cephview.model.confidence_signals import FEATURES, RawSignals, features
+from cephview.model.confidence_signals import FEATURES, NEEDS_SHAPE_MODEL, RawSignals, ShapeModel, features
 
 if TYPE_CHECKING:
     from cephview.model.modelfile import LandmarkModel
@@ -50,6 +50,7 @@ class ConfidenceCalibration:
     coef: np.ndarray  # (F,)
     intercept: np.ndarray  # (K,)
     patch_views: int = 1  # the patch views the features were measured with
+    shape: ShapeModel | None = None  # for the shape-residual signals
     model_version: str | None = None
     info: dict = field(default_factory=dict)  # what it was fitted on, its figures
 
@@ -62,7 +63,7 @@ class ConfidenceCalibration:
         return self.intercept[landmark] + ((x - self.mean) / self.scale) @ self.coef
 
     def probability(self, signals: RawSignals) -> np.ndarray:
-        x = features(signals, self.features, views=self.patch_views)
+        x = features(signals, self.features, views=self.patch_views, shape=self.shape)
         if len(x) != len(self.intercept):
             raise ModelFileError(f"confidence calibration is for {len(self.intercept)} landmarks, the model has {len(x)}")
         return 1.0 / (1.0 + np.exp(-self.logits(x)))
@@ -74,6 +75,9 @@ class ConfidenceCalibration:
             "features": list(self.features), "patch_views": self.patch_views,
             "mean": _floats(self.mean), "scale": _floats(self.scale), "coef": _floats(self.coef),
             "intercept": _floats(self.intercept), "info": self.info,
+            "shape": None if self.shape is None else {
+                "mean": _floats(self.shape.mean), "cov": _floats(self.shape.cov), "typical": _floats(self.shape.typical),
+            },
         }
 
     @classmethod
@@ -97,16 +101,29 @@ class ConfidenceCalibration:
             if not all(np.isfinite(a).all() for a in arrays.values()) or (arrays["scale"] <= 0).any():
                 raise ValueError("numbers must be finite, scales positive")
             views = int(data.get("patch_views", 1))
+            shape = None
+            if data.get("shape") is not None:
+                k = len(landmarks)
+                mean = np.asarray(data["shape"]["mean"], dtype=np.float64).reshape(k, 2)
+                cov = np.asarray(data["shape"]["cov"], dtype=np.float64).reshape(2 * k, 2 * k)
+                typical = np.asarray(data["shape"]["typical"], dtype=np.float64).reshape(k)
+                if not (np.isfinite(mean).all() and np.isfinite(cov).all() and (typical > 0).all()):
+                    raise ValueError("shape model numbers must be finite")
+                shape = ShapeModel(mean, cov, typical)
+            elif any(n in NEEDS_SHAPE_MODEL for n in names):
+                raise ValueError("shape signals without a shape model")
             return cls(landmarks, names, arrays["mean"], arrays["scale"], arrays["coef"], arrays["intercept"],
-                       views, data.get("model_version"), dict(data.get("info", {})))
+                       views, shape, data.get("model_version"), dict(data.get("info", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"{where}: not a valid confidence calibration ({exc})") from None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        """One key a line, so a reader sees the weights at a glance."""
+        data = self.to_json()
+        Path(path).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()) + "\n}\n")
 
 
-KNOWN_FEATURES = FEATURES + ("mirror_shift_mm", "global_view_shift_mm")
+KNOWN_FEATURES = FEATURES + NEEDS_SHAPE_MODEL + ("mirror_shift_mm", "global_view_shift_mm")
 
 
 class HeatmapMass:
@@ -166,7 +183,7 @@ def calibration_for(model: "LandmarkModel") -> ConfidenceCalibration | HeatmapMa
 # ---------------------------------------------------------------------------- fitting
 def fit_calibration(
     x: np.ndarray, landmark: np.ndarray, within: np.ndarray, names: tuple[str, ...], codes: list[str],
-    l2: float = 1.0, l2_intercept: float = 0.5, weights: np.ndarray | None = None,
+    l2: float = 1.0, l2_intercept: float = 0.5, weights: np.ndarray | None = None, shape: ShapeModel | None = None,
 ) -> ConfidenceCalibration:
     """Fit the logistic model on samples ``x`` (N, F) of landmarks ``landmark`` (N,) indices,
     ``within`` (N,) bool: was the landmark within TARGET_MM.
@@ -204,7 +221,7 @@ def fit_calibration(
     result = minimize(loss, start, jac=True, method="L-BFGS-B")
     if not result.success:
         log.warning("confidence fit: %s", result.message)
-    return ConfidenceCalibration(list(codes), tuple(names), mean, scale, result.x[:f], result.x[f:])
+    return ConfidenceCalibration(list(codes), tuple(names), mean, scale, result.x[:f], result.x[f:], shape=shape)
 
 
 def _floats(a: np.ndarray) -> list[float]:

@@ -54,6 +54,7 @@ def map_shape(logits: np.ndarray, peaks: np.ndarray, sigma: float) -> MapShape:
 class RawSignals:
     """What the predictor measured on one image, before it is reduced to features."""
 
+    points: np.ndarray  # (K, 2) image pixels, the final positions
     global_points: np.ndarray  # (K, 2) image pixels, whole-image stage
     global_mass: np.ndarray  # (K,) probability within 2 sigma of the global peak
     global_spread_px: np.ndarray  # (K,) image pixels
@@ -71,9 +72,11 @@ FEATURES = (
     "global_mass", "refine_mass", "global_spread_mm", "refine_spread_mm", "global_second",
     "stage_shift_mm", "view_spread_mm", "shape_deviation", "scale_offset",
 )
+NEEDS_SHAPE_MODEL = ("shape_residual_mm", "shape_residual_z")
 
 
-def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | None = None) -> np.ndarray:
+def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | None = None,
+             shape: "ShapeModel | None" = None) -> np.ndarray:
     """(K, len(FEATURES)) numbers a calibration model can combine; ``views`` limits the patch views used.
 
     Masses enter as logits, distances as log(1 + mm): both spread the informative low end.
@@ -108,6 +111,10 @@ def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | No
     for name, points in (("mirror_shift_mm", raw.mirror_points), ("global_view_shift_mm", raw.global_view_points)):
         if points is not None:
             cols[name] = np.log1p(np.linalg.norm(points - raw.global_points, axis=1) * to_mm)
+    if shape is not None and any(n in NEEDS_SHAPE_MODEL for n in names):
+        residual = shape.residual_px(raw.points)
+        cols["shape_residual_mm"] = np.log1p(residual * TRAINING_MM_PER_PX)
+        cols["shape_residual_z"] = np.log1p(residual / shape.typical)
     missing = [n for n in names if n not in cols]
     if missing:
         raise ValueError(f"signals not measured on this prediction: {', '.join(missing)}")
@@ -117,3 +124,73 @@ def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | No
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))
+
+
+# ---------------------------------------------------------------------------- the shape model
+def align_to(points: np.ndarray, target: np.ndarray, use: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """``points`` (K, 2) moved onto ``target`` by the similarity (Procrustes, no reflection) that
+    best matches the landmarks ``use`` (default all); returns the moved points and the scale."""
+    use = np.ones(len(points), bool) if use is None else use
+    p_mean, t_mean = points[use].mean(axis=0), target[use].mean(axis=0)
+    p, t = points[use] - p_mean, target[use] - t_mean
+    u, s, vt = np.linalg.svd(p.T @ t)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, d]) @ vt
+    scale = (s * np.array([1.0, d])).sum() / max((p**2).sum(), 1e-12)
+    return (points - p_mean) @ rot * scale + t_mean, float(scale)
+
+
+@dataclass
+class ShapeModel:
+    """Where each landmark should be given all the others: a Gaussian model of aligned head shapes.
+
+    Fitted on expert annotations (``mean`` (K, 2), ``cov`` (2K, 2K) in training pixels), so a
+    landmark far from where the other landmarks put it is likely on the wrong structure.
+    """
+
+    mean: np.ndarray
+    cov: np.ndarray
+    typical: np.ndarray | None = None  # (K,) RMS residual of each landmark on the fitted shapes
+
+    def __post_init__(self) -> None:
+        k = len(self.mean)
+        self._gain = []
+        for i in range(k):
+            own = [2 * i, 2 * i + 1]
+            rest = [j for j in range(2 * k) if j not in own]
+            self._gain.append((rest, self.cov[np.ix_(own, rest)] @ np.linalg.inv(self.cov[np.ix_(rest, rest)])))
+        if self.typical is None:
+            self.typical = np.ones(k)
+
+    @classmethod
+    def fit(cls, shapes: np.ndarray, shrink: float = 0.2) -> "ShapeModel":
+        """``shapes`` (N, K, 2) of complete annotations, in pixels of the training data."""
+        mean = shapes[0]
+        for _ in range(5):  # generalised Procrustes: align to the mean, recompute it
+            aligned = np.stack([align_to(s, mean)[0] for s in shapes])
+            new = aligned.mean(axis=0)
+            mean = align_to(new, shapes[0])[0]
+        flat = aligned.reshape(len(shapes), -1)
+        cov = np.cov(flat, rowvar=False)
+        # Shrunk towards independence: with 38 numbers from ~150 shapes the full regression overfits
+        # (in-sample residuals 1.2 mm, 1.5 mm on other patients); 0.2 separated a 4 mm displacement
+        # from the natural residual best on the validation patients.
+        cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov))
+        model = cls(aligned.mean(axis=0), cov)
+        residuals = np.stack([model._residuals(s) for s in aligned])
+        model.typical = np.sqrt((residuals**2).mean(axis=0))
+        return model
+
+    def residual_px(self, points: np.ndarray) -> np.ndarray:
+        """(K,) distance of each landmark from where the others predict it, in training pixels
+        (the shape aligned to the mean shape on all its landmarks first)."""
+        aligned, _ = align_to(points, self.mean)
+        return self._residuals(aligned)
+
+    def _residuals(self, aligned: np.ndarray) -> np.ndarray:
+        flat, mu = aligned.ravel(), self.mean.ravel()
+        out = np.zeros(len(aligned))
+        for i, (rest, gain) in enumerate(self._gain):
+            expected = mu[2 * i : 2 * i + 2] + gain @ (flat[rest] - mu[rest])
+            out[i] = np.linalg.norm(aligned[i] - expected)
+        return out
