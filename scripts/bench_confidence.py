@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     model = load_model(model_path)
     reference = reference_distances(model.meta)
-    collector = Predictor(model, patch_views=2, global_view=True, calibration=HeatmapMass())
+    collector = Predictor(model, patch_views=2, global_view=True, calibration=HeatmapMass(), all_signals=True)
     sets = []
     for name, dataset in device_bench_sets(args, args.scales):
         path = cache_file(args.cache, name)

@@ -62,7 +62,8 @@ def collect_validation(model_path: Path, isbi: Path, cache: Path, work: Path, pa
                        global_view: bool = True) -> list[Path]:
     """Signals of the validation images and their simulated devices (skips sets already cached)."""
     model = load_model(model_path)
-    predictor = Predictor(model, patch_views=patch_views, global_view=global_view, calibration=HeatmapMass())
+    predictor = Predictor(model, patch_views=patch_views, global_view=global_view, calibration=HeatmapMass(),
+                          all_signals=True)
     files = []
     for name, dataset in validation_sets(isbi, list(model.meta["val_images"]), work):
         out = cache_file(cache, name)

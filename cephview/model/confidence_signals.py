@@ -29,7 +29,7 @@ SECOND_PEAK_RADIUS_SIGMA = 4.0  # a "second" peak lies at least this far from th
 
 @dataclass
 class MapShape:
-    """Per channel of a stack of heatmaps: where the peak is and how the probability spreads."""
+    """Per channel of a stack of heatmaps: how the probability spreads around the chosen peak."""
 
     spread: np.ndarray  # (K,) RMS distance of the probability from the peak, heatmap pixels
     second: np.ndarray  # (K,) highest probability beyond SECOND_PEAK_RADIUS_SIGMA / peak probability
@@ -73,6 +73,7 @@ FEATURES = (
     "stage_shift_mm", "view_spread_mm", "shape_deviation", "scale_offset",
 )
 NEEDS_SHAPE_MODEL = ("shape_residual_mm", "shape_residual_z")
+NEEDS_GLOBAL_SHAPE = {"global_spread_mm", "global_second"}  # the whole-image map's shape (costly)
 
 
 def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | None = None,

