@@ -135,7 +135,7 @@ def collect(predictor: Predictor, dataset: LandmarkDataset, out: Path) -> Path:
     np.savez_compressed(
         out, truth=np.stack(truth), mm=np.array(mm), anatomy_scale=np.array(scales), names=np.array(names),
         refine_weights=np.asarray(predictor.model.meta.get("refine_weights", [1.0] * len(predictor.codes))),
-        description=dataset.description, **{k: np.stack(v) for k, v in arrays.items()},
+        description=dataset.description, **{k: np.stack(v) for k, v in arrays.items() if v[0] is not None},
     )
     return out
 
@@ -153,8 +153,13 @@ class SignalSet:
 
 def load_set(path: Path, reference: np.ndarray | None, views: int = 1, global_view: bool = True) -> SignalSet:
     """Rebuild a set's predictions as a predictor with ``views`` patch views would have made them."""
-    d = np.load(path)
+    d = dict(np.load(path))
     n, k = d["truth"].shape[:2]
+    for optional in ("mirror_points", "global_view_points"):  # views a collection may have left out
+        if optional not in d:
+            d[optional] = [None] * n
+        elif not global_view and optional == "global_view_points":
+            d[optional] = [None] * n
     weight = d["refine_weights"][:, None]
     raws, points = [], []
     for i in range(n):
@@ -166,8 +171,7 @@ def load_set(path: Path, reference: np.ndarray | None, views: int = 1, global_vi
         raws.append(RawSignals(
             p, d["global_points"][i], d["global_mass"][i], d["global_spread_px"][i], d["global_second"][i],
             refined, d["refine_mass"][i, :views], d["refine_spread_px"][i, :views], deviation,
-            None if not np.isfinite(scale) else scale, d["mirror_points"][i],
-            d["global_view_points"][i] if global_view else None,
+            None if not np.isfinite(scale) else scale, d["mirror_points"][i], d["global_view_points"][i],
         ))
         points.append(p)
     points = np.stack(points)
