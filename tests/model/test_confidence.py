@@ -148,7 +148,7 @@ def test_the_shape_model_points_at_the_displaced_landmark(isbi_root):
 
 def test_a_refinement_that_jumps_far_from_the_whole_image_estimate_is_not_trusted():
     g = np.zeros((3, 2))
-    refined = np.array([[10.0, 0.0], [(MAX_REFINE_SHIFT_MM + 0.5) / 0.1, 0.0], [30.0, 0.0]])
+    refined = np.array([[10.0, 0.0], [(MAX_REFINE_SHIFT_MM + 0.5) / 0.1, 0.0], [40.0, 0.0]])
     assert Predictor._trusted_refinement(g, refined, 1.0).tolist() == [1.0, 0.0, 1.0]
-    # on a device drawing the head at half size, 30 px is 6 mm of anatomy
+    # on a device drawing the head at half size, 40 px is 8 mm of anatomy
     assert Predictor._trusted_refinement(g, refined, 0.5).tolist() == [1.0, 0.0, 0.0]
