@@ -1,6 +1,6 @@
 """Does confidence find the wrong landmarks, and is it an honest probability? Test1 and simulated devices.
 
-    python scripts/bench_confidence.py [--model FILE] [--scales 0.7 0.5 1.4] [--cache DIR] [--ablation] [--cost]
+    python scripts/bench_confidence.py [--model FILE] [--scales 0.7 0.5 1.4] [--n N] [--cache DIR] [--ablation] [--cost]
 
 For ISBI Test1 and the simulated devices of ``bench_patch_scale.py`` (made from Test1), prints
 the model's MRE and, for its confidence: the share within 2 mm, the mean confidence, the AUC
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = device_bench_parser(__doc__)
     ap.add_argument("--scales", type=float, nargs="+", default=[0.7, 0.5, 1.4])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/cephview-confidence"))
+    ap.add_argument("--n", type=int, help="only the first N Test1 images (and their simulated devices)")
     ap.add_argument("--ablation", action="store_true", help="score other sets of signals, refitted on the validation cache")
     ap.add_argument("--cost", action="store_true", help="time prediction with the costly views")
     ap.add_argument("--runs", type=int, default=5, help="timing runs for --cost")
@@ -94,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     reference = reference_distances(model.meta)
     collector = Predictor(model, patch_views=2, global_view=True, calibration=HeatmapMass(), all_signals=True)
     sets = []
-    for name, dataset in device_bench_sets(args, args.scales):
-        path = cache_file(args.cache, name)
+    for name, dataset in device_bench_sets(args, args.scales, args.n):
+        path = cache_file(args.cache, name if args.n is None else f"{name} first{args.n}")
         if not path.is_file():
             collect(collector, dataset, path)
         sets.append((name, load_set(path, reference)))
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<30}{'validation (CV)':<26}" + format_report_row(confidence_report(conf, err)))
             fitted = fit(train, names, codes, shape)
             for name, _ in sets:
-                s = load_set(cache_file(args.cache, name), reference, views=views)
+                path = cache_file(args.cache, name if args.n is None else f"{name} first{args.n}")
+                s = load_set(path, reference, views=views)
                 conf = confidences(fitted, s.raws, names, shape)
                 print(f"{'':<30}{name:<26}" + format_report_row(confidence_report(conf, s.errors_mm)))
     return 0
