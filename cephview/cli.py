@@ -275,11 +275,20 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- evaluate
+def reliability_plot_path(plot: Path) -> Path:
+    """``errors.png`` -> ``errors-reliability.png``: the second figure of ``evaluate --plot``."""
+    plot = Path(plot)
+    return plot.with_name(f"{plot.stem}-reliability{plot.suffix or '.png'}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.compare:
         from cephview.cli_experiments import run_compare
 
         return run_compare(args)
+    from cephview.model.confidence_metrics import (
+        REPORT_HEADER, confidence_report, format_reliability, format_report_row, reliability,
+    )
     from cephview.model.evaluate import evaluate_dataset, observer_agreement, per_landmark_errors
     from cephview.model.metrics import format_table
     from cephview.model.predictor import Predictor
@@ -300,19 +309,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"\nthe doctors themselves: junior vs senior MRE {observers.mre:.3f} {observers.unit} "
               f"(SDR2 {100 * observers.sdr.get(2.0, float('nan')):.1f}%); each doctor lies "
               f"{observers.mre / 2:.3f} {observers.unit} from their mean on average")
+    ref = result.evaluations[0]
+    errors = per_landmark_errors(result, dataset, ref.reference)
+    conf = confidence_report(result.confidences, errors)
+    print(f"\nconfidence (probability within 2 {ref.unit} of the {ref.reference}): finding the errors, calibration")
+    print(REPORT_HEADER + "\n" + format_report_row(conf))
+    print(format_reliability(reliability(result.confidences, errors)))
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": predictor.model.version, "dataset": dataset.description,
             "seconds_per_image": result.seconds_per_image, "failures": result.failures,
             "evaluations": [e.to_dict() for e in result.evaluations],
             "observer_agreement": observers.to_dict() if observers is not None else None,
+            "confidence": conf.to_dict(),
         }, indent=2))
     if args.plot:
-        from cephview.model.error_plot import draw_error_boxplot
+        from cephview.model.error_plot import draw_error_boxplot, draw_reliability_diagram
 
-        ref = result.evaluations[0]
-        errors = per_landmark_errors(result, dataset, ref.reference)
         draw_error_boxplot(errors, dataset.schema.codes, args.plot, ref.unit, f"{dataset.description} vs {ref.reference}")
+        diagram = reliability_plot_path(args.plot)
+        draw_reliability_diagram(reliability(result.confidences, errors), diagram,
+                                 f"{dataset.description} vs {ref.reference}, ECE {conf.ece:.3f}")
+        print(f"plots: {args.plot} (errors per landmark), {diagram} (confidence reliability)")
     return report_failures(result.failures, len(dataset))
 
 
@@ -401,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_args(p, "test1")
     p.add_argument("--model", type=Path)
     p.add_argument("--json", type=Path)
-    p.add_argument("--plot", type=Path, help="PNG box plot of per-landmark errors")
+    p.add_argument("--plot", type=Path, help="PNG box plot of per-landmark errors; the confidence reliability "
+                                             "diagram goes beside it as NAME-reliability.png")
     p.add_argument("--no-refine", action="store_true")
     add_patch_views_arg(p)
     p.add_argument("--device", default="cpu")

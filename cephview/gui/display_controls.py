@@ -83,13 +83,15 @@ class DisplayControls(QWidget):
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1.0)
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(layer.low_confidence)
-        self.threshold.setToolTip("AI landmarks below this confidence get a red dashed ring and a '?'")
+        self.threshold.setValue(layer.check_below)
+        self.threshold.setToolTip("Confidence is the probability that the AI landmark lies within 2 mm of where "
+                                  "experts would put it. AI landmarks below this get a red dashed ring and a '?'; "
+                                  "saved with the project")
         marker_box = QGroupBox("Landmarks")
         markers = QFormLayout(marker_box)
         markers.addRow("Marker size", self.marker_size)
         markers.addRow(self.labels)
-        markers.addRow("Low confidence below", self.threshold)
+        markers.addRow("Check landmarks below", self.threshold)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -108,7 +110,7 @@ class DisplayControls(QWidget):
         self.opacity.valueChanged.connect(lambda v: overlay.set_opacity(v / 100.0))
         self.marker_size.valueChanged.connect(layer.set_marker_size)
         self.labels.toggled.connect(layer.set_labels_visible)
-        self.threshold.valueChanged.connect(layer.set_low_confidence)
+        self.threshold.valueChanged.connect(layer.set_check_below)
         viewer.displayChanged.connect(self.sync_from_viewer)
 
     def set_radiograph(self, radiograph) -> None:

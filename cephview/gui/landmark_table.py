@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 from cephview.core.annotations import LandmarkStatus
-from cephview.gui.landmark_items import LOW_CONFIDENCE_COLOR
+from cephview.core.annotations import DEFAULT_CHECK_BELOW
+from cephview.gui.landmark_items import LOW_CONFIDENCE_COLOR, confidence_words
 
 STATUS_WORDS = {
     LandmarkStatus.AI: "AI",
@@ -43,7 +44,7 @@ class LandmarkTableModel(QAbstractTableModel):
     def __init__(self, session: ReviewSession, parent=None) -> None:
         super().__init__(parent)
         self.session = session
-        self.low_confidence = 0.3
+        self.check_below = DEFAULT_CHECK_BELOW
         self.awaiting_ai = False  # the AI is working on this image: unpredicted landmarks are "pending"
         self._codes: list[str] = []
         session.imageChanged.connect(self._reset)
@@ -54,8 +55,8 @@ class LandmarkTableModel(QAbstractTableModel):
         self._codes = self.session.codes()
         self.endResetModel()
 
-    def set_low_confidence(self, threshold: float) -> None:
-        self.low_confidence = threshold
+    def set_check_below(self, threshold: float) -> None:
+        self.check_below = threshold
         self._on_landmarks_changed(self._codes)
 
     def set_awaiting_ai(self, awaiting: bool) -> None:
@@ -127,15 +128,20 @@ class LandmarkTableModel(QAbstractTableModel):
                 v = mm[0] if col == X_MM else mm[1]
                 return "" if v is None else f"{v:.2f}"
             if col == CONF:
-                return "" if lm.confidence is None else f"{lm.confidence:.2f}"
+                conf = lm.review_confidence
+                if role != Qt.ItemDataRole.DisplayRole:
+                    return -1.0 if conf is None else float(conf)
+                return "" if conf is None else f"{100 * conf:.0f} %"
             if col == STATUS:
                 return self.status_text(lm) if role == Qt.ItemDataRole.DisplayRole else lm.status.value
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == STATUS:
                 return STATUS_TEXT_COLORS[lm.status]
-            if col == CONF and lm.confidence is not None and lm.confidence < self.low_confidence:
+            if col == CONF and lm.needs_check(self.check_below):
                 return LOW_CONFIDENCE_COLOR
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == CONF:
+                return confidence_words(lm, self.check_below)
             try:
                 return self.session.schema.landmark(code).hint
             except KeyError:

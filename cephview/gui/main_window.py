@@ -22,6 +22,7 @@ from cephview.gui import dialogs, shortcut_filter
 from cephview.gui.actions import build_actions
 from cephview.gui.batch_progress import BatchProgress
 from cephview.gui.compare_link import attach_compare
+from cephview.gui.confidence_review import attach_confidence_review
 from cephview.gui.cvm_widget import CvmWidget
 from cephview.gui.dicom_actions import attach_dicom
 from cephview.gui.display_controls import DisplayControls
@@ -129,6 +130,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self._view_timer.timeout.connect(self._save_view)
         self._loading = False
         self._connect()
+        self.confidence_review = attach_confidence_review(self)  # the project's threshold, legend, worklist figures
         self._restore_settings()
         self._update_enabled()
 
@@ -170,7 +172,6 @@ class MainWindow(ProjectMixin, QMainWindow):
         self.layer.markerClicked.connect(s.select)
         self.table.editRequested.connect(c.move)
         self.cvm.stageChosen.connect(c.set_cvm_stage)
-        self.controls.threshold.valueChanged.connect(self._on_threshold_changed)
         self.controls.heatmapToggled.connect(self._on_heatmap_toggled)
         self.ruler.measured.connect(self._on_ruler_measured)
         self.ruler.statusMessage.connect(self._show_message)
@@ -234,10 +235,6 @@ class MainWindow(ProjectMixin, QMainWindow):
         self._view_timer.stop()
         if self.session.is_open and not self._loading:
             self.session.save_view(self.viewer.view_state())
-
-    def _on_threshold_changed(self, value: float) -> None:
-        self.controller.low_confidence = value
-        self.table.model.set_low_confidence(value)
 
     # ---- edits needing the window --------------------------------------------------------
     def set_place_mode(self, on: bool) -> None:
@@ -441,7 +438,6 @@ class MainWindow(ProjectMixin, QMainWindow):
             self.restoreState(state)
         self.controls.marker_size.setValue(float(s.value("markers/size", self.layer.marker_size)))
         self.controls.labels.setChecked(str(s.value("markers/labels", "true")).lower() == "true")
-        self.controls.threshold.setValue(float(s.value("markers/low_confidence", self.layer.low_confidence)))
         self.welcome.set_recent(self.recent_projects())
         self.measurements.set_norm_set(str(s.value("measurements/norm_set", self.live.norm_set)))
         for name in str(s.value("tracing/analyses", "")).split(","):
@@ -453,7 +449,6 @@ class MainWindow(ProjectMixin, QMainWindow):
         s.setValue("window/state", self.saveState())
         s.setValue("markers/size", self.layer.marker_size)
         s.setValue("markers/labels", "true" if self.layer.labels_visible else "false")
-        s.setValue("markers/low_confidence", self.layer.low_confidence)
         s.setValue("measurements/norm_set", self.live.norm_set)
         s.setValue("tracing/analyses", ",".join(self.tracing.enabled))
         s.sync()

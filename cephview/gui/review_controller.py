@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
 
-from cephview.core.annotations import LandmarkStatus
+from cephview.core.annotations import DEFAULT_CHECK_BELOW, LandmarkStatus
 from cephview.core.calibration import Calibration
 from cephview.gui import commands
 from cephview.gui.session import ReviewSession
@@ -31,7 +31,7 @@ class ReviewController(QObject):
         self.session = session
         self.undo_group = QUndoGroup(self)
         self.stacks: dict[str, QUndoStack] = {}
-        self.low_confidence = 0.3
+        self.check_below = DEFAULT_CHECK_BELOW  # the project's "check landmarks below" threshold
         self.place_mode = False
         # Asked (code, deviation) before a correction far outside the head's proportions is saved;
         # False keeps the landmark where it was. None: no one to ask, the edit is saved.
@@ -195,10 +195,24 @@ class ReviewController(QObject):
             self._select(code)
 
     def next_low_confidence(self) -> None:
-        code = self._next_matching(
-            lambda lm: lm.status is LandmarkStatus.AI and lm.confidence is not None and lm.confidence < self.low_confidence
-        )
-        if code is None:
-            self.message.emit(f"No AI landmark below confidence {self.low_confidence:.2f} left to review")
-        else:
-            self._select(code)
+        """Walk the unreviewed AI landmarks from the least to the most confident (``L``).
+
+        The walk goes on from the selected landmark's place in that order, so correcting it
+        (which makes it reviewed) does not send the next ``L`` back to the start.
+        """
+        ann = self.session.annotation
+        order = ann.check_order() if ann is not None else []
+        if not order:
+            self.message.emit("Every landmark of this image has been reviewed")
+            return
+        rank = {lm.code: i for i, lm in enumerate(ann.ordered())}
+        key = lambda lm: (1.0 if lm.confidence is None else lm.confidence, rank[lm.code])  # noqa: E731
+        current = self.session.landmark(self.session.selected) if self.session.selected else None
+        later = [lm for lm in order if current is not None and key(lm) > key(current)]
+        target = later[0] if later else order[0]
+        self._select(target.code)
+        position = order.index(target) + 1
+        conf = "no confidence" if target.confidence is None else f"{100 * target.confidence:.0f} % confident"
+        below = sum(lm.needs_check(self.check_below) for lm in order)
+        self.message.emit(f"{target.code}: {conf}, {position} of {len(order)} to review by confidence "
+                          f"({below} below {100 * self.check_below:.0f} %)")

@@ -29,6 +29,7 @@ class LandmarkModel:
     schema: str
     stages: dict[str, tuple[StageConfig, torch.nn.Module]]
     meta: dict = field(default_factory=dict)  # version, training data, metrics, ...
+    source: Path | None = None  # the file it was read from (its confidence calibration lies beside it)
 
     @property
     def version(self) -> str:
@@ -139,4 +140,4 @@ def load_model(path: str | Path | None = None) -> LandmarkModel:
         raise ModelFileError(f"{path}: model weights do not match their description ({exc})"[:400]) from None
     if "global" not in stages:
         raise ModelFileError(f"{path}: model has no global stage")
-    return LandmarkModel(payload["schema"], stages, dict(payload.get("meta", {})))
+    return LandmarkModel(payload["schema"], stages, dict(payload.get("meta", {})), source=path)
