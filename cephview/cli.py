@@ -135,10 +135,13 @@ def _check_train_numbers(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cephview.model.config import TrainConfig
+    from cephview.cli_experiments import launch_distributed, list_configs_text, reproduce_command, train_config
     from cephview.model.train import TrainingCancelled, TrainProgress, fit
     from cephview.progress import ProgressBar, format_seconds
 
+    if args.list_configs:
+        print(list_configs_text())
+        return 0
     _check_train_numbers(args)
     if args.encoder == "resnet18" and not has_torchvision():  # say so before the images load
         raise CephviewError(torchvision_missing_message())
@@ -146,24 +149,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return cmd_train_project(args)
     if args.out is None:
         raise CephviewError("--out is missing: give the model file to write (or --project DIR to fine-tune a project)")
+    cfg, experiment = train_config(args)  # a bad configuration fails before the images are read
     dataset = open_dataset_from_args(args)
-    cfg = TrainConfig()
-    if args.init:  # fine-tuning: fewer epochs and a gentler rate unless told otherwise
-        cfg.epochs_global, cfg.epochs_refine, cfg.lr, cfg.warmup_epochs = 10, 8, 2e-4, 0
-    if args.epochs is not None:
-        cfg.epochs_global = cfg.epochs_refine = args.epochs
-    for name in ("epochs_global", "epochs_refine", "lr", "seed", "val_fraction"):
-        if getattr(args, name) is not None:
-            setattr(cfg, name, getattr(args, name))
-    if args.stages:
-        cfg.stages = args.stages.split(",")
-    if args.encoder:
-        cfg.global_stage.encoder = cfg.refine_stage.encoder = args.encoder
-    if args.input_size:
-        cfg.global_stage.input_width, cfg.global_stage.input_height = _parse_size(args.input_size)
-    if args.patch_size:
-        cfg.refine_stage.input_width = cfg.refine_stage.input_height = args.patch_size
-    cfg.num_threads = args.threads
+    command = reproduce_command(args, experiment, cfg)
+    if args.devices > 1 or args.nodes > 1:
+        return launch_distributed(args, cfg, experiment, command)
     bar = ProgressBar("train")
 
     def progress(p: TrainProgress) -> None:
@@ -174,7 +164,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.update(p.step, p.steps, f"{p.stage} epoch {p.epoch}/{p.epochs} loss {p.loss:.4f}", p.seconds_left)
 
     try:
-        model = fit(dataset, cfg, args.out, init=args.init, device=args.device, progress=progress, resume=args.resume)
+        model = fit(dataset, cfg, args.out, init=args.init, device=args.device, progress=progress, resume=args.resume,
+                    experiment=experiment.meta(command))
     except TrainingCancelled as exc:
         error(str(exc))
         return 1
@@ -284,7 +275,20 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- evaluate
+def reliability_plot_path(plot: Path) -> Path:
+    """``errors.png`` -> ``errors-reliability.png``: the second figure of ``evaluate --plot``."""
+    plot = Path(plot)
+    return plot.with_name(f"{plot.stem}-reliability{plot.suffix or '.png'}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.compare:
+        from cephview.cli_experiments import run_compare
+
+        return run_compare(args)
+    from cephview.model.confidence_metrics import (
+        REPORT_HEADER, confidence_report, format_reliability, format_report_row, reliability,
+    )
     from cephview.model.evaluate import evaluate_dataset, observer_agreement, per_landmark_errors
     from cephview.model.metrics import format_table
     from cephview.model.predictor import Predictor
@@ -305,19 +309,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"\nthe doctors themselves: junior vs senior MRE {observers.mre:.3f} {observers.unit} "
               f"(SDR2 {100 * observers.sdr.get(2.0, float('nan')):.1f}%); each doctor lies "
               f"{observers.mre / 2:.3f} {observers.unit} from their mean on average")
+    ref = result.evaluations[0]
+    errors = per_landmark_errors(result, dataset, ref.reference)
+    conf = confidence_report(result.confidences, errors)
+    print(f"\nconfidence (probability within 2 {ref.unit} of the {ref.reference}): finding the errors, calibration")
+    print(REPORT_HEADER + "\n" + format_report_row(conf))
+    print(format_reliability(reliability(result.confidences, errors)))
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": predictor.model.version, "dataset": dataset.description,
             "seconds_per_image": result.seconds_per_image, "failures": result.failures,
             "evaluations": [e.to_dict() for e in result.evaluations],
             "observer_agreement": observers.to_dict() if observers is not None else None,
+            "confidence": conf.to_dict(),
         }, indent=2))
     if args.plot:
-        from cephview.model.error_plot import draw_error_boxplot
+        from cephview.model.error_plot import draw_error_boxplot, draw_reliability_diagram
 
-        ref = result.evaluations[0]
-        errors = per_landmark_errors(result, dataset, ref.reference)
         draw_error_boxplot(errors, dataset.schema.codes, args.plot, ref.unit, f"{dataset.description} vs {ref.reference}")
+        diagram = reliability_plot_path(args.plot)
+        draw_reliability_diagram(reliability(result.confidences, errors), diagram,
+                                 f"{dataset.description} vs {ref.reference}, ECE {conf.ece:.3f}")
+        print(f"plots: {args.plot} (errors per landmark), {diagram} (confidence reliability)")
     return report_failures(result.failures, len(dataset))
 
 
@@ -382,8 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs-global", type=int)
     p.add_argument("--epochs-refine", type=int)
     p.add_argument("--stages", help="comma-separated: global,refine")
-    p.add_argument("--encoder", choices=["efficientnet_lite0", "resnet18"],
-                   help="default efficientnet_lite0" + ("" if has_torchvision() else "; resnet18 needs torchvision (not here)"))
+    p.add_argument("--encoder", choices=["efficientnet_lite0", "resnet18", "resnet50"],
+                   help="default efficientnet_lite0" + ("" if has_torchvision() else "; the ResNets need torchvision (not here)"))
     p.add_argument("--input-size", help="global stage input WxH, multiples of 32 (default 320x384)")
     p.add_argument("--patch-size", type=int, help="refinement patch side in pixels (default 128)")
     p.add_argument("--lr", type=float)
@@ -392,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    from cephview.cli_experiments import add_compare_args, add_train_experiment_args
+
+    add_train_experiment_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list a project's model versions, or --activate one")
@@ -403,10 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_args(p, "test1")
     p.add_argument("--model", type=Path)
     p.add_argument("--json", type=Path)
-    p.add_argument("--plot", type=Path, help="PNG box plot of per-landmark errors")
+    p.add_argument("--plot", type=Path, help="PNG box plot of per-landmark errors; the confidence reliability "
+                                             "diagram goes beside it as NAME-reliability.png")
     p.add_argument("--no-refine", action="store_true")
     add_patch_views_arg(p)
     p.add_argument("--device", default="cpu")
+    add_compare_args(p)
     p.set_defaults(func=cmd_evaluate)
 
     from cephview.cli_report import add_landmark_source_args

@@ -47,6 +47,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--analyses", help="comma-separated, e.g. steiner,downs (default: all)")
     p.add_argument("--force", action="store_true", help="superimpose films whose DICOM PatientID differs")
     p.add_argument("--pdf", action="store_true", help="also write progress.pdf, the report's progress page")
+    p.add_argument("--include-patient", action="store_true",
+                   help="name the films by their file names in overlay.png and progress.pdf (left out by default)")
     add_landmark_source_args(p)
     p.set_defaults(func=run_superimpose)
 
@@ -66,10 +68,14 @@ def output_folder(path: Path) -> Path:
     return path
 
 
-def film_calibration(path: Path, radiograph: Radiograph, mm_per_px: float | None) -> Calibration:
-    """The film's own pixel size, else ``--mm-per-px``; a film with neither is refused."""
+def film_calibration(path: Path, radiograph: Radiograph, mm_per_px: float | None,
+                     known: Calibration | None = None) -> Calibration:
+    """The calibration ``measure`` and the window use (``known``: the project's, e.g. a ruler, or
+    the annotations'), else the film's own pixel size, else ``--mm-per-px``; a film with none is refused."""
     from cephview.core.calibration import Calibration, CalibrationSource
 
+    if known is not None and known.is_calibrated:
+        return known
     if radiograph.calibration.is_calibrated:
         return radiograph.calibration
     if mm_per_px is not None:
@@ -98,7 +104,7 @@ def run_superimpose(args: argparse.Namespace) -> int:
     from cephview.core.radiograph import load_radiograph
     from cephview.core.schema import load_schema
     from cephview.core.visits import visit_from_dicom
-    from cephview.serial_overlay import draw_overlay, write_png
+    from cephview.serial_overlay import draw_overlay, film_labels, write_png
 
     paths = (Path(args.before), Path(args.after))
     for path in paths:
@@ -120,7 +126,7 @@ def run_superimpose(args: argparse.Namespace) -> int:
     annotations = []
     for path, film in zip(paths, films):
         ann = source.annotation(path, film)
-        ann.calibration = film_calibration(path, film, args.mm_per_px)
+        ann.calibration = film_calibration(path, film, args.mm_per_px, ann.calibration)
         ann.image = str(path)
         annotations.append(ann)
     out = output_folder(args.out)
@@ -133,7 +139,9 @@ def run_superimpose(args: argparse.Namespace) -> int:
     if result.unreviewed:
         warn(f"registered on landmarks nobody has reviewed ({', '.join(result.unreviewed)}): the result is provisional")
     write_superimposition_csvs(out, result)
-    labels = (film_label("before", paths[0], dates[0]), film_label("after", paths[1], dates[1]))
+    # File names often carry the patient's name: the outputs name the films by their dates unless asked.
+    labels = ((film_label("before", paths[0], dates[0]), film_label("after", paths[1], dates[1]))
+              if args.include_patient else film_labels(dates))
     overlay_analyses = [a for a in (analyses or OVERLAY_ANALYSES) if a in OVERLAY_ANALYSES] or list(analyses or [])[:1]
     overlay = draw_overlay(films[0].display, films[1].display, result, overlay_analyses, labels)
     write_png(out / "overlay.png", overlay)

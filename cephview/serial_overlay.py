@@ -151,3 +151,8 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def film_labels(dates: tuple[str | None, str | None] | list[str | None]) -> tuple[str, str]:
+    """The two films named without their files (whose names often carry the patient's): by date."""
+    return tuple(word + (f" ({when})" if when else "") for word, when in zip(("before", "after"), dates))  # type: ignore[return-value]

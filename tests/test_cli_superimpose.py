@@ -23,6 +23,7 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittle
 
 from cephview.cli import main
 from cephview.core.datasets.isbi import read_isbi_annotation
+from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
 
 CODES = load_schema("isbi2015").codes
@@ -278,5 +279,32 @@ def test_pdf_progress_page(films, tmp_path, capsys, qapp):
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(out / "progress.pdf"), "-"], capture_output=True, text=True,
                               check=True).stdout
-        assert "001_t1.dcm (2025-06-12)" in text and "SNB" in text
-        assert "ISBI-001" not in text  # the patient ID stays out of the report
+        assert "after (2025-06-12)" in text and "SNB" in text
+        # the patient ID and the file names (which often carry the patient's name) stay out unless asked
+        assert "ISBI-001" not in text and "001_t1" not in text
+        named = tmp_path / "named"
+        code, err = run(["superimpose", films["before"], films["after"], "--annotations", films["csv"],
+                         "--mm-per-px", BEFORE_MM, "--analyses", "steiner", "--pdf", "--include-patient",
+                         "--out", named], capsys)
+        assert code == 0, err
+        text = subprocess.run(["pdftotext", str(named / "progress.pdf"), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "001_t1.dcm (2025-06-12)" in text
+
+
+def test_film_calibration_follows_measure_and_the_window():
+    """The project's (or the annotations') calibration first, as `measure` and the compare view
+    use it; then the file's own pixel size; then --mm-per-px; none of them: refused."""
+    from types import SimpleNamespace
+
+    from cephview.cli_serial import film_calibration
+    from cephview.core.calibration import Calibration, CalibrationSource
+
+    ruler = Calibration.isotropic(0.2, CalibrationSource.USER)
+    spacing = Calibration.isotropic(0.125, CalibrationSource.USER)
+    with_spacing, without = SimpleNamespace(calibration=spacing), SimpleNamespace(calibration=Calibration())
+    assert film_calibration(Path("a.dcm"), with_spacing, 0.1, ruler) is ruler
+    assert film_calibration(Path("a.dcm"), with_spacing, 0.1, Calibration()) is spacing
+    assert film_calibration(Path("a.jpg"), without, 0.1, Calibration()).row_mm == 0.1
+    with pytest.raises(CephviewError, match="--mm-per-px"):
+        film_calibration(Path("a.jpg"), without, None, None)

@@ -32,6 +32,11 @@ class LandmarkStatus(str, Enum):
 
 
 CVM_STAGES = ("CS1", "CS2", "CS3", "CS4", "CS5", "CS6")
+# A landmark's confidence is the calibrated probability that the AI put it within 2 mm of where
+# experts would (cephview/model/confidence.py). Below this, the review asks for a look; each
+# project can set its own (ProjectStore setting CHECK_BELOW_SETTING).
+DEFAULT_CHECK_BELOW = 0.8
+CHECK_BELOW_SETTING = "review_check_below"
 
 
 def utc_now() -> str:
@@ -60,6 +65,21 @@ class LandmarkAnnotation:
         if not self.has_position or self.ai_x is None or self.ai_y is None:
             return None
         return math.hypot(self.x - self.ai_x, self.y - self.ai_y)  # type: ignore[operator]
+
+    @property
+    def review_confidence(self) -> float | None:
+        """Confidence as the review sees it: the AI's for an unreviewed landmark, 1 once a clinician
+        has accepted, corrected or placed it (the stored ``confidence`` stays the AI's, so the
+        model's figures keep their meaning); None without a position or an AI confidence."""
+        if not self.has_position:
+            return None
+        if self.status.trainable:
+            return 1.0
+        return self.confidence
+
+    def needs_check(self, below: float = DEFAULT_CHECK_BELOW) -> bool:
+        """An AI landmark nobody has reviewed whose confidence is below ``below``."""
+        return self.status is LandmarkStatus.AI and self.confidence is not None and self.confidence < below
 
     # Edits return new records: records are values, which makes undo trivial.
     def moved_to(self, x: float, y: float) -> "LandmarkAnnotation":
@@ -143,6 +163,25 @@ class ImageAnnotation:
         codes = load_schema(self.schema).codes
         extra = [c for c in self.landmarks if c not in codes]
         return [self.landmarks[c] for c in codes + extra if c in self.landmarks]
+
+    @property
+    def expected_corrections(self) -> float | None:
+        """How many of the AI landmarks nobody has reviewed are expected to be more than 2 mm off:
+        the sum of (1 - confidence) over them; None when none has a confidence."""
+        values = [1.0 - lm.confidence for lm in self.landmarks.values()
+                  if lm.status is LandmarkStatus.AI and lm.confidence is not None and lm.has_position]
+        return float(sum(values)) if values else None
+
+    def check_order(self) -> list[LandmarkAnnotation]:
+        """The unreviewed AI landmarks from the least to the most confident (ties: schema order)."""
+        ordered = self.ordered()
+        rank = {lm.code: i for i, lm in enumerate(ordered)}
+        todo = [lm for lm in ordered if lm.status is LandmarkStatus.AI and lm.has_position]
+        return sorted(todo, key=lambda lm: (1.0 if lm.confidence is None else lm.confidence, rank[lm.code]))
+
+    @property
+    def all_reviewed(self) -> bool:
+        return all(lm.status.reviewed for lm in self.landmarks.values())
 
     @property
     def has_prediction(self) -> bool:

@@ -172,7 +172,8 @@ class CompareLink(QObject):
                 return None
             films.append((rel_path, film, ann))
         labels = tuple(f"{Path(rel).name}" + (f" ({v.date})" if v and v.date else "") for rel, v in order)
-        view = CompareView(films[0], films[1], labels)  # type: ignore[arg-type]
+        dates = tuple(v.date if v else None for _, v in order)
+        view = CompareView(films[0], films[1], labels, dates=dates)  # type: ignore[arg-type]
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         view.pdfRequested.connect(lambda v=view: self.save_pdf(v))
         view.destroyed.connect(lambda *_, v=view: self.views.remove(v) if v in self.views else None)
@@ -237,13 +238,17 @@ class CompareLink(QObject):
         path = dialogs.ask_save_path(view, "Save progress report (PDF)", str(suggestion), "PDF (*.pdf)")
         if not path:
             return None
+        include = dialogs.ask_include_patient(view)  # file names often carry the patient's name
+        if include is None:
+            return None
         from cephview.gui.report_progress import render_progress_pdf
-        from cephview.serial_overlay import draw_overlay
+        from cephview.serial_overlay import draw_overlay, film_labels
 
+        labels = view.labels if include else film_labels(view.dates)
         try:
             picture = draw_overlay(view.films[0].display, view.films[1].display, view.result, TRACED_ANALYSES,
-                                   view.labels)
-            render_progress_pdf(view.result, picture, view.labels, path)
+                                   labels)
+            render_progress_pdf(view.result, picture, labels, path)
         except (OSError, CephviewError) as exc:
             self.error.emit("Progress report not saved", str(exc), "Choose another folder or file name.")
             return None

@@ -92,7 +92,8 @@ class CompareView(QWidget):
     pdfRequested = Signal()
 
     def __init__(self, before: tuple[str, Radiograph, ImageAnnotation], after: tuple[str, Radiograph, ImageAnnotation],
-                 labels: tuple[str, str] = ("before", "after"), parent: QWidget | None = None) -> None:
+                 labels: tuple[str, str] = ("before", "after"), parent: QWidget | None = None,
+                 dates: tuple[str | None, str | None] = (None, None)) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("compare-view")
         self.resize(1300, 850)
@@ -100,6 +101,7 @@ class CompareView(QWidget):
         self.films = (before[1], after[1])
         self.annotations: dict[str, ImageAnnotation] = {before[0]: before[2], after[0]: after[2]}
         self.labels = labels
+        self.dates = dates  # each film's visit date: what a report names it by, when not by its file
         self.result: Superimposition | None = None
         self.error = ""
         self._warped: tuple[tuple, np.ndarray, np.ndarray] | None = None  # (matrix, warped, inside)
@@ -191,6 +193,7 @@ class CompareView(QWidget):
         self.rel_paths = self.rel_paths[::-1]
         self.films = self.films[::-1]
         self.labels = self.labels[::-1]
+        self.dates = self.dates[::-1]
         self.legend.setText(f"<span style='color:{BEFORE_COLOR}'>■</span> {self.labels[0]} &nbsp; "
                             f"<span style='color:{AFTER_COLOR}'>■</span> {self.labels[1]}")
         self._warped = None

@@ -83,13 +83,15 @@ class DisplayControls(QWidget):
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1.0)
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(view_state.low_confidence)
-        self.threshold.setToolTip("AI landmarks below this confidence get a red dashed ring and a '?'")
+        self.threshold.setValue(view_state.check_below)
+        self.threshold.setToolTip("Confidence is the probability that the AI landmark lies within 2 mm of where "
+                                  "experts would put it. AI landmarks below this get a red dashed ring and a '?'; "
+                                  "saved with the project")
         marker_box = QGroupBox("Landmarks")
         markers = QFormLayout(marker_box)
         markers.addRow("Marker size", self.marker_size)
         markers.addRow(self.labels)
-        markers.addRow("Low confidence below", self.threshold)
+        markers.addRow("Check landmarks below", self.threshold)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -111,8 +113,8 @@ class DisplayControls(QWidget):
         view_state.markerSizeChanged.connect(self.marker_size.setValue)
         self.labels.toggled.connect(view_state.set_labels_shown)
         view_state.labelsShownChanged.connect(self.labels.setChecked)
-        self.threshold.valueChanged.connect(view_state.set_low_confidence)
-        view_state.lowConfidenceChanged.connect(self.threshold.setValue)
+        self.threshold.valueChanged.connect(view_state.set_check_below)
+        view_state.checkBelowChanged.connect(self.threshold.setValue)
         viewer.displayChanged.connect(self.sync_from_viewer)
 
     def set_radiograph(self, radiograph) -> None:

@@ -27,6 +27,32 @@ STATUS_COLORS = {
     LandmarkStatus.MISSING: QColor("#9e9e9e"),
 }
 LOW_CONFIDENCE_COLOR = QColor("#ff3b30")
+# Unreviewed AI landmarks are coloured by their confidence (the probability of lying within 2 mm
+# of the experts): (lower bound, colour, legend text), from the most to the least confident.
+CONFIDENCE_BANDS = (
+    (0.95, QColor("#fff59d"), "AI, 95 % or more"),
+    (0.80, QColor("#ffd400"), "AI, 80-95 %"),
+    (0.50, QColor("#ff9500"), "AI, 50-80 %"),
+    (0.00, QColor("#ff3b30"), "AI, below 50 %"),
+)
+
+
+def confidence_color(confidence: float | None) -> QColor:
+    """The band colour of an AI landmark's confidence (no confidence: the 80-95 % yellow of old)."""
+    if confidence is None:
+        return STATUS_COLORS[LandmarkStatus.AI]
+    for low, color, _ in CONFIDENCE_BANDS:
+        if confidence >= low:
+            return color
+    return CONFIDENCE_BANDS[-1][1]
+
+
+def marker_color(lm: LandmarkAnnotation) -> QColor:
+    """Reviewed landmarks show their status, unreviewed AI ones their confidence."""
+    if lm.status is LandmarkStatus.AI:
+        return confidence_color(lm.confidence)
+    return STATUS_COLORS[lm.status]
+
 STATUS_WORDS = {
     LandmarkStatus.AI: "AI, not reviewed",
     LandmarkStatus.ACCEPTED: "accepted",
@@ -110,11 +136,8 @@ class LandmarkMarker(pg.GraphicsObject):
 
     def restyle(self, lm: LandmarkAnnotation, selected: bool) -> None:
         self.prepareGeometryChange()
-        self.color = STATUS_COLORS[lm.status]
-        conf = lm.confidence
-        self.low_confidence = (
-            lm.status is LandmarkStatus.AI and conf is not None and conf < self.layer.low_confidence
-        )
+        self.color = marker_color(lm)
+        self.low_confidence = lm.needs_check(self.layer.check_below)
         self.selected = selected
         self.setToolTip(self.layer.tooltip(lm))
         self.update()
@@ -185,7 +208,7 @@ class LandmarkLayer(QObject):
         session.imageChanged.connect(self._on_image_changed)
         session.landmarksChanged.connect(self._on_landmarks_changed)
         session.selectionChanged.connect(self._on_selection_changed)
-        for signal in (view_state.markerSizeChanged, view_state.labelsShownChanged, view_state.lowConfidenceChanged):
+        for signal in (view_state.markerSizeChanged, view_state.labelsShownChanged, view_state.checkBelowChanged):
             signal.connect(self._restyle_all)
 
     # ---- settings (the view state's) -----------------------------------------------------
@@ -198,8 +221,8 @@ class LandmarkLayer(QObject):
         return self.view_state.labels_shown
 
     @property
-    def low_confidence(self) -> float:
-        return self.view_state.low_confidence
+    def check_below(self) -> float:
+        return self.view_state.check_below
 
     def _restyle_all(self, *_: object) -> None:
         self._on_landmarks_changed(list(self.markers))
@@ -244,9 +267,15 @@ class LandmarkLayer(QObject):
         except KeyError:
             info = None
         name = info.name if info else lm.code
-        conf = "n/a" if lm.confidence is None else f"{lm.confidence:.2f}"
-        low = " (low)" if lm.confidence is not None and lm.confidence < self.low_confidence else ""
         hint = f"<br><i>{info.hint}</i>" if info else ""
-        return (
-            f"<b>{lm.code}</b>: {name}<br>confidence {conf}{low}<br>status: {STATUS_WORDS[lm.status]}{hint}"
-        )
+        return f"<b>{lm.code}</b>: {name}<br>{confidence_words(lm, self.check_below)}<br>status: {STATUS_WORDS[lm.status]}{hint}"
+
+
+def confidence_words(lm: LandmarkAnnotation, check_below: float) -> str:
+    """For tooltips: the AI's confidence as a percentage, and what the review makes of it."""
+    if lm.confidence is None:
+        return "confidence n/a"
+    text = f"AI confidence {100 * lm.confidence:.0f} % (within 2 mm)"
+    if lm.status.trainable:
+        return text + ", reviewed: 100 %"
+    return text + (f", below {100 * check_below:.0f} %: check it" if lm.needs_check(check_below) else "")

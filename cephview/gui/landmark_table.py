@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from cephview.core.annotations import LandmarkStatus
-from cephview.gui.landmark_items import LOW_CONFIDENCE_COLOR
+from cephview.gui.landmark_items import LOW_CONFIDENCE_COLOR, confidence_words
 from cephview.gui.session import ReviewSession
 from cephview.gui.view_state import ViewState
 
@@ -49,11 +49,11 @@ class LandmarkTableModel(QAbstractTableModel):
         self._codes: list[str] = []
         session.imageChanged.connect(self._reset)
         session.landmarksChanged.connect(self._on_landmarks_changed)
-        view_state.lowConfidenceChanged.connect(lambda _: self._on_landmarks_changed(self._codes))
+        view_state.checkBelowChanged.connect(lambda _: self._on_landmarks_changed(self._codes))
 
     @property
-    def low_confidence(self) -> float:
-        return self.view_state.low_confidence
+    def check_below(self) -> float:
+        return self.view_state.check_below
 
     def _reset(self) -> None:
         self.beginResetModel()
@@ -129,15 +129,20 @@ class LandmarkTableModel(QAbstractTableModel):
                 v = mm[0] if col == X_MM else mm[1]
                 return "" if v is None else f"{v:.2f}"
             if col == CONF:
-                return "" if lm.confidence is None else f"{lm.confidence:.2f}"
+                conf = lm.review_confidence
+                if role != Qt.ItemDataRole.DisplayRole:
+                    return -1.0 if conf is None else float(conf)
+                return "" if conf is None else f"{100 * conf:.0f} %"
             if col == STATUS:
                 return self.status_text(lm) if role == Qt.ItemDataRole.DisplayRole else lm.status.value
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == STATUS:
                 return STATUS_TEXT_COLORS[lm.status]
-            if col == CONF and lm.confidence is not None and lm.confidence < self.low_confidence:
+            if col == CONF and lm.needs_check(self.check_below):
                 return LOW_CONFIDENCE_COLOR
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == CONF:
+                return confidence_words(lm, self.check_below)
             try:
                 return self.session.schema.landmark(code).hint
             except KeyError:

@@ -25,6 +25,7 @@ from cephview.core.calibration import Calibration
 from cephview.gui import dialogs, shortcut_filter
 from cephview.gui.actions import build_actions, build_menus, fill_history_menu
 from cephview.gui.compare_link import CompareLink
+from cephview.gui.confidence_review import ConfidenceReview
 from cephview.gui.cvm_widget import CvmWidget
 from cephview.gui.dicom_actions import DicomActions
 from cephview.gui.display_controls import DisplayControls
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
                                   lambda: self.live.norm_set, dialog_parent=self, parent=self)
         self.menus.file.insertMenu(self.act.quit, self.dicom.menu)
         self.menus.file.insertSeparator(self.act.quit)
+        self.confidence_review = ConfidenceReview(self.session, self.viewer, self.worklist, self.view_state, self)
         self.live_sync = LiveSync(self.session, self.worklist, self)  # other workstations' edits, shared project
         self._sized_docks = False
 
@@ -168,6 +170,7 @@ class MainWindow(QMainWindow):
             part.message.connect(self.status.show_message)
         for part in (self.predictions, p, self.exports, self.compare, self.dicom):
             part.error.connect(lambda *args: self.show_error(*args))
+        v.saveFailed.connect(lambda message: self.show_error("Setting not saved", message))
         # opening
         self.welcome.openFilesRequested.connect(p.ask_open_files)
         self.welcome.openFolderRequested.connect(p.ask_open_folder)
@@ -178,6 +181,7 @@ class MainWindow(QMainWindow):
         p.titleChanged.connect(self.setWindowTitle)
         p.recentChanged.connect(self.welcome.set_recent)
         s.imageChanged.connect(self._update_enabled)
+        s.projectChanged.connect(lambda: v.load_project(s.store))  # the project's check-below threshold
         s.projectChanged.connect(self._update_enabled)
         # editing
         self.viewer.imageClicked.connect(self._on_image_clicked)

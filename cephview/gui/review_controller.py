@@ -40,6 +40,11 @@ class ReviewController(QObject):
         self._nudge_run = 0  # a new run of nudges (one undo step) starts with every image change
         session.imageChanged.connect(self._on_image_changed)
 
+    @property
+    def check_below(self) -> float:
+        """AI landmarks less confident than this are to check (the project's threshold)."""
+        return self.view_state.check_below
+
     # ---- stacks --------------------------------------------------------------------------
     def stack(self, rel_path: str) -> QUndoStack:
         if rel_path not in self.stacks:
@@ -196,11 +201,24 @@ class ReviewController(QObject):
             self._select(code)
 
     def next_low_confidence(self) -> None:
-        threshold = self.view_state.low_confidence
-        code = self._next_matching(
-            lambda lm: lm.status is LandmarkStatus.AI and lm.confidence is not None and lm.confidence < threshold
-        )
-        if code is None:
-            self.message.emit(f"No AI landmark below confidence {threshold:.2f} left to review")
-        else:
-            self._select(code)
+        """Walk the unreviewed AI landmarks from the least to the most confident (``L``).
+
+        The walk goes on from the selected landmark's place in that order, so correcting it
+        (which makes it reviewed) does not send the next ``L`` back to the start.
+        """
+        ann = self.session.annotation
+        order = ann.check_order() if ann is not None else []
+        if not order:
+            self.message.emit("Every landmark of this image has been reviewed")
+            return
+        rank = {lm.code: i for i, lm in enumerate(ann.ordered())}
+        key = lambda lm: (1.0 if lm.confidence is None else lm.confidence, rank[lm.code])  # noqa: E731
+        current = self.session.landmark(self.session.selected) if self.session.selected else None
+        later = [lm for lm in order if current is not None and key(lm) > key(current)]
+        target = later[0] if later else order[0]
+        self._select(target.code)
+        position = order.index(target) + 1
+        conf = "no confidence" if target.confidence is None else f"{100 * target.confidence:.0f} % confident"
+        below = sum(lm.needs_check(self.check_below) for lm in order)
+        self.message.emit(f"{target.code}: {conf}, {position} of {len(order)} to review by confidence "
+                          f"({below} below {100 * self.check_below:.0f} %)")

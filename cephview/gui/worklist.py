@@ -3,9 +3,15 @@
 Each film also shows its patient and date (from DICOM or assigned by the user); "Group by
 patient" puts a patient's films together, earliest first. The right-click menu offers
 "Compare with…" and "Patient and date…" (handled by :mod:`cephview.gui.compare_link`).
+
+The "To check" column is each image's expected number of landmarks needing a correction (the
+sum of 1 - confidence over its unreviewed AI landmarks, ``ImageAnnotation.expected_corrections``);
+sorting by it puts the images most likely to need work first.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
@@ -31,7 +37,9 @@ STATUS_COLOR = {
 REL_PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 3  # sort key: patient, then date, then path
-COLUMNS = ["Image", "Status", "Patient", "Date"]
+SORT_ROLE = Qt.ItemDataRole.UserRole + 4  # sort key of each column when a header is clicked
+COLUMNS = ["Image", "Status", "To check", "Patient", "Date"]
+NAME, STATUS, TO_CHECK, PATIENT, DATE = range(len(COLUMNS))
 
 
 class _Filter(QSortFilterProxyModel):
@@ -65,8 +73,13 @@ class Worklist(QWidget):
         super().__init__(parent)
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.model.horizontalHeaderItem(TO_CHECK).setToolTip(
+            "Expected number of landmarks more than 2 mm off among those not yet reviewed "
+            "(sum of 1 - confidence); sort by it to review the likeliest errors first")
         self.proxy = _Filter(self)
         self.proxy.setSourceModel(self.model)
+        # Where the "To check" figures come from (rel_path -> float or None): set by the window.
+        self.expected_corrections: Callable[[str], float | None] = lambda rel_path: None
         self.status_filter = QComboBox()
         self.status_filter.addItem("All images", "")
         self.status_filter.addItem("Not yet reviewed", "open")
@@ -84,13 +97,16 @@ class Worklist(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (2, 3):  # patient and date: shown while grouping by patient (the tooltip has them)
+        self.view.horizontalHeader().setSectionResizeMode(TO_CHECK, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (PATIENT, DATE):  # shown while grouping by patient (the tooltip has them)
             self.view.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
             self.view.setColumnHidden(column, True)
         self.group_by_patient = QCheckBox("Group by patient")
         self.group_by_patient.setToolTip("A patient's films together, earliest first")
         self.group_by_patient.toggled.connect(self._apply_grouping)
-        self.proxy.setSortRole(GROUP_ROLE)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the project's order until a header is clicked
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self._visits: dict = {}  # rel_path -> cephview.core.visits.Visit
@@ -150,8 +166,32 @@ class Worklist(QWidget):
         item.setText(STATUS_TEXT.get(status, status))
         item.setForeground(QBrush(STATUS_COLOR.get(status, QColor("black"))))
         item.setToolTip(record.error or STATUS_TEXT.get(status, status))
+        item.setData(list(STATUS_TEXT).index(status) if status in STATUS_TEXT else len(STATUS_TEXT), SORT_ROLE)
+        name.setData(record.name.lower(), SORT_ROLE)
+        self._fill_expected(row, record.rel_path)
         self._fill_visit(record.rel_path)
         self.proxy.invalidate()
+
+    def _fill_expected(self, row: int, rel_path: str) -> None:
+        expected = self.expected_corrections(rel_path)
+        item = self.model.item(row, TO_CHECK)
+        item.setText("" if expected is None else f"{expected:.1f}")
+        item.setData(-1.0 if expected is None else float(expected), SORT_ROLE)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setToolTip("" if expected is None else
+                        f"about {expected:.1f} of the landmarks not yet reviewed are expected to need a correction")
+
+    def expected_of(self, rel_path: str) -> float | None:
+        """The "To check" figure shown for an image (None: nothing to check or not predicted)."""
+        row = self._rows.get(rel_path)
+        value = None if row is None else self.model.item(row, TO_CHECK).data(SORT_ROLE)
+        return None if value is None or value < 0 else float(value)
+
+    def sort_by_expected(self) -> None:
+        """The images with the most landmarks expected to need a correction first."""
+        if self.group_by_patient.isChecked():
+            self.group_by_patient.setChecked(False)
+        self.view.sortByColumn(TO_CHECK, Qt.SortOrder.DescendingOrder)
 
     # ---- patients and visits -------------------------------------------------------------
     def set_visits(self, visits: dict) -> None:
@@ -168,8 +208,10 @@ class Worklist(QWidget):
         row = self._rows[rel_path]
         visit = self._visits.get(rel_path)
         patient, date = (visit.patient_id or "", visit.date or "") if visit is not None else ("", "")
-        self.model.item(row, 2).setText(patient)
-        self.model.item(row, 3).setText(date)
+        self.model.item(row, PATIENT).setText(patient)
+        self.model.item(row, DATE).setText(date)
+        self.model.item(row, PATIENT).setData(patient, SORT_ROLE)
+        self.model.item(row, DATE).setData(date, SORT_ROLE)
         name = self.model.item(row, 0)
         tip = name.toolTip().split("\nPatient ")[0]
         name.setToolTip(tip + (f"\nPatient {patient or '?'}, taken {date or '?'}" if patient or date else ""))
@@ -180,17 +222,21 @@ class Worklist(QWidget):
     def _apply_grouping(self) -> None:
         grouped = self.group_by_patient.isChecked()
         header = self.view.horizontalHeader()
-        for column in (2, 3):
+        for column in (PATIENT, DATE):
             self.view.setColumnHidden(column, not grouped)
         # grouped: every column as wide as its contents (the list scrolls sideways in a narrow dock),
         # so the file name is never squeezed away by the patient and date
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents if grouped
                                     else QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(grouped)
+        # grouped: by patient and date (headers do not re-sort); otherwise the project's own order
+        # until a header is clicked
+        self.view.setSortingEnabled(not grouped)
+        self.proxy.setSortRole(GROUP_ROLE if grouped else SORT_ROLE)
         if grouped:
-            self.proxy.sort(0, Qt.SortOrder.AscendingOrder)
+            self.proxy.sort(NAME, Qt.SortOrder.AscendingOrder)
         else:
-            self.proxy.sort(-1)  # the project's own order
+            self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
 
     def _context_menu(self, pos) -> None:
         index = self.view.indexAt(pos)

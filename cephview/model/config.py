@@ -17,12 +17,17 @@ class StageConfig:
     """One heatmap network: ``global`` sees the whole image, ``refine`` sees a patch per landmark."""
 
     kind: str = "global"
+    # "unet": heatmaps from a decoder with skip connections (the shipped model); "heatmap":
+    # heatmaps from a plain upsampling decoder without skips; "regression": coordinates from
+    # pooled features (global stage only).
+    architecture: str = "unet"
     encoder: str = "efficientnet_lite0"
     input_width: int = 320
     input_height: int = 384
     output_stride: int = 2
     sigma: float = 2.0  # Gaussian target width, in heatmap pixels
     patch_scale: float = 0.5  # refine only: patch pixels per original pixel
+    cvm_classes: int = 0  # global only: > 0 adds a CVM stage classifier on the deepest features
 
     @classmethod
     def from_dict(cls, d: dict) -> "StageConfig":
@@ -65,6 +70,14 @@ class TrainConfig:
     # Fine-tuning: train only decoder and head; the encoder (BatchNorm statistics included)
     # stays as it was, which is faster on a CPU and forgets less on a handful of images.
     freeze_encoder: bool = False
+    # The first epochs of each stage train only decoder and heads (encoder weights and
+    # BatchNorm statistics held), then the whole network: the "head first" schedule.
+    head_only_epochs: int = 0
+    # A model file whose tensors of the same name and shape start each stage of the same kind
+    # (e.g. the encoder of a 256 px model for a 512 px U-Net); unlike --init the architecture and
+    # input size may differ.
+    transfer_from: str = ""
+    cvm_loss_weight: float = 1.0  # weight of the CVM head's class-weighted cross-entropy
 
     def to_dict(self) -> dict:
         d = asdict(self)

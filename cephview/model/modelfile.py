@@ -27,16 +27,35 @@ FORMAT_VERSION = 1
 @dataclass
 class LandmarkModel:
     schema: str
-    stages: dict[str, tuple[StageConfig, HeatmapUNet]]
+    stages: dict[str, tuple[StageConfig, torch.nn.Module]]
     meta: dict = field(default_factory=dict)  # version, training data, metrics, ...
+    source: Path | None = None  # the file it was read from (its confidence calibration lies beside it)
 
     @property
     def version(self) -> str:
         return str(self.meta.get("version", "unversioned"))
 
 
-def build_network(stage: StageConfig, num_landmarks: int, pretrained: bool = False) -> HeatmapUNet:
-    return HeatmapUNet(num_landmarks, stage.encoder, stage.output_stride, pretrained=pretrained)
+ARCHITECTURES = ("unet", "heatmap", "regression")
+
+
+def build_network(stage: StageConfig, num_landmarks: int, pretrained: bool = False) -> torch.nn.Module:
+    """The network a stage describes (``StageConfig.architecture``), with fresh weights."""
+    if stage.architecture == "unet":
+        return HeatmapUNet(num_landmarks, stage.encoder, stage.output_stride, pretrained=pretrained,
+                           cvm_classes=stage.cvm_classes)
+    if stage.architecture == "heatmap":
+        from cephview.model.network import PlainHeatmapNet
+
+        return PlainHeatmapNet(num_landmarks, stage.encoder, stage.output_stride, pretrained=pretrained,
+                               cvm_classes=stage.cvm_classes)
+    if stage.architecture == "regression":
+        if stage.kind != "global":
+            raise ValueError("coordinate regression is a whole-image (global) stage only")
+        from cephview.model.regression import CoordinateRegressor
+
+        return CoordinateRegressor(num_landmarks, stage.encoder, pretrained=pretrained, cvm_classes=stage.cvm_classes)
+    raise ValueError(f"unknown architecture {stage.architecture!r}; choose {', '.join(ARCHITECTURES)}")
 
 
 def untrained_model(cfg: TrainConfig, schema: str = "isbi2015", meta: dict | None = None) -> LandmarkModel:
@@ -121,4 +140,4 @@ def load_model(path: str | Path | None = None) -> LandmarkModel:
         raise ModelFileError(f"{path}: model weights do not match their description ({exc})"[:400]) from None
     if "global" not in stages:
         raise ModelFileError(f"{path}: model has no global stage")
-    return LandmarkModel(payload["schema"], stages, dict(payload.get("meta", {})))
+    return LandmarkModel(payload["schema"], stages, dict(payload.get("meta", {})), source=path)

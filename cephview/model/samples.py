@@ -92,6 +92,15 @@ def global_sample(
     cfg: TrainConfig, rng: np.random.Generator | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(input uint8 (H, W), targets (K, h, w)); ``rng`` None means no augmentation."""
+    image, matrix = global_view(prepared, stage, cfg, rng)
+    targets = heatmap_targets(coords.apply(matrix, points), valid, stage)
+    return image, targets
+
+
+def global_view(
+    prepared: PreparedImage, stage: StageConfig, cfg: TrainConfig, rng: np.random.Generator | None,
+) -> tuple[np.ndarray, coords.Matrix]:
+    """The (augmented) whole-image input and its original -> input transform."""
     base = global_base_transform(prepared.width, prepared.height, stage)
     matrix = base
     if rng is not None:
@@ -101,8 +110,7 @@ def global_sample(
     image = render(prepared, matrix, stage)
     if rng is not None:
         image = random_intensity(rng, image, cfg)
-    targets = heatmap_targets(coords.apply(matrix, points), valid, stage)
-    return image, targets
+    return image, matrix
 
 
 def refine_sample(

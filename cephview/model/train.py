@@ -25,10 +25,13 @@ from cephview.core.datasets import LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.model import coords
 from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.cvm_head import UNLABELLED, class_weights, cvm_loss, cvm_scores, labels_of
+from cephview.model.distributed import DistributedContext, shard_positions
 from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
 from cephview.model.heatmaps import decode
 from cephview.model.modelfile import LandmarkModel, atomic_torch_save, build_network, load_model, save_model
-from cephview.model.samples import PreparedImage, global_sample, normalise, prepare, refine_sample
+from cephview.model.regression import output_to_heatmap_points, regression_loss, regression_targets
+from cephview.model.samples import PreparedImage, global_sample, global_view, normalise, prepare, refine_sample
 from cephview.model.stage_weights import fit_refine_weights
 
 log = logging.getLogger(__name__)
@@ -97,10 +100,16 @@ def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
 class _StageRun:
     """State of one stage's training: network, optimiser, schedule, best weights."""
 
-    def __init__(self, name: str, stage: StageConfig, net: torch.nn.Module, epochs: int, cfg: TrainConfig, device: torch.device) -> None:
+    def __init__(self, name: str, stage: StageConfig, net: torch.nn.Module, epochs: int, cfg: TrainConfig,
+                 device: torch.device, dist: DistributedContext | None = None) -> None:
         # channels_last: oneDNN's convolutions run about 15 % faster that way on a CPU (measured, training steps).
         self.name, self.stage, self.epochs = name, stage, epochs
         self.net = net.to(device, memory_format=torch.channels_last)
+        # What the training step calls: the network itself, or its DistributedDataParallel wrapper
+        # (same parameters; gradients averaged over the processes).
+        self.model = dist.wrap(self.net, device) if dist is not None else self.net
+        self.with_cvm = stage.cvm_classes > 0
+        self.head_only_epochs = cfg.head_only_epochs
         self.freeze_encoder = cfg.freeze_encoder
         if cfg.freeze_encoder:
             net.encoder.requires_grad_(False)
@@ -112,9 +121,14 @@ class _StageRun:
         self.best_state = copy.deepcopy(net.state_dict())
         self.history: list[dict] = []
 
+    @property
+    def head_only(self) -> bool:
+        """This epoch trains decoder and heads only (the "head first" schedule)."""
+        return self.epoch < self.head_only_epochs
+
     def train_mode(self) -> None:
         self.net.train()
-        if self.freeze_encoder:
+        if self.freeze_encoder or self.head_only:
             self.net.encoder.eval()  # frozen means frozen: BatchNorm statistics too
 
     def state(self) -> dict:
@@ -154,11 +168,18 @@ class Trainer:
         init: str | Path | None = None, device: str | None = None,
         progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
         images: list[np.ndarray] | None = None, draw: EpochDraw | None = None,
+        experiment: dict | None = None, dist: DistributedContext | None = None,
     ) -> None:
         self.dataset, self.cfg, self.out, self.draw = dataset, config, Path(out), draw
+        self.experiment = experiment  # name, description, file and command of a configuration, for the metadata
+        self.dist = dist
+        self.rank, self.world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
         self.checkpoint_path = self.out.with_name(self.out.name + ".ckpt")
         self.init_path = Path(init) if init else None
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dist is not None:
+            self.device = dist.device
+        else:
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.progress = progress or (lambda p: None)
         self.should_stop = should_stop or (lambda: False)
         self._images = images
@@ -187,6 +208,16 @@ class Trainer:
             stage = self._stage_config(name)
             self.prepared[name] = [prepare(img, stage) for img in images]
         self.unit = "mm" if all(m is not None for m in self.spacing) else "px"
+        self.cvm_labels = labels_of([item.cvm_stage for item in self.dataset.images])
+        self.cvm_weights = None
+        if "global" in self.cfg.stages and self.cfg.global_stage.cvm_classes > 0:
+            if not (self.cvm_labels[self.train_idx] != UNLABELLED).any():
+                raise CephviewError(
+                    f"{self.dataset.description}: no training image has a CVM stage; the CVM head needs a "
+                    "dataset that provides them (Aariz), or a configuration without it")
+            weights = class_weights(self.cvm_labels[self.train_idx], self.cfg.global_stage.cvm_classes)
+            self.cvm_weights = torch.from_numpy(weights).to(self.device)
+            log.info("CVM class weights: %s", np.round(weights, 3).tolist())
 
     def _stage_config(self, name: str) -> StageConfig:
         return self.cfg.global_stage if name == "global" else self.cfg.refine_stage
@@ -200,7 +231,12 @@ class Trainer:
             if any(getattr(stage, f) != getattr(init_stage, f) for f in shape):
                 raise CephviewError(f"the {name} stage of the starting model has another architecture than the settings")
             return stage, copy.deepcopy(net).train()
-        return stage, build_network(stage, self.k, pretrained=self.cfg.pretrained).train()
+        net = build_network(stage, self.k, pretrained=self.cfg.pretrained)
+        if self.cfg.transfer_from:
+            from cephview.model.transfer import transfer_weights
+
+            self._transferred[name] = transfer_weights(net, self.cfg.transfer_from, name, stage.architecture)
+        return stage, net.train()
 
     # ------------------------------------------------------------------ loops
     def _pool_draw_size(self) -> int:
@@ -229,38 +265,66 @@ class Trainer:
         b = self.cfg.batch_size_refine
         return [[pairs[j] for j in order[i : i + b]] for i in range(0, len(order), b)]
 
-    def _make_batch(self, run: _StageRun, batch: list, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        xs, ys, masks = [], [], []
-        for entry in batch:
-            if run.name == "global":
+    def _make_batch(self, run: _StageRun, batch: list, rngs: list[np.random.Generator]) -> tuple[torch.Tensor, ...]:
+        """Inputs, targets, masks and CVM labels of ``batch``; each entry is augmented with its own
+        generator, so a batch split over processes gets the same samples as in one process."""
+        xs, ys, masks, cvm = [], [], [], []
+        for entry, rng in zip(batch, rngs):
+            if run.name == "global" and run.stage.architecture == "regression":
                 i = entry
-                x, y = global_sample(self.prepared["global"][i], self.points[i], self.valid[i], run.stage, self.cfg, rng)
+                x, matrix = global_view(self.prepared["global"][i], run.stage, self.cfg, rng)
+                y, mask = regression_targets(coords.apply(matrix, self.points[i]), self.valid[i], run.stage)
             else:
-                i, k = entry
-                x, y, _ = refine_sample(self.prepared["refine"][i], self.points[i], self.valid[i], k, run.stage, self.cfg, rng)
+                if run.name == "global":
+                    i = entry
+                    x, y = global_sample(self.prepared["global"][i], self.points[i], self.valid[i], run.stage, self.cfg, rng)
+                else:
+                    i, k = entry
+                    x, y, _ = refine_sample(self.prepared["refine"][i], self.points[i], self.valid[i], k, run.stage, self.cfg, rng)
+                # Landmarks outside the input have no target distribution: leave them out.
+                mask = (self.valid[i] & (y.reshape(len(y), -1).max(axis=1) > 0.5)).astype(np.float32)
             xs.append(x)
             ys.append(y)
-            # Landmarks outside the input have no target distribution: leave them out.
-            masks.append((self.valid[i] & (y.reshape(len(y), -1).max(axis=1) > 0.5)).astype(np.float32))
+            masks.append(mask)
+            cvm.append(self.cvm_labels[i])
         to = lambda a: torch.from_numpy(np.stack(a)).to(self.device)  # noqa: E731
         x = to([normalise(x) for x in xs]).unsqueeze(1).contiguous(memory_format=torch.channels_last)
-        return x, to(ys), to(masks)
+        return x, to(ys), to(masks), to(cvm)
+
+    def _loss(self, run: _StageRun, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, cvm: torch.Tensor) -> torch.Tensor:
+        out = run.model(x, with_cvm=True) if run.with_cvm else run.model(x)
+        out, cvm_logits = out if run.with_cvm else (out, None)
+        if run.stage.architecture == "regression":
+            loss = regression_loss(out, y, mask)
+        else:
+            loss = heatmap_loss(out, y, mask)
+        if cvm_logits is not None:
+            loss = loss + self.cfg.cvm_loss_weight * cvm_loss(cvm_logits, cvm, self.cvm_weights)
+        return loss
 
     def _train_epoch(self, run: _StageRun, rng: np.random.Generator, started: float, done_before: int, total_steps: int) -> float:
         run.train_mode()
         batches = self._batches(run, rng)
+        epoch_seed = int(rng.integers(2**62))
         losses = []
         for step, batch in enumerate(batches, 1):
             if self.should_stop():
                 raise TrainingCancelled("training cancelled; the model was not changed")
-            x, y, mask = self._make_batch(run, batch, rng)
-            loss = heatmap_loss(run.net(x), y, mask)
+            # This process's share of the batch (all of it in one process), each sample with a
+            # generator of its own position: the same augmentation whatever the process count.
+            positions = shard_positions(len(batch), self.rank, self.world)
+            rngs = [np.random.default_rng((epoch_seed, step, j)) for j in positions]
+            x, y, mask, cvm = self._make_batch(run, [batch[j] for j in positions], rngs)
+            loss = self._loss(run, x, y, mask, cvm)
             if not torch.isfinite(loss):
                 raise CephviewError(f"training diverged (loss {loss.item()}) in stage {run.name}; lower the learning rate")
             run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if run.head_only:
+                for p in run.net.encoder.parameters():
+                    p.grad = None  # AdamW leaves a parameter without gradient untouched
             run.optimizer.step()
-            losses.append(loss.item())
+            losses.append(self._mean_over_processes(loss.item()))
             done = done_before + step
             rate = (time.monotonic() - started) / max(1, done - self._steps_at_start)
             self.progress(TrainProgress(
@@ -272,13 +336,20 @@ class Trainer:
 
     @torch.inference_mode()
     def _validate(self, run: _StageRun) -> float:
-        """Validation MRE: whole-image prediction (global) or offset patches (refine)."""
+        """Validation MRE: whole-image prediction (global) or offset patches (refine).
+
+        With several processes each scores its share of the images and the sums are combined.
+        CVM scores of a network with a CVM head go to ``self.last_cvm_scores``.
+        """
+        self.last_cvm_scores = None
         if len(self.val_idx) == 0:
             return float("nan")
         run.net.eval()
         errors = []
-        rng = np.random.default_rng(12345)  # the same offsets every epoch
-        for i in self.val_idx:
+        cvm_true, cvm_pred = [], []
+        mine = self.val_idx[shard_positions(len(self.val_idx), self.rank, self.world, pad=False)]
+        for i in mine:
+            rng = np.random.default_rng((12345, int(i)))  # the same offsets every epoch
             scale = self.spacing[i] if self.spacing[i] is not None else np.ones(2)
             if run.name == "global":
                 from cephview.model.samples import global_base_transform, render
@@ -286,8 +357,16 @@ class Trainer:
                 prep = self.prepared["global"][i]
                 base = global_base_transform(prep.width, prep.height, run.stage)
                 x = torch.from_numpy(normalise(render(prep, base, run.stage))[None, None]).to(self.device)
-                hm = run.net(x)[0].float().cpu().numpy()
-                pts, _ = decode(hm, run.stage.sigma)
+                out = run.net(x, with_cvm=True) if run.with_cvm else run.net(x)
+                if run.with_cvm:
+                    out, logits = out
+                    cvm_true.append(self.cvm_labels[i])
+                    cvm_pred.append(int(logits[0].argmax()))
+                out = out[0].float().cpu().numpy()
+                if run.stage.architecture == "regression":
+                    pts = output_to_heatmap_points(out, run.stage)
+                else:
+                    pts, _ = decode(out, run.stage.sigma)
                 pred = coords.apply(coords.invert(coords.input_to_heatmap(run.stage.output_stride) @ base), pts)
                 err = np.linalg.norm((pred - self.points[i]) * scale, axis=1)
                 errors.extend(err[self.valid[i]])
@@ -306,7 +385,20 @@ class Trainer:
                     pred = coords.apply(coords.invert(coords.input_to_heatmap(run.stage.output_stride) @ m), pts)[0]
                     errors.append(float(np.linalg.norm((pred - self.points[i][k]) * scale)))
         run.train_mode()
+        if run.with_cvm:
+            true, pred = self._gather(cvm_true), self._gather(cvm_pred)
+            self.last_cvm_scores = cvm_scores(np.array(true, dtype=np.int64), np.array(pred, dtype=np.int64),
+                                              run.stage.cvm_classes)
+        if self.dist is not None:
+            total, count = self.dist.sum_over_processes([float(np.sum(errors)), float(len(errors))])
+            return total / count if count else float("nan")
         return float(np.mean(errors))
+
+    def _mean_over_processes(self, value: float) -> float:
+        return self.dist.sum_over_processes([value])[0] / self.world if self.dist is not None else value
+
+    def _gather(self, values: list) -> list:
+        return self.dist.gather_lists(values) if self.dist is not None else values
 
     # ------------------------------------------------------------------ main
     def fit(self, resume: bool = False) -> LandmarkModel:
@@ -347,6 +439,7 @@ class Trainer:
             with _checkpoint_content(self.checkpoint_path):
                 done_before += self._steps_per_epoch(current["name"]) * int(current["epoch"])
         self._steps_at_start = done_before
+        self._transferred: dict[str, dict] = {}
         history = {}
         for name in cfg.stages:
             stage, net = self._initial_network(name, init)
@@ -356,7 +449,7 @@ class Trainer:
                     history[name] = list(finished[name]["history"])
                 stages_out[name] = (stage, net.eval())
                 continue
-            run = _StageRun(name, stage, net, epochs[name], cfg, self.device)
+            run = _StageRun(name, stage, net, epochs[name], cfg, self.device, self.dist)
             if current is not None and current["name"] == name:
                 with _checkpoint_content(self.checkpoint_path):
                     run.restore(current)
@@ -368,7 +461,10 @@ class Trainer:
                 if not (val >= run.best_val):  # also takes the first NaN-free value
                     run.best_val = val
                     run.best_state = copy.deepcopy(run.net.state_dict())
-                run.history.append({"epoch": run.epoch, "loss": loss, "val": val, "lr": run.scheduler.get_last_lr()[0]})
+                entry = {"epoch": run.epoch, "loss": loss, "val": val, "lr": run.scheduler.get_last_lr()[0]}
+                if self.last_cvm_scores is not None:
+                    entry["cvm"] = self.last_cvm_scores.to_dict()
+                run.history.append(entry)
                 log.info("%s epoch %d/%d loss %.5f val %.3f %s", name, run.epoch, run.epochs, loss, val, self.unit)
                 rate = (time.monotonic() - started) / max(1, done_before - self._steps_at_start)
                 self.progress(TrainProgress(name, run.epoch, run.epochs, 0, 0, loss, val, rate * (total_steps - done_before), True))
@@ -384,6 +480,8 @@ class Trainer:
         if "global" not in stages_out:
             raise CephviewError("a model needs a global stage: train it or give --init")
         model = LandmarkModel(self.dataset.schema.name, stages_out, self._meta(finished, history, init, time.monotonic() - started))
+        if self.rank != 0:
+            return model  # only the first process chooses blend weights and writes files
         if len(self.val_idx) == 0 and init is not None and "refine_weights" in init.meta:
             # Nothing to choose them on: the starting model's choice beats patch-only.
             model.meta["refine_weights"] = list(init.meta["refine_weights"])
@@ -399,6 +497,8 @@ class Trainer:
         return math.ceil(n * self.cfg.patches_per_image / self.cfg.batch_size_refine)
 
     def _save_checkpoint(self, finished: dict, current: dict | None, rng: np.random.Generator) -> None:
+        if self.rank != 0:
+            return
         atomic_torch_save(
             {"config": self.cfg.to_dict(), "finished": finished, "current": current, "rng": rng.bit_generator.state},
             self.checkpoint_path,
@@ -416,11 +516,28 @@ class Trainer:
             "history": history,
             "config": self.cfg.to_dict(),
             "init": init.version if init else None,
+            "experiment": self.experiment,
+            "transfer": {"from": self.cfg.transfer_from, "stages": self._transferred} if self.cfg.transfer_from else None,
+            "processes": self.world,
+            "cvm": self._best_cvm(finished),
             LANDMARK_DISTANCES_KEY: distances_for_meta(median_distances([self.points[i] for i in self.train_idx]))
             if len(self.train_idx) else None,
             "training_seconds_this_run": round(seconds, 1),
-            "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {self.device}, {torch.get_num_threads()} threads",
+            "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {self.device}, "
+                        f"{torch.get_num_threads()} threads" + (f", {self.world} processes" if self.world > 1 else ""),
         }
+
+    @staticmethod
+    def _best_cvm(finished: dict) -> dict | None:
+        """The CVM validation scores of the global stage's best epoch (None without a CVM head)."""
+        entry = finished.get("global")
+        if entry is None:
+            return None
+        scored = [h for h in entry["history"] if "cvm" in h]
+        if not scored:
+            return None
+        best = min(scored, key=lambda h: h["val"] if h["val"] == h["val"] else math.inf)
+        return {"epoch": best["epoch"], **best["cvm"], "note": "validation images; stages 0-based in the confusion matrix"}
 
 
 def shareable_description(dataset: LandmarkDataset) -> str:

@@ -1,5 +1,5 @@
 """The view state has one home: a control, a menu check and a key change the same value, every
-view follows it, and the marker settings come back in the next session."""
+view follows it; the marker settings come back in the next session, the threshold with the project."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def test_every_control_follows_the_view_state_and_the_settings_persist(make_wind
     window.controls.heatmap.setChecked(False)  # the panel's box
     assert not state.heatmap_shown and not window.act.heatmap.isChecked()
 
-    state.set_low_confidence(0.55)
+    state.set_check_below(0.55)
     assert window.controls.threshold.value() == pytest.approx(0.55)
-    assert window.layer.low_confidence == window.table.model.low_confidence == pytest.approx(0.55)
+    assert window.layer.check_below == window.table.model.check_below == pytest.approx(0.55)
     flagged = [c for c, m in window.layer.markers.items() if m.low_confidence]
     expected = [c for c in window.session.codes() if window.session.landmark(c).confidence < 0.55]
     assert flagged and sorted(flagged) == sorted(expected)
@@ -38,7 +38,8 @@ def test_every_control_follows_the_view_state_and_the_settings_persist(make_wind
 
     window.close()
     again = make_window(predictor_factory=FakePredictor)
-    assert (again.view_state.low_confidence, again.view_state.marker_size, again.view_state.labels_shown) == \
-        (pytest.approx(0.55), 11, False)
-    assert again.controls.threshold.value() == pytest.approx(0.55) and not again.act.labels.isChecked()
+    assert (again.view_state.marker_size, again.view_state.labels_shown) == (11, False)  # the user's
+    assert not again.act.labels.isChecked() and again.controls.marker_size.value() == 11
     assert not again.view_state.heatmap_shown and not again.view_state.place_mode  # these start off
+    assert again.open_paths([project_dir])  # the threshold is the project's
+    assert again.view_state.check_below == again.controls.threshold.value() == pytest.approx(0.55)

@@ -1,0 +1,166 @@
+"""Training on several processes, GPUs or machines: torchrun + DistributedDataParallel around ``Trainer``.
+
+``cephview train --devices N [--nodes M]`` writes the run's settings to ``OUT.job.json`` and
+starts ``torch.distributed.run`` (torchrun) with this module as the worker. Each worker opens
+the dataset, joins the process group (NCCL on GPUs, gloo on CPUs) and runs the one training
+loop of :class:`cephview.model.train.Trainer`, which then
+
+- wraps each network in DistributedDataParallel (gradients averaged over the processes);
+- cuts every batch of the one-process schedule into per-process shares with
+  ``DistributedSampler``: batch sizes are the global ones, and each sample is augmented with a
+  generator of its own position, so N processes see the samples one process would;
+- scores validation images in shares and adds the sums;
+- writes checkpoints, the model file and its log from the first process (rank 0) only.
+
+A restarted run (``--resume``, or torchrun's own ``--max-restarts`` after a failure) continues
+from ``OUT.ckpt``, which every process reads; with several machines ``OUT`` must be on a
+file system they share.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as tdist
+
+from cephview.core.errors import CephviewError
+
+log = logging.getLogger(__name__)
+
+
+def shard_positions(n: int, rank: int, world: int, pad: bool = True) -> list[int]:
+    """Positions 0..n-1 that process ``rank`` of ``world`` takes.
+
+    ``pad``: ``DistributedSampler``'s split (interleaved, the first positions repeated so every
+    process gets as many; DDP needs each process to take the same steps). Without: interleaved,
+    each position once (for sums such as validation errors).
+    """
+    if world == 1:
+        return list(range(n))
+    if not pad:
+        return list(range(rank, n, world))
+    from torch.utils.data.distributed import DistributedSampler
+
+    return list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False, drop_last=False))
+
+
+@dataclass
+class DistributedContext:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    backend: str
+
+    @classmethod
+    def from_environment(cls, device: str | None = None) -> "DistributedContext":
+        """Join the process group torchrun describes in RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT."""
+        try:
+            rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+        except KeyError as exc:
+            raise CephviewError(f"not started by torchrun (no {exc.args[0]} in the environment)") from None
+        use_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+        if use_cuda:
+            torch.cuda.set_device(local)
+            dev, backend = torch.device("cuda", local), "nccl"
+        else:
+            dev, backend = torch.device("cpu"), "gloo"
+        if not tdist.is_initialized():
+            tdist.init_process_group(backend=backend)
+        return cls(rank, world, local, dev, backend)
+
+    def wrap(self, net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(net, device_ids=ids)
+
+    def sum_over_processes(self, values: list[float]) -> list[float]:
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+        return t.tolist()
+
+    def gather_lists(self, values: list) -> list:
+        parts: list = [None] * self.world_size
+        tdist.all_gather_object(parts, list(values))
+        return [v for part in parts for v in part]
+
+    def close(self) -> None:
+        if tdist.is_initialized():
+            tdist.destroy_process_group()
+
+
+# ---------------------------------------------------------------- launching
+def job_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".job.json")
+
+
+def torchrun_command(job: Path, devices: int, nodes: int = 1, rdzv_endpoint: str | None = None,
+                     max_restarts: int = 0, run_id: str = "cephview") -> list[str]:
+    """The torchrun command line that runs ``job`` on ``devices`` processes on each of ``nodes`` machines."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(devices),
+           "--max_restarts", str(max_restarts)]
+    if nodes > 1:
+        if not rdzv_endpoint:
+            raise CephviewError("--nodes above 1 needs --rdzv-endpoint HOST:PORT (the same on every machine)")
+        cmd += ["--nnodes", str(nodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint, "--rdzv_id", run_id]
+    else:
+        cmd += ["--standalone", "--nnodes", "1"]
+    return cmd + ["-m", "cephview.model.distributed", str(job)]
+
+
+def launch(job: dict, out: str | Path, devices: int, nodes: int = 1, rdzv_endpoint: str | None = None,
+           max_restarts: int = 0) -> int:
+    """Write ``job`` beside ``out`` and run it under torchrun; returns torchrun's exit status."""
+    if devices < 1 or nodes < 1:
+        raise CephviewError(f"--devices and --nodes must be at least 1, got {devices} and {nodes}")
+    path = job_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(job, indent=2))
+    cmd = torchrun_command(path, devices, nodes, rdzv_endpoint, max_restarts)
+    log.info("starting %s", " ".join(cmd))
+    return subprocess.run(cmd, check=False).returncode
+
+
+def run_job(path: str | Path) -> int:
+    """The worker: one process of a torchrun job written by :func:`launch`."""
+    from cephview.core.datasets import open_dataset
+    from cephview.model.config import TrainConfig
+    from cephview.model.train import TrainProgress, fit
+
+    job = json.loads(Path(path).read_text())
+    ctx = DistributedContext.from_environment(job.get("device"))
+    level = logging.INFO if ctx.rank == 0 else logging.WARNING
+    logging.basicConfig(level=level, format=f"[rank {ctx.rank}] %(levelname)s %(name)s: %(message)s")
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+
+    def progress(p: TrainProgress) -> None:
+        if p.finished_epoch:
+            log.info("%s epoch %d/%d loss %.4f val %.3f", p.stage, p.epoch, p.epochs, p.loss, p.val_error or float("nan"))
+
+    try:
+        dataset = open_dataset(**job["dataset"])
+        model = fit(dataset, TrainConfig.from_dict(job["config"]), job["out"], init=job.get("init"),
+                    resume=bool(job.get("resume")) or restarts > 0, experiment=job.get("experiment"),
+                    progress=progress if ctx.rank == 0 else None, dist=ctx)
+        if ctx.rank == 0:
+            print(json.dumps({"out": job["out"], "version": model.version, "processes": ctx.world_size,
+                              "validation": model.meta["validation"]}, indent=2))
+    except CephviewError as exc:
+        sys.stderr.write(f"cephview: error: {exc}\n")
+        return 2
+    finally:
+        ctx.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_job(sys.argv[1]))

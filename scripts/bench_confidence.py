@@ -1,0 +1,136 @@
+"""Does confidence find the wrong landmarks, and is it an honest probability? Test1 and simulated devices.
+
+    python scripts/bench_confidence.py [--model FILE] [--scales 0.7 0.5 1.4] [--n N] [--cache DIR] [--ablation] [--cost]
+
+For ISBI Test1 and the simulated devices of ``bench_patch_scale.py`` (made from Test1), prints
+the model's MRE and, for its confidence: the share within 2 mm, the mean confidence, the AUC
+for errors above 2 and 4 mm, the share of the > 4 mm errors among the 10 % least confident
+landmarks and the expected calibration error (targets: AUC(> 4 mm) >= 0.90, >= 65 %,
+ECE <= 0.05). "heatmap mass" is the confidence before calibration, for comparison.
+
+The predictor's signals of every image are collected once into ``--cache`` (with two patch
+views and an extra whole-image view, so that ``--ablation`` can say what those would buy);
+the predictions scored are those of the shipped predictor (one patch view). ``--ablation``
+refits the calibration on the validation cache of ``calibrate_confidence.py`` with other sets
+of signals and scores each here. ``--cost`` times prediction with and without the costly views.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_finetune import device_bench_parser, device_bench_sets  # noqa: E402
+from calibrate_confidence import cache_file, cross_validated, fit, training_shapes  # noqa: E402
+from confidence_sets import collect, load_set  # noqa: E402
+from cephview.core.radiograph import load_radiograph  # noqa: E402
+from cephview.core.schema import load_schema  # noqa: E402
+from cephview.model.confidence import HeatmapMass, calibration_for  # noqa: E402
+from cephview.model.confidence_metrics import REPORT_HEADER, confidence_report, format_report_row  # noqa: E402
+from cephview.model.confidence_signals import features  # noqa: E402
+from cephview.model.device_scale import reference_distances  # noqa: E402
+from cephview.model.modelfile import default_model_path, load_model  # noqa: E402
+from cephview.model.predictor import Predictor  # noqa: E402
+
+ABLATION = {
+    "refine mass only": ("refine_mass",),
+    "both masses": ("global_mass", "refine_mass"),
+    "masses + stage shift": ("global_mass", "refine_mass", "stage_shift_mm"),
+    "+ map spreads": ("global_mass", "refine_mass", "stage_shift_mm", "global_spread_mm", "refine_spread_mm"),
+    "+ shape residual": ("global_mass", "refine_mass", "stage_shift_mm", "shape_residual_mm"),
+    "+ 2nd patch view (+0.14 s)": ("global_mass", "refine_mass", "stage_shift_mm", "view_spread_mm"),
+    "+ 2nd global view (+0.06 s)": ("global_mass", "refine_mass", "stage_shift_mm", "global_view_shift_mm"),
+}
+
+
+def confidences(cal, raws, names=None, shape=None) -> np.ndarray:
+    if names is None:
+        return np.stack([cal.probability(r) for r in raws])
+    return np.stack([1.0 / (1.0 + np.exp(-cal.logits(features(r, names, shape=shape)))) for r in raws])
+
+
+def cost(model_path: Path, image: Path, runs: int) -> None:
+    """Median seconds of open + predict for the shipped predictor and with the costly views."""
+    model = load_model(model_path)
+    variants = {
+        "shipped (1 patch view, calibrated)": Predictor(model),
+        "uncalibrated heatmap mass": Predictor(model, calibration=HeatmapMass()),
+        "+ 2nd global view": Predictor(model, global_view=True),
+        "+ 2nd patch view": Predictor(model, patch_views=2),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(runs + 1):
+        for name, predictor in variants.items():
+            t0 = time.perf_counter()
+            predictor.predict(load_radiograph(image).model_pixels)
+            if i:
+                times[name].append(time.perf_counter() - t0)
+    print(f"{'open + predict':<36}{'median s':>9}")
+    for name, values in times.items():
+        print(f"{name:<36}{statistics.median(values):>9.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = device_bench_parser(__doc__)
+    ap.add_argument("--scales", type=float, nargs="+", default=[0.7, 0.5, 1.4])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/cephview-confidence"))
+    ap.add_argument("--n", type=int, help="only the first N Test1 images (and their simulated devices)")
+    ap.add_argument("--ablation", action="store_true", help="score other sets of signals, refitted on the validation cache")
+    ap.add_argument("--cost", action="store_true", help="time prediction with the costly views")
+    ap.add_argument("--runs", type=int, default=5, help="timing runs for --cost")
+    args = ap.parse_args(argv)
+    model_path = args.model or default_model_path()
+    if args.cost:
+        cost(model_path, args.isbi / "RawImage" / "Test1Data" / "151.jpg", args.runs)
+        return 0
+    model = load_model(model_path)
+    reference = reference_distances(model.meta)
+    collector = Predictor(model, patch_views=2, global_view=True, calibration=HeatmapMass(), all_signals=True)
+    sets = []
+    for name, dataset in device_bench_sets(args, args.scales, args.n):
+        path = cache_file(args.cache, name if args.n is None else f"{name} first{args.n}")
+        if not path.is_file():
+            collect(collector, dataset, path)
+        sets.append((name, load_set(path, reference)))
+    cal = calibration_for(model)
+    print(f"model {model.version}; confidence = P(error <= 2 mm against the doctors' mean)")
+    print(f"{'images':<26}{'confidence':<22}{'MRE mm':>7} " + REPORT_HEADER)
+    for name, s in sets:
+        mre = np.nanmean(s.errors_mm)
+        for label, conf in (("calibrated", confidences(cal, s.raws)),
+                            ("heatmap mass", confidences(HeatmapMass(), s.raws))):
+            print(f"{name:<26}{label:<22}{mre:>7.3f} " + format_report_row(confidence_report(conf, s.errors_mm)))
+    if args.ablation:
+        codes = load_schema(model.schema).codes
+        val = [load_set(p, reference, views=2) for p in sorted(args.cache.glob("validation*.npz"))]
+        if not val:
+            sys.exit(f"no validation signals in {args.cache}: run calibrate_confidence.py --cache {args.cache} first")
+        val1 = [load_set(p, reference) for p in sorted(args.cache.glob("validation*.npz"))]
+        shape = training_shapes(args.isbi, model.meta)
+        print(f"\nablation: refitted on {sum(len(v.raws) for v in val)} validation images (all devices); "
+              f"CV = leave-one-patient-out on them")
+        print(f"{'signals':<30}{'images':<26}" + REPORT_HEADER)
+        for label, names in ABLATION.items():
+            views = 2 if "view_spread_mm" in names else 1
+            train = val if views == 2 else val1
+            conf, err = cross_validated(train, names, codes, shape)
+            print(f"{label:<30}{'validation (CV)':<26}" + format_report_row(confidence_report(conf, err)))
+            fitted = fit(train, names, codes, shape)
+            for name, _ in sets:
+                path = cache_file(args.cache, name if args.n is None else f"{name} first{args.n}")
+                s = load_set(path, reference, views=views)
+                conf = confidences(fitted, s.raws, names, shape)
+                print(f"{'':<30}{name:<26}" + format_report_row(confidence_report(conf, s.errors_mm)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

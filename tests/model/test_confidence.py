@@ -1,0 +1,154 @@
+"""Confidence: the metrics, the calibration model and its file, the shape model, the refinement guard."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from cephview.core.errors import ModelFileError
+from cephview.core.schema import load_schema
+from cephview.model.confidence import (
+    ConfidenceCalibration, HeatmapMass, calibration_for, calibration_path, fit_calibration, load_calibration,
+)
+from cephview.model.confidence_metrics import (
+    catch_rate, confidence_report, expected_calibration_error, failure_auc, reliability,
+)
+from cephview.model.confidence_signals import RawSignals, ShapeModel, align_to, features
+from cephview.model.predictor import MAX_REFINE_SHIFT_MM, Predictor
+
+CODES = load_schema("isbi2015").codes
+
+
+# ---------------------------------------------------------------------------- metrics
+def test_auc_counts_how_often_a_failure_is_less_confident_than_a_success():
+    conf = np.array([0.1, 0.2, 0.9, 0.8, 0.3])
+    errors = np.array([5.0, 1.0, 0.5, 6.0, 0.2])  # failures (> 4 mm): 0.1 and 0.8
+    # pairs (failure, success): 0.1 below all three successes; 0.8 below only 0.9 -> 4 of 6
+    assert failure_auc(conf, errors, 4.0) == pytest.approx(4 / 6)
+    assert failure_auc(conf, np.zeros(5), 4.0) != failure_auc(conf, np.zeros(5), 4.0)  # NaN: no failure
+
+
+def test_catch_rate_is_the_share_of_failures_among_the_least_confident_tenth():
+    conf = np.linspace(0.0, 1.0, 100)
+    errors = np.zeros(100)
+    errors[[0, 5, 50, 99]] = 10.0  # two of four among the 10 least confident
+    assert catch_rate(conf, errors) == pytest.approx(0.5)
+
+
+def test_calibration_error_is_zero_when_each_bin_holds_its_promise_and_large_when_not():
+    conf = np.repeat([0.25, 0.75], 100)
+    errors = np.concatenate([np.r_[np.zeros(25), np.full(75, 3.0)], np.r_[np.zeros(75), np.full(25, 3.0)]])
+    assert expected_calibration_error(conf, errors) == pytest.approx(0.0)
+    assert expected_calibration_error(np.full(200, 0.99), errors) == pytest.approx(0.49)
+    bins = reliability(conf, errors)
+    assert [b.count for b in bins if b.count] == [100, 100]
+    report = confidence_report(conf, errors)
+    assert report.count == 200 and report.within_2mm == pytest.approx(0.5) and report.gross == 0
+
+
+# ---------------------------------------------------------------------------- calibration model
+def synthetic_samples(n: int = 3000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    landmark = rng.integers(0, len(CODES), n)
+    signal = rng.normal(0, 1, n)
+    noise = rng.normal(0, 1, n)
+    p = 1 / (1 + np.exp(-(1.5 + 2.0 * signal - 0.5 * (landmark == 3))))
+    within = rng.uniform(0, 1, n) < p
+    return np.stack([signal, noise], axis=1), landmark, within
+
+
+def test_the_fit_finds_the_signal_and_ignores_the_noise():
+    x, landmark, within = synthetic_samples()
+    cal = fit_calibration(x, landmark, within, ("refine_mass", "global_mass"), CODES)
+    assert cal.coef[0] / cal.scale[0] > 1.5 and abs(cal.coef[1]) < 0.2
+    p = 1 / (1 + np.exp(-cal.logits_for(x, landmark)))
+    assert abs(p.mean() - within.mean()) < 0.01  # calibrated in the large
+    assert cal.intercept[3] < np.median(cal.intercept)  # the harder landmark
+
+
+def test_a_calibration_file_round_trips_and_a_malformed_one_is_an_error(tmp_path):
+    x, landmark, within = synthetic_samples(500)
+    cal = fit_calibration(x, landmark, within, ("refine_mass", "global_mass"), CODES)
+    path = tmp_path / "m.confidence.json"
+    cal.save(path)
+    again = load_calibration(path)
+    assert again.features == cal.features and np.allclose(again.coef, cal.coef, atol=1e-5)
+    data = json.loads(path.read_text())
+    for broken in (
+        {**data, "coef": data["coef"][:1]},
+        {**data, "intercept": data["intercept"] + [0.0]},
+        {**data, "features": ["refine_mass", "telepathy"]},
+        {**data, "scale": [0.0, 1.0]},
+        {k: v for k, v in data.items() if k != "mean"},
+        {**data, "format": "something else"},
+        {**data, "features": ["refine_mass", "shape_residual_mm"]},  # shape signal without a shape model
+    ):
+        path.write_text(json.dumps(broken))
+        with pytest.raises(ModelFileError, match="m.confidence.json"):
+            load_calibration(path)
+    path.write_text("{ not json")
+    with pytest.raises(ModelFileError, match="m.confidence.json"):
+        load_calibration(path)
+
+
+def test_the_model_file_finds_its_calibration_beside_it_and_a_broken_one_stops_it(tiny_model_path, tmp_path):
+    from cephview.model.modelfile import load_model
+
+    own = tmp_path / "mine.pt"
+    shutil.copy(tiny_model_path, own)
+    model = load_model(own)
+    # No file of its own: the shipped model's, for the same landmarks.
+    assert isinstance(calibration_for(model), ConfidenceCalibration)
+    calibration_path(own).write_text('{"format": "cephview-confidence", "features": []}')
+    with pytest.raises(ModelFileError, match="mine.confidence.json"):
+        Predictor(model)
+
+
+# ---------------------------------------------------------------------------- signals
+def raw_signals(k: int = 19, shift_mm: float = 0.5) -> RawSignals:
+    rng = np.random.default_rng(1)
+    g = rng.uniform(100, 1000, (k, 2))
+    refined = (g + [shift_mm / 0.1, 0.0])[None]
+    return RawSignals(refined[0], g, np.full(k, 0.8), np.full(k, 20.0), np.zeros(k), refined,
+                      np.full((1, k), 0.7), np.full((1, k), 10.0), np.zeros(k), 1.0)
+
+
+def test_features_are_in_training_millimetres_whatever_the_pixel_size():
+    raw = raw_signals(shift_mm=2.0)
+    x = features(raw, ("stage_shift_mm", "refine_mass"))
+    assert np.allclose(x[:, 0], np.log1p(2.0)) and np.allclose(x[:, 1], np.log(0.7 / 0.3))
+    half = raw_signals(shift_mm=1.0)  # the same anatomy on a device drawing it at half the size
+    half.anatomy_scale = 0.5
+    assert np.allclose(features(half, ("stage_shift_mm",))[:, 0], np.log1p(2.0))
+    with pytest.raises(ValueError, match="global_view_shift_mm"):
+        features(raw, ("global_view_shift_mm",))
+
+
+def test_heatmap_mass_is_the_fallback_without_a_calibration():
+    raw = raw_signals()
+    assert np.allclose(HeatmapMass().probability(raw), 0.7)
+
+
+def test_the_shape_model_points_at_the_displaced_landmark(isbi_root):
+    from cephview.core.datasets import read_isbi2015
+
+    shapes = np.stack([item.points for item in read_isbi2015(isbi_root, "train").images[:100]])
+    model = ShapeModel.fit(shapes)
+    truth = read_isbi2015(isbi_root, "train").images[120].points
+    moved = truth.copy()
+    moved[1] += [80.0, 0.0]  # nasion 8 mm forward
+    growth = model.residual_px(moved) - model.residual_px(truth)
+    assert int(np.argmax(growth)) == 1 and growth[1] > 30.0  # most of the 80 px shows at nasion
+    aligned, scale = align_to(moved * 0.5 + 7.0, moved)
+    assert scale == pytest.approx(2.0) and np.allclose(aligned, moved)
+
+
+def test_a_refinement_that_jumps_far_from_the_whole_image_estimate_is_not_trusted():
+    g = np.zeros((3, 2))
+    refined = np.array([[10.0, 0.0], [(MAX_REFINE_SHIFT_MM + 0.5) / 0.1, 0.0], [40.0, 0.0]])
+    assert Predictor._trusted_refinement(g, refined, 1.0).tolist() == [1.0, 0.0, 1.0]
+    # on a device drawing the head at half size, 40 px is 8 mm of anatomy
+    assert Predictor._trusted_refinement(g, refined, 0.5).tolist() == [1.0, 0.0, 0.0]
