@@ -201,7 +201,7 @@ def test_closing_the_image_empties_the_panel(window, qtbot):
 def test_traced_analyses_and_norm_set_are_remembered(make_window, settings, qtbot):
     first = make_window(settings=settings)
     first.act.tracing["Downs"].trigger()
-    assert [a.text() for a in first.tracing_menu.actions()] == first.tracing.analyses
+    assert [a.text() for a in first.menus.tracing.actions()] == first.tracing.analyses
     first.close()
     second = make_window(settings=settings)
     assert second.tracing.enabled == ["Downs"] and second.act.tracing["Downs"].isChecked()
