@@ -307,8 +307,10 @@ class ProjectStore(VisitsMixin, ChangesMixin):
         # The files other records name are looked at (hashed, searched for under the image roots)
         # before the transaction: the project's write lock is held only for the database work.
         facts = _FileFacts(self, p, sha)
-        for _other_id, other_path in self._query("SELECT id, rel_path FROM images WHERE sha256 = ?", (sha,)):
-            facts.survey(other_path, known_here=bool(known))
+        if not known or known[0][2] != sha:  # same pixels as stored: no other file to look at
+            for (other_path,) in self._query("SELECT rel_path FROM images WHERE sha256 = ? AND rel_path != ?",
+                                             (sha, key)):
+                facts.survey(other_path, known_here=bool(known))
         with self._tx() as conn:
             row = conn.execute("SELECT id, sha256 FROM images WHERE rel_path = ?", (key,)).fetchone()
             if row is not None:
