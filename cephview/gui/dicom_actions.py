@@ -136,9 +136,11 @@ class DicomActions(QObject):
         for image, report in study.reports.items():
             key = store.key(image)
             current = store.load_annotation(key)
-            if current is not None and any(lm.status.reviewed and lm.edited_at for lm in current.landmarks.values()):
+            if current is not None and (current.reviewed or any(
+                    lm.status.reviewed and lm.edited_at for lm in current.landmarks.values())):
                 continue  # the clinician's own work is never replaced by a report
             store.save_landmarks(key, report.annotation.landmarks.values())
+            store.set_image_fields(key, reviewed=report.complete)
         if study.reports and self.window.session.rel_path is not None:
             opened = self.window.session.rel_path
             self.window.session.close_image()

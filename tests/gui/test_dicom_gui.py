@@ -128,3 +128,39 @@ def test_open_image_with_its_sr_brings_the_landmarks(make_window, tmp_path, qtbo
     opened = window.session.annotation.landmarks
     assert {code: (opened[code].x, opened[code].y) for code in placed} == placed
     assert all(opened[code].status is LandmarkStatus.CORRECTED for code in placed)
+
+
+def test_sr_import_keeps_the_reports_review_and_never_replaces_a_reviewed_image(make_window, tmp_path, qtbot):
+    import shutil
+
+    from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
+    from cephview.core.radiograph import load_radiograph
+    from cephview.interop.export import export_dicom
+    from tests.interop.conftest import data_store_file
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    films = [Path(shutil.copy(data_store_file("RG3_UNCR.dcm"), folder / f"film{i}.dcm")) for i in (1, 2)]
+    for f in films[1:]:  # a second film needs its own identity
+        ds = pydicom.dcmread(f)
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(f)
+    made = []
+    for film in films:
+        ann = ImageAnnotation(film.name, "isbi2015", {
+            "S": LandmarkAnnotation("S", 400.0, 500.0, status=LandmarkStatus.CORRECTED),
+            "N": LandmarkAnnotation("N", status=LandmarkStatus.MISSING, edited_at="2026-01-02T03:04:05.000+00:00")})
+        ann.reviewed = True
+        made.append(export_dicom(film, load_radiograph(film), ann, folder / film.stem, ["Steiner"]))
+    window = make_window()
+    window.dicom.open_retrieved(films)  # the films come first; film 2 is then marked reviewed by hand
+    qtbot.waitUntil(lambda: window.session.is_open, timeout=20_000)
+    store = window.session.store
+    store.set_image_fields("film2.dcm", reviewed=True)
+    window.dicom.open_retrieved([*films, made[0].sr, made[1].sr])
+    first, second = store.load_annotation("film1.dcm"), store.load_annotation("film2.dcm")
+    assert first.reviewed and first.landmarks["S"].status is LandmarkStatus.CORRECTED
+    assert first.landmarks["N"].status is LandmarkStatus.MISSING and first.landmarks["N"].edited_at
+    assert second.reviewed and ("S" not in second.landmarks or second.landmarks["S"].x is None)  # a reviewed image is never replaced
+    predicted = first.with_prediction(["S", "N"], [(10.0, 10.0), (20.0, 20.0)], [0.9, 0.9], "v9")
+    assert predicted.landmarks["S"].x == 400.0 and predicted.landmarks["N"].status is LandmarkStatus.MISSING
