@@ -230,3 +230,33 @@ def test_an_image_without_any_placed_landmark_is_refused(isbi_case, tmp_path):
     with pytest.raises(CephviewError, match="no landmark is placed"):
         export_dicom(item.image_path, radiograph, empty, tmp_path / "out", ANALYSES)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_result_is_never_replaced(isbi_case, tmp_path):
+    from cephview.core.errors import CephviewError
+
+    item, radiograph = isbi_case
+    ann = ImageAnnotation(item.name, "isbi2015", {"S": LandmarkAnnotation("S", 100.0, 200.0, status=LandmarkStatus.MANUAL)})
+    first = export_dicom(item.image_path, radiograph, ann, tmp_path, ANALYSES, patient=PatientInfo("PAT-A"))
+    before = {p.name: p.read_bytes() for p in first.files}
+    other = ImageAnnotation(item.name, "isbi2015", {"S": LandmarkAnnotation("S", 10.0, 20.0, status=LandmarkStatus.MANUAL)})
+    with pytest.raises(CephviewError, match="already exists") as caught:
+        export_dicom(item.image_path, radiograph, other, tmp_path, ANALYSES, patient=PatientInfo("PAT-B"))
+    assert "\n" not in str(caught.value)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing replaced, nothing left over
+
+
+def test_a_resent_image_lands_in_the_same_study_without_a_made_up_date(isbi_case, tmp_path):
+    item, radiograph = isbi_case
+    ann = ImageAnnotation(item.name, "isbi2015", {"S": LandmarkAnnotation("S", 100.0, 200.0, status=LandmarkStatus.MANUAL)})
+    uids = []
+    for folder, patient in (("a", "PAT-A"), ("b", "PAT-A"), ("c", "PAT-C")):
+        out = export_dicom(item.image_path, radiograph, ann, tmp_path / folder, ANALYSES, patient=PatientInfo(patient))
+        sc = pydicom.dcmread(out.secondary_capture)
+        uids.append((sc.StudyInstanceUID, sc.SeriesInstanceUID, sc.SOPInstanceUID))
+        assert not sc.get("StudyDate") and not sc.get("StudyTime")  # the export day is not the acquisition day
+        assert pydicom.dcmread(out.sr).StudyInstanceUID == sc.StudyInstanceUID
+    assert dciodvfy_errors(out.secondary_capture) == []
+    assert uids[0] == uids[1]  # the same image again: the same study, series and instance
+    assert all(uid.startswith("2.25.") and len(uid) <= 64 for uid in uids[0])
+    assert uids[2][0] != uids[0][0]  # another patient's image with the same pixels is another study
