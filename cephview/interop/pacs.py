@@ -209,6 +209,14 @@ def _study_dict(ds: Dataset) -> dict:
 Progress = Callable[[int, int | None], None]  # (instances received, instances expected or None)
 
 
+DEFAULT_LISTEN = ("127.0.0.1", 11113)  # the C-MOVE storage SCP: this computer only, unless the user names an address
+
+
+def is_uid(text: str) -> bool:
+    """A DICOM UID (digits and dots, at most 64): safe as a file name, where a server's text is not."""
+    return re.fullmatch(r"[0-9.]{1,64}", text) is not None
+
+
 class _Receiver:
     """Writes each received instance, as sent, into a staging folder."""
 
@@ -220,7 +228,7 @@ class _Receiver:
 
     def on_store(self, event) -> int:
         uid = str(event.request.AffectedSOPInstanceUID)
-        if not re.fullmatch(r"[0-9.]{1,64}", uid):
+        if not is_uid(uid):
             return 0xA700  # refuse a name that is no UID rather than write it into a path
         path = self.staging / f"{uid}.dcm"
         path.write_bytes(event.encoded_dataset())
@@ -275,14 +283,23 @@ class _NoGet(Exception):
     """The server does not accept C-GET: retrieve with C-MOVE instead."""
 
 
-def _run_move(conn: Connection, identifier: Dataset, receiver: _Receiver, listen: tuple[str, int]) -> tuple[int | None, int]:
+def start_storage_listener(conn: Connection, receiver: _Receiver, listen: tuple[str, int]):
+    """The storage SCP that receives a C-MOVE's instances, for the length of one retrieve.
+
+    It accepts associations only from the server's own AE title (the one the C-MOVE goes to:
+    the AE a PACS stores from), and listens on ``listen`` (default this computer only)."""
     scp = conn.application_entity()
+    scp.require_calling_aet = [conn.server.aet]
     for uid in RETRIEVE_STORAGE_CLASSES:
         scp.add_supported_context(uid, RETRIEVE_TRANSFER_SYNTAXES)
     try:
-        server = scp.start_server(listen, block=False, evt_handlers=[(evt.EVT_C_STORE, receiver.on_store)])
+        return scp.start_server(listen, block=False, evt_handlers=[(evt.EVT_C_STORE, receiver.on_store)])
     except OSError as exc:
         raise PacsError(f"cannot listen on {listen[0] or '*'}:{listen[1]} for C-MOVE ({exc.strerror})") from None
+
+
+def _run_move(conn: Connection, identifier: Dataset, receiver: _Receiver, listen: tuple[str, int]) -> tuple[int | None, int]:
+    server = start_storage_listener(conn, receiver, listen)
     try:
         ae = conn.application_entity()
         ae.add_requested_context(sc.StudyRootQueryRetrieveInformationModelMove)
@@ -306,11 +323,11 @@ def _run_move(conn: Connection, identifier: Dataset, receiver: _Receiver, listen
 
 
 def get_study(conn: Connection, study_uid: str, into: Path, method: str = "auto",
-              listen: tuple[str, int] = ("", 11113), progress: Progress | None = None) -> list[Path]:
+              listen: tuple[str, int] = DEFAULT_LISTEN, progress: Progress | None = None) -> list[Path]:
     """Retrieve every instance of a study into ``into`` as ``<SOPInstanceUID>.dcm``.
 
     ``method``: ``get`` (C-GET), ``move`` (C-MOVE to a storage SCP listening on ``listen``, which the
-    server must know as the calling AE title), or ``auto`` (C-GET, C-MOVE where the server refuses
+    server must know as the calling AE title; ``("", port)`` listens on every interface), or ``auto`` (C-GET, C-MOVE where the server refuses
     C-GET). Files appear in ``into`` only when the whole study arrived; on any failure nothing does.
     """
     if method not in ("auto", "get", "move"):
