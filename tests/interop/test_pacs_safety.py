@@ -15,7 +15,7 @@ from pynetdicom import AE
 
 from cephview.cli_pacs import _listen
 from cephview.interop.pacs import Connection, PacsError, Server, _Receiver, start_storage_listener
-from tests.interop.conftest import data_store_file, free_port
+from tests.interop.conftest import data_store_file, free_port, orthanc  # noqa: F401  (the PACS fixture)
 
 
 def _instance_with_uid(uid: str) -> bytes:
@@ -94,3 +94,41 @@ def test_move_listener_is_loopback_by_default_and_takes_files_only_from_the_serv
     finally:
         server.shutdown()
     assert [p.name for p in tmp_path.iterdir()] == ["1.2.3.4.6.dcm"]
+
+
+def _study_in_orthanc(orthanc, tmp_path, count: int = 3) -> tuple[str, Connection]:
+    """``count`` CR instances of one new study, stored in Orthanc."""
+    from cephview.interop.pacs import send_files
+
+    study = pydicom.uid.generate_uid()
+    files = []
+    for i in range(count):
+        ds = pydicom.dcmread(data_store_file("RG3_UNCR.dcm"))
+        ds.StudyInstanceUID, ds.PatientID = study, "CANCEL-1"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        files.append(tmp_path / f"src{i}.dcm")
+        ds.save_as(files[-1])
+    conn = Connection(Server.parse(orthanc.server), timeout=20)
+    send_files(conn, files)
+    return study, conn
+
+
+@pytest.mark.slow
+def test_a_cancelled_retrieval_keeps_nothing(orthanc, tmp_path):  # noqa: F811
+    from cephview.interop.pacs import Cancelled, get_study
+
+    study, conn = _study_in_orthanc(orthanc, tmp_path)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        get_study(conn, study, tmp_path / "before", cancel=cancel)
+    assert not (tmp_path / "before").exists()
+
+    kept = tmp_path / "project"
+    kept.mkdir()
+    (kept / "film.png").write_bytes(b"x")
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):  # stopped after the first instance arrived
+        get_study(conn, study, kept, method="get", progress=lambda n, total: cancel.set(), cancel=cancel)
+    assert [p.name for p in kept.iterdir()] == ["film.png"]  # no staging folder, no partial file
+    assert len(get_study(conn, study, tmp_path / "whole")) == 3  # the association was not left broken
