@@ -21,7 +21,13 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
 from cephview.interop.pacs import (
-    DEFAULT_TIMEOUT, STUDY_FIELDS, PacsError, _DATE_RANGE, _retrieve_identifier, _study_dict, is_uid,
+    _DATE_RANGE,
+    DEFAULT_TIMEOUT,
+    STUDY_FIELDS,
+    PacsError,
+    _retrieve_identifier,
+    _study_dict,
+    is_uid,
 )
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
 """``export_dicom``: the DICOM objects of one reviewed image, written all or nothing.
 
 A DICOM source is referenced as it is; a PNG, JPEG, TIFF or BMP source first becomes a Secondary
-Capture image (a study of its own, the same one on every export of the same image), which the SR and the presentation state reference. Patient and study
+Capture image (a study of its own, the same one on every export of the same image), which the SR
+and the presentation state reference. Patient and study
 attributes come from the source, so the objects file under the right patient in a PACS: these are
 clinical records, so identifiers stay (unlike the CSV exports).
 """

@@ -22,10 +22,10 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import (
+    JPEG2000,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
@@ -346,7 +346,8 @@ def get_study(conn: Connection, study_uid: str, into: Path, method: str = "auto"
     """Retrieve every instance of a study into ``into`` as ``<SOPInstanceUID>.dcm``.
 
     ``method``: ``get`` (C-GET), ``move`` (C-MOVE to a storage SCP listening on ``listen``, which the
-    server must know as the calling AE title; ``("", port)`` listens on every interface), or ``auto`` (C-GET, C-MOVE where the server refuses
+    server must know as the calling AE title; ``("", port)`` listens on every interface), or
+    ``auto`` (C-GET, C-MOVE where the server refuses
     C-GET). Files appear in ``into`` only when the whole study arrived; on any failure nothing does.
     ``cancel`` set (from another thread) aborts the retrieval at the next reply: :class:`Cancelled`,
     and the partly received files go with the staging folder.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import highdicom as hd
@@ -106,7 +106,7 @@ def _content_time(ds) -> str | None:
         when = when.replace(tzinfo=timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:]))))
     else:
         when = when.astimezone()  # no offset given: the local time of the machine that reads it
-    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _algorithm_version(group) -> str | None:

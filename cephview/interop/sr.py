@@ -12,7 +12,8 @@ Content (codes in :mod:`cephview.interop.codes`, listed in ``docs/dicom_codes.md
 - per analysis a TID 1501 group of NUM measurements in UCUM units (``deg``, ``mm``, ``%``; ``{pixels}``
   on an uncalibrated image) with the norm set's normal range (TID 312) and normality where it has one.
 
-The report is ``COMPLETE`` when the image is marked reviewed (or every landmark is), else ``PARTIAL``; and ``UNVERIFIED``: it is the software's
+The report is ``COMPLETE`` when the image is marked reviewed (or every landmark is), else
+``PARTIAL``; and ``UNVERIFIED``: it is the software's
 record of what the clinician saw, not a signed finding.
 """
 

@@ -161,7 +161,8 @@ def test_sr_import_keeps_the_reports_review_and_never_replaces_a_reviewed_image(
     first, second = store.load_annotation("film1.dcm"), store.load_annotation("film2.dcm")
     assert first.reviewed and first.landmarks["S"].status is LandmarkStatus.CORRECTED
     assert first.landmarks["N"].status is LandmarkStatus.MISSING and first.landmarks["N"].edited_at
-    assert second.reviewed and ("S" not in second.landmarks or second.landmarks["S"].x is None)  # a reviewed image is never replaced
+    # a reviewed image is never replaced by a report
+    assert second.reviewed and ("S" not in second.landmarks or second.landmarks["S"].x is None)
     predicted = first.with_prediction(["S", "N"], [(10.0, 10.0), (20.0, 20.0)], [0.9, 0.9], "v9")
     assert predicted.landmarks["S"].x == 400.0 and predicted.landmarks["N"].status is LandmarkStatus.MISSING
 

@@ -15,7 +15,7 @@ from pynetdicom import AE
 
 from cephview.cli_pacs import _listen
 from cephview.interop.pacs import Connection, PacsError, Server, _Receiver, start_storage_listener
-from tests.interop.conftest import data_store_file, free_port, orthanc  # noqa: F401  (the PACS fixture)
+from tests.interop.conftest import data_store_file, free_port
 
 
 def _instance_with_uid(uid: str) -> bytes:
@@ -114,7 +114,7 @@ def _study_in_orthanc(orthanc, tmp_path, count: int = 3) -> tuple[str, Connectio
 
 
 @pytest.mark.slow
-def test_a_cancelled_retrieval_keeps_nothing(orthanc, tmp_path):  # noqa: F811
+def test_a_cancelled_retrieval_keeps_nothing(orthanc, tmp_path):
     from cephview.interop.pacs import Cancelled, get_study
 
     study, conn = _study_in_orthanc(orthanc, tmp_path)
