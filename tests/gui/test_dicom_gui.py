@@ -172,7 +172,7 @@ def test_export_folder_is_remembered_per_project(make_window, project_dir, tmp_p
 
     window = make_window()
     window.open_paths([project_dir])
-    qtbot.waitUntil(lambda: window.session.is_open, timeout=20_000)
+    qtbot.waitUntil(lambda: window.session.is_open and window.session.annotation.has_prediction, timeout=20_000)
     actions = window.dicom
     first_out = tmp_path / "first-out"
     seen = []
@@ -189,17 +189,20 @@ def test_export_folder_is_remembered_per_project(make_window, project_dir, tmp_p
     other = tmp_path / "other-project"
     write_cephalograms(other, 1)
     window.open_paths([other])
-    qtbot.waitUntil(lambda: window.session.is_open and Path(window.session.store.folder) == other, timeout=20_000)
+    qtbot.waitUntil(lambda: window.session.is_open and Path(window.session.store.folder) == other
+                    and window.session.annotation.has_prediction, timeout=20_000)
     _fill_and_accept(qtbot, actions, choose(tmp_path / "second-out"))
     actions.export.trigger()
     qtbot.waitUntil(lambda: actions.task is not None and actions.task.isFinished(), timeout=60_000)
     assert Path(seen[1]) == other / "dicom"  # not the first project's folder
     window.open_paths([project_dir])
-    qtbot.waitUntil(lambda: window.session.is_open and Path(window.session.store.folder) == project_dir, timeout=20_000)
+    qtbot.waitUntil(lambda: window.session.is_open and Path(window.session.store.folder) == project_dir
+                    and window.session.annotation.has_prediction, timeout=20_000)
     _fill_and_accept(qtbot, actions, choose(tmp_path / "third-out"))
     actions.export.trigger()
     qtbot.waitUntil(lambda: actions.task is not None and actions.task.isFinished(), timeout=60_000)
     assert Path(seen[2]) == first_out  # each project keeps its own
+    assert all(len(list(folder.glob("*.SR.dcm"))) == 1 for folder in (first_out, tmp_path / "second-out"))
 
 
 @pytest.mark.slow
