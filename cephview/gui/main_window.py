@@ -458,6 +458,7 @@ class MainWindow(ProjectMixin, QMainWindow):
         self._save_settings()
         self.prediction.shutdown()
         self.training.shutdown()
+        self.dicom.shutdown()
         self.close_project()
         super().closeEvent(event)
 
