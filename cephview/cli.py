@@ -14,7 +14,9 @@ from pathlib import Path
 
 from cephview import __version__
 from cephview.bundle import has_torchvision, help_epilog, torchvision_missing_message, version_text
-from cephview.cli_common import EXIT_USAGE, check_output, error, report_failures
+from cephview.cli_common import (
+    EXIT_USAGE, add_dataset_args, check_output, error, open_dataset_from_args, report_failures,
+)
 from cephview.core.errors import CephviewError, one_line
 from cephview.core.inputs import expand_inputs
 
@@ -87,38 +89,7 @@ def add_patch_views_arg(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- datasets
-def add_dataset_args(p: argparse.ArgumentParser, split_default: str) -> None:
-    p.add_argument("--dataset", choices=["isbi2015", "aariz"], help="a dataset in its published layout")
-    p.add_argument("--root", type=Path, help="folder of --dataset")
-    p.add_argument("--split", default=split_default, help="split of --dataset (train, test1, ...)")
-    p.add_argument("--reference", help="ground truth: mean, senior or junior (default: mean for ISBI)")
-    p.add_argument("--images", type=Path, help="a folder of images (with --annotations)")
-    p.add_argument("--annotations", type=Path, help="cephview CSV with image,landmark,x_px,y_px")
-    p.add_argument("--schema", default="isbi2015", help="landmark set of --annotations")
-
-
-def open_dataset_from_args(args: argparse.Namespace):
-    from cephview.core.datasets import open_dataset
-
-    if not args.dataset and not (args.images or args.annotations):
-        raise CephviewError("give --dataset NAME --root DIR, or --images DIR --annotations CSV")
-    return open_dataset(
-        args.dataset or "folder", args.root, images=args.images, annotations=args.annotations,
-        split=args.split, reference=args.reference, schema=args.schema,
-    )
-
-
 # ---------------------------------------------------------------- train
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CephviewError(f"--input-size must look like 320x384, got {text!r}") from None
-    if w <= 0 or h <= 0 or w % 32 or h % 32:
-        raise CephviewError(f"--input-size sides must be positive multiples of 32, got {text!r}")
-    return w, h
-
-
 def _check_train_numbers(args: argparse.Namespace) -> None:
     """Refuse values that would train on nothing or build a network that cannot run."""
     if args.val_fraction is not None and not 0 <= args.val_fraction < 1:

@@ -6,6 +6,7 @@ they import this module, never :mod:`cephview.cli`, which imports them to regist
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -30,3 +31,34 @@ def report_failures(failures: dict[str, str], total: int) -> int:
         return 0
     error(f"{len(failures)} of {total} inputs failed: {', '.join(failures)}")
     return EXIT_USAGE
+
+
+def add_dataset_args(p: argparse.ArgumentParser, split_default: str) -> None:
+    p.add_argument("--dataset", choices=["isbi2015", "aariz"], help="a dataset in its published layout")
+    p.add_argument("--root", type=Path, help="folder of --dataset")
+    p.add_argument("--split", default=split_default, help="split of --dataset (train, test1, ...)")
+    p.add_argument("--reference", help="ground truth: mean, senior or junior (default: mean for ISBI)")
+    p.add_argument("--images", type=Path, help="a folder of images (with --annotations)")
+    p.add_argument("--annotations", type=Path, help="cephview CSV with image,landmark,x_px,y_px")
+    p.add_argument("--schema", default="isbi2015", help="landmark set of --annotations")
+
+
+def open_dataset_from_args(args: argparse.Namespace):
+    from cephview.core.datasets import open_dataset
+
+    if not args.dataset and not (args.images or args.annotations):
+        raise CephviewError("give --dataset NAME --root DIR, or --images DIR --annotations CSV")
+    return open_dataset(
+        args.dataset or "folder", args.root, images=args.images, annotations=args.annotations,
+        split=args.split, reference=args.reference, schema=args.schema,
+    )
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise CephviewError(f"--input-size must look like 320x384, got {text!r}") from None
+    if w <= 0 or h <= 0 or w % 32 or h % 32:
+        raise CephviewError(f"--input-size sides must be positive multiples of 32, got {text!r}")
+    return w, h

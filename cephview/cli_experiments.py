@@ -58,9 +58,9 @@ def train_config(args: argparse.Namespace):
     if args.encoder:
         cfg.global_stage.encoder = cfg.refine_stage.encoder = args.encoder
     if args.input_size:
-        from cephview.cli import _parse_size
+        from cephview.cli_common import parse_size
 
-        cfg.global_stage.input_width, cfg.global_stage.input_height = _parse_size(args.input_size)
+        cfg.global_stage.input_width, cfg.global_stage.input_height = parse_size(args.input_size)
     if args.patch_size:
         cfg.refine_stage.input_width = cfg.refine_stage.input_height = args.patch_size
     if args.threads:
@@ -124,7 +124,7 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from cephview.cli import check_output, open_dataset_from_args
+    from cephview.cli_common import check_output, open_dataset_from_args
     from cephview.model.compare import compare_models, format_comparison
     from cephview.progress import ProgressBar
 

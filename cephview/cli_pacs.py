@@ -62,6 +62,8 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 
 def _listen(text: str) -> tuple[str, int]:
+    from cephview.interop.pacs import DEFAULT_LISTEN
+
     host, _, port = text.rpartition(":")
     try:
         number = int(port)
@@ -69,7 +71,7 @@ def _listen(text: str) -> tuple[str, int]:
         raise CephviewError(f"--listen {text!r}: expected [HOST:]PORT") from None
     if not 0 < number < 65536:
         raise CephviewError(f"--listen {text!r}: port out of range")
-    return host.strip("[]"), number
+    return host.strip("[]") or DEFAULT_LISTEN[0], number  # a bare port: this computer only
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -130,9 +132,11 @@ def add_pacs_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--into", required=True, type=Path, help="folder for the files, named <SOPInstanceUID>.dcm")
     p.add_argument("--method", choices=["auto", "get", "move"], default="auto",
                    help="auto (default): C-GET, falling back to C-MOVE where the server refuses C-GET")
-    p.add_argument("--listen", default="11113", metavar="[HOST:]PORT",
-                   help="where the storage SCP listens for C-MOVE (default 11113, all interfaces); the "
-                        "server must know the calling AE title at this address")
+    p.add_argument("--listen", default="127.0.0.1:11113", metavar="[HOST:]PORT",
+                   help="where the storage SCP listens for C-MOVE (default 127.0.0.1:11113, this computer "
+                        "only; name an address, or 0.0.0.0 for all, for a PACS on another machine); the "
+                        "server must know the calling AE title at this address, and only its own AE title "
+                        "may store")
     p.set_defaults(func=cmd_get)
 
     p = verbs.add_parser("send", help="C-STORE files (e.g. the SR and presentation state of export-dicom)")

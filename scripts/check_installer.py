@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -248,8 +249,10 @@ def window_check(c: Checker, folder: Path, seconds: float, env: dict[str, str]) 
     t0 = time.monotonic()
     with open(log, "w") as fh:
         # -v: the log at DEBUG level, which includes the window's "main window shown" line
+        # Its own session: stopping it below also stops the processes it spawned (decoding,
+        # multiprocessing's resource tracker), which a SIGTERM to the app alone leaves behind.
         proc = subprocess.Popen([str(c.app), "-v", "gui", str(folder)], env={**c.env, **env}, cwd=c.work,
-                                stdout=fh, stderr=subprocess.STDOUT)
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         shown_at, children = None, 0
         while time.monotonic() - t0 < seconds and proc.poll() is None:
             if shown_at is None and "main window shown" in log.read_text(errors="replace"):
@@ -257,9 +260,7 @@ def window_check(c: Checker, folder: Path, seconds: float, env: dict[str, str]) 
             children = max(children, _children(proc.pid))
             time.sleep(0.05)
         running = proc.poll() is None
-        if running:
-            proc.terminate()
-            proc.wait(timeout=30)
+        _stop_group(proc)
     text = log.read_text(errors="replace")
     problems = [line for line in text.splitlines() if re.match(r"Traceback|ERROR |CRITICAL |cephview: error", line)]
     ok = running and shown_at is not None and not problems
@@ -270,6 +271,22 @@ def window_check(c: Checker, folder: Path, seconds: float, env: dict[str, str]) 
     elif not running:
         detail += f"; exited early: {text.strip().splitlines()[-1:]}"
     return ok, detail
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            proc.poll()
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
 
 
 def _children(pid: int) -> int:

@@ -81,6 +81,10 @@ def test_evaluate_on_a_folder_with_csv(image_folder, tiny_model_path, tmp_path, 
     data = json.loads(js.read_text())
     assert data["evaluations"][0]["reference"] == "annotations" and data["evaluations"][0]["count"] == 3
     assert cv2.imread(str(plot)) is not None
+    # confidence: failure detection and calibration, with a reliability diagram beside the box plot
+    assert "AUC>4mm" in out and "ECE" in out and "within 2mm" in out
+    assert data["confidence"]["count"] == 3 * 19 and 0 <= data["confidence"]["ece"] <= 1
+    assert cv2.imread(str(tmp_path / "e-reliability.png")) is not None
 
 
 def test_train_then_fine_tune_from_the_command_line(image_folder, tmp_path, capsys):

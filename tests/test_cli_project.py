@@ -110,3 +110,66 @@ def test_models_lists_the_base_model_of_a_database_project(pg_url: str, capsys):
     assert main(["project", "init", pg_url]) == 0
     assert main(["models", "--project", pg_url]) == 0
     assert "base" in capsys.readouterr().out
+
+
+def test_export_then_import_is_a_round_trip(location: str, tmp_path: Path):
+    """AI positions, reviewed statuses and never-placed landmarks come back as they were exported:
+    into the same project, and into another project holding the same films."""
+    from cephview.core.annotations import LandmarkStatus
+
+    films = tmp_path / "films"
+    write_png(films / "p1.png", 1)
+    write_png(films / "p2.png", 2)
+    assert main(["project", "init", location]) == 0
+    assert main(["project", "add", location, str(films)]) == 0
+    with ProjectStore.open(location, create=False, user="model") as store:
+        key = next(r.rel_path for r in store.images() if r.name == "p1.png")
+        store.update_annotation(key, lambda a: a.with_prediction(["S", "N", "Or", "Po"], [
+            (11.0, 21.0), (31.0, 6.0), (40.0, 30.0), (50.0, 40.0)], [0.9, 0.8, 0.7, 0.6], "m1"))
+        ann = store.load_annotation(key)
+        store.save_landmarks(key, [ann.landmarks["S"].moved_to(12.5, 22.0), ann.landmarks["N"].accepted(),
+                                   ann.landmarks["Po"].marked_missing()])
+    first = tmp_path / "first.csv"
+    assert main(["project", "export", location, "--out", str(first)]) == 0
+    by = {(r["image"], r["landmark"]): r for r in csv.DictReader(first.open())}
+    assert [by["p1.png", c]["status"] for c in ("S", "N", "Or", "Po")] == ["corrected", "accepted", "ai", "missing"]
+    assert by["p1.png", "Me"]["status"] == "" and by["p2.png", "S"]["status"] == ""  # nobody placed them
+
+    assert main(["project", "import", location, str(first)]) == 0  # back into the same project
+    again = tmp_path / "again.csv"
+    assert main(["project", "export", location, "--out", str(again)]) == 0
+    assert again.read_text() == first.read_text()
+
+    other = str(tmp_path / "other") if "://" not in location else location
+    if "://" in location:  # a database holds one project: start it again from the films
+        with ProjectStore.open(location, create=False) as store:
+            for record in store.images():
+                store.remove_image(record.rel_path)
+    else:
+        assert main(["project", "init", other]) == 0
+    assert main(["project", "add", other, str(films)]) == 0
+    assert main(["project", "import", other, str(first)]) == 0
+    copy = tmp_path / "copy.csv"
+    assert main(["project", "export", other, "--out", str(copy)]) == 0
+    assert copy.read_text() == first.read_text()
+    with ProjectStore.open(other, create=False) as store:
+        lms = store.load_annotation(next(r.rel_path for r in store.images() if r.name == "p1.png")).landmarks
+        assert lms["Or"].status is LandmarkStatus.AI and lms["Or"].edited_at is None and lms["Or"].ai_x == 40.0
+        assert lms["Me"].status is LandmarkStatus.MISSING and lms["Me"].edited_at is None  # still unplaced
+        assert lms["Po"].edited_at is not None  # declared missing by the clinician
+
+
+def test_a_position_without_status_is_judged_against_the_ai_position(location: str, tmp_path: Path):
+    write_png(tmp_path / "films" / "p1.png", 1)
+    assert main(["project", "init", location]) == 0
+    assert main(["project", "add", location, str(tmp_path / "films")]) == 0
+    with ProjectStore.open(location, create=False, user="model") as store:
+        key = store.images()[0].rel_path
+        store.update_annotation(key, lambda a: a.with_prediction(["S", "N"], [(11.0, 21.0), (31.0, 6.0)],
+                                                                 [0.9, 0.8], "m1"))
+    rows = [["p1.png", "S", "11", "21", ""], ["p1.png", "N", "30", "5", ""], ["p1.png", "Or", "20", "20", ""]]
+    assert main(["project", "import", location, str(write_csv(tmp_path / "r.csv", rows))]) == 0
+    with ProjectStore.open(location, create=False) as store:
+        lms = store.load_annotation(key).landmarks
+        assert [lms[c].status.value for c in ("S", "N", "Or")] == ["accepted", "corrected", "manual"]
+        assert (lms["N"].ai_x, lms["N"].confidence, lms["N"].model_version) == (31.0, 0.8, "m1")  # AI kept

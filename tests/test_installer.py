@@ -35,6 +35,13 @@ def _spec_paths() -> list[Path]:
     return paths
 
 
+def _block_torchvision(monkeypatch) -> None:
+    """Make ``import torchvision`` fail as in the bundle, also after another test imported it."""
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+
+
 def test_the_spec_parses_and_names_files_that_exist():
     paths = _spec_paths()
     assert REPO / "cephview" / "__main__.py" in paths
@@ -73,7 +80,7 @@ def test_development_install_version_is_plain():
 
 def test_the_bundle_says_what_it_lacks(monkeypatch, capsys):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.setitem(sys.modules, "torchvision", None)  # import fails, as in the bundle
+    _block_torchvision(monkeypatch)
     assert version_text("0.1.0") == "cephview 0.1.0 (desktop bundle: CPU-only PyTorch, no torchvision)"
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -85,7 +92,7 @@ def test_the_bundle_says_what_it_lacks(monkeypatch, capsys):
 
 def test_resnet18_without_torchvision_is_a_one_line_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.setitem(sys.modules, "torchvision", None)
+    _block_torchvision(monkeypatch)
     code = main(["train", "--images", str(tmp_path), "--annotations", str(tmp_path / "a.csv"),
                  "--out", str(tmp_path / "m.pt"), "--encoder", "resnet18"])
     assert code == 2
@@ -100,7 +107,7 @@ def test_resnet18_without_torchvision_is_a_one_line_error(monkeypatch, capsys, t
 
 
 def test_a_development_install_names_the_import_failure(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torchvision", None)
+    _block_torchvision(monkeypatch)
     from cephview.model.encoders import build_encoder
 
     with pytest.raises(CephviewError, match=r"cannot be imported here \(ModuleNotFoundError: .*efficientnet_lite0"):

@@ -29,9 +29,9 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
 
-from cephview.core.annotations import ImageAnnotation, LandmarkStatus, utc_now
+from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.errors import AnnotationFormatError
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,9 @@ def _patient_cells(info: Mapping[str, Any] | None) -> list[str]:
     return [pick("name", "patient_name"), pick("id", "patient_id"), pick("birth_date", "patient_birth_date")]
 
 
-def long_rows(ann: ImageAnnotation) -> list[list[str]]:
-    """The long-format rows of one image (without patient columns)."""
+def long_rows(ann: ImageAnnotation, status_of: Callable[[LandmarkAnnotation], str] | None = None) -> list[list[str]]:
+    """The long-format rows of one image (without patient columns); ``status_of`` writes the
+    status cell (default: the status's name)."""
     name, cal, rows = _image_name(ann), ann.calibration, []
     for lm in ann.ordered():
         x = lm.x if lm.has_position else None
@@ -153,13 +154,15 @@ def long_rows(ann: ImageAnnotation) -> list[list[str]]:
         x_mm, y_mm = cal.to_mm(x, y) if x is not None else (None, None)
         rows.append([
             name, lm.code, _num(x, 3), _num(y, 3), _num(x_mm, 4), _num(y_mm, 4),
-            _num(lm.confidence, 4), LandmarkStatus(lm.status).value, _num(lm.ai_x, 3), _num(lm.ai_y, 3),
+            _num(lm.confidence, 4), status_of(lm) if status_of else LandmarkStatus(lm.status).value,
+            _num(lm.ai_x, 3), _num(lm.ai_y, 3),
         ])
     return rows
 
 
 def write_long_csv(
-    path: str | Path, annotations: Sequence[ImageAnnotation], include_patient: Mapping[str, Mapping] | None = None
+    path: str | Path, annotations: Sequence[ImageAnnotation], include_patient: Mapping[str, Mapping] | None = None,
+    status_of: Callable[[LandmarkAnnotation], str] | None = None,
 ) -> None:
     """One row per image and landmark.
 
@@ -173,7 +176,7 @@ def write_long_csv(
         extra: list[str] = []
         if include_patient is not None:
             extra = _patient_cells(include_patient.get(ann.image) or include_patient.get(_image_name(ann)))
-        rows.extend(row + extra for row in long_rows(ann))
+        rows.extend(row + extra for row in long_rows(ann, status_of))
     _write_rows(path, header, rows)
 
 

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
-from cephview.core.store_errors import ProjectDatabaseError, database_problem
+from cephview.core.store_errors import ProjectDatabaseError
 from cephview.core.image_roots import configured_roots, find_in_roots, sha256_file
 from cephview.core.store_changes import _LANDMARK_COLUMNS, Change, ChangesMixin, EditConflict, _landmark, editor_name
 from cephview.core.store_postgres import PostgresBackend, is_database_url, redacted
@@ -206,20 +206,23 @@ class ProjectStore(VisitsMixin, ChangesMixin):
 
     @contextmanager
     def _reasons(self) -> Iterator[None]:
-        """SQLite's refusals for reasons outside the database (locked, read-only, disk full) as
-        a :class:`ProjectDatabaseError` that says so (still a ``sqlite3.OperationalError``)."""
+        """The database's refusals for reasons a user can act on (locked, read-only, no right to
+        write, disk full, connection lost) as one :class:`ProjectDatabaseError` line, on either
+        backend (still a ``sqlite3.OperationalError``, as SQLite's were)."""
         try:
             yield
-        except sqlite3.OperationalError as exc:
-            problem = database_problem(self.path, exc)
-            if problem is None or isinstance(exc, ProjectDatabaseError):
+        except ProjectDatabaseError:
+            raise
+        except Exception as exc:
+            problem = self._backend.problem(exc)
+            if problem is None:
                 raise
             raise problem from exc
 
     @property
     def read_only(self) -> bool:
         """Opened from a read-only folder or file: every edit is refused."""
-        with self._lock:
+        with self._lock, self._reasons():
             return self._backend.read_only()
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -228,12 +231,12 @@ class ProjectStore(VisitsMixin, ChangesMixin):
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
+        with self._lock, self._reasons():
             return self._backend.schema_version()
 
     def integrity_check(self) -> str:
         """'ok', or the database's description of the damage."""
-        with self._lock:
+        with self._lock, self._reasons():
             return self._backend.integrity_check()
 
     # ---- images --------------------------------------------------------------------------
@@ -301,18 +304,25 @@ class ProjectStore(VisitsMixin, ChangesMixin):
             error = None
         except Exception as exc:  # many readers, many exception types; the reason is kept
             fmt, width, height, error = None, None, None, f"not a readable image ({exc})"
+        # The files other records name are looked at (hashed, searched for under the image roots)
+        # before the transaction: the project's write lock is held only for the database work.
+        facts = _FileFacts(self, p, sha)
+        if not known or known[0][2] != sha:  # same pixels as stored: no other file to look at
+            for (other_path,) in self._query("SELECT rel_path FROM images WHERE sha256 = ? AND rel_path != ?",
+                                             (sha, key)):
+                facts.survey(other_path, known_here=bool(known))
         with self._tx() as conn:
             row = conn.execute("SELECT id, sha256 FROM images WHERE rel_path = ?", (key,)).fetchone()
             if row is not None:
                 if row[1] != sha:
-                    record = self._content_changed(conn, row[0], key, sha, (width, height, fmt), error)
+                    record = self._content_changed(conn, row[0], key, sha, (width, height, fmt), error, facts)
                     conn.execute("UPDATE images SET file_stat = ? WHERE id = ?", (stat, record.id))
                     return record
                 conn.execute("UPDATE images SET file_stat = ? WHERE id = ?", (stat, row[0]))
                 return self._record_by_id(conn, row[0])
             for image_id, old in conn.execute("SELECT id, rel_path FROM images WHERE sha256 = ?", (sha,)).fetchall():
                 if not self._stored_path(old).exists():
-                    if self.image_roots and find_in_roots(old, sha, self.image_roots) == p:
+                    if facts.is_this_file(old):
                         # another workstation's path of this very file: keep theirs
                         return self._record_by_id(conn, image_id)
                     log.info("%s moved to %s; relinked", old, key)
@@ -328,7 +338,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
             return self._record_by_id(conn, image_id)
 
     def _content_changed(
-        self, conn, image_id: int, key: str, sha: str, probe: tuple, probe_error: str | None,
+        self, conn, image_id: int, key: str, sha: str, probe: tuple, probe_error: str | None, facts: "_FileFacts",
     ) -> ImageRecord:
         """A known path now holds other pixels. Annotations belong to the pixels, not the name:
 
@@ -342,8 +352,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
         for other_id, other_path in conn.execute(
             "SELECT id, rel_path FROM images WHERE sha256 = ? AND id != ?", (sha, image_id)
         ).fetchall():
-            other_file = self.resolve(other_path)
-            if other_file.is_file() and sha256_file(other_file) == sha:
+            if facts.still_holds(other_path):
                 continue  # a true copy: that file still holds these pixels
             log.warning("%s now holds the image known as %s (files renamed or swapped): the two records "
                         "trade paths, so each annotation stays with its pixels", key, other_path)
@@ -528,7 +537,8 @@ class ProjectStore(VisitsMixin, ChangesMixin):
     def save_landmark_sets(self, sets: dict[str, Iterable[LandmarkAnnotation]], keep_ai: bool = False) -> None:
         """Several images' landmarks in one transaction: all are saved or none (an import).
 
-        ``keep_ai``: the stored AI position, confidence and model stay (the records carry none)."""
+        ``keep_ai``: the stored AI position, confidence and model stay where a record carries no
+        AI position."""
         with self._tx():
             for rel_path, landmarks in sets.items():
                 landmarks = list(landmarks)
@@ -538,7 +548,8 @@ class ProjectStore(VisitsMixin, ChangesMixin):
                         raise CephviewError(f"{self.key(rel_path)} is not in this project; add the image first")
                     landmarks = [replace(lm, ai_x=old.ai_x, ai_y=old.ai_y, confidence=old.confidence,
                                          model_version=old.model_version)
-                                 if (old := stored.landmarks.get(lm.code)) is not None else lm for lm in landmarks]
+                                 if (old := stored.landmarks.get(lm.code)) is not None and lm.ai_x is None else lm
+                                 for lm in landmarks]
                 self.save_landmarks(rel_path, landmarks)
 
     def set_image_fields(
@@ -598,3 +609,37 @@ class ProjectStore(VisitsMixin, ChangesMixin):
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (key, json.dumps(value)),
                 )
+
+
+class _FileFacts:
+    """What the files of other records with the same pixels hold, found out before the write
+    transaction (hashing and searching image roots take seconds, the lock must not); a record
+    that appeared meanwhile is looked at when asked."""
+
+    def __init__(self, store: ProjectStore, path: Path, sha: str) -> None:
+        self.store, self.path, self.sha = store, path, sha
+        self._holds: dict[str, bool] = {}
+        self._this_file: dict[str, bool] = {}
+
+    def survey(self, other_path: str, known_here: bool) -> None:
+        """``known_here``: this path is a known record (a content change asks :meth:`still_holds`),
+        else a new one (a move asks :meth:`is_this_file`)."""
+        if known_here:
+            self.still_holds(other_path)
+        elif not self.store._stored_path(other_path).exists():
+            self.is_this_file(other_path)
+
+    def still_holds(self, other_path: str) -> bool:
+        """The other record's file (here, or found under an image root) still holds these pixels."""
+        if other_path not in self._holds:
+            other_file = self.store.resolve(other_path)
+            self._holds[other_path] = other_file.is_file() and sha256_file(other_file) == self.sha
+        return self._holds[other_path]
+
+    def is_this_file(self, other_path: str) -> bool:
+        """The other record's path, found under this workstation's image roots, is the file being added."""
+        if not self.store.image_roots:
+            return False
+        if other_path not in self._this_file:
+            self._this_file[other_path] = find_in_roots(other_path, self.sha, self.store.image_roots) == self.path
+        return self._this_file[other_path]

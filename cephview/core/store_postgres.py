@@ -36,8 +36,19 @@ def is_database_url(location: object) -> bool:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """The URL without its password, for messages, logs and window titles: masked in the user
+    part (``user:pw@``) and in the query (``?password=pw``), wherever libpq would read it."""
+    from urllib.parse import unquote
+
+    text = re.sub(r"(://[^:/@?#]*):[^@/?#]*@", r"\1:***@", url)
+    base, sep, query = text.partition("?")
+    if not sep:
+        return text
+    params = []
+    for param in query.split("&"):
+        name, eq, _value = param.partition("=")
+        params.append(f"{name}=***" if eq and unquote(name).strip().lower() == "password" else param)
+    return base + sep + "&".join(params)
 
 
 @lru_cache(maxsize=512)
@@ -168,20 +179,65 @@ class PostgresBackend:
             self._listener = None
 
     def read_only(self) -> bool:
-        """A shared database is edited through the server; its own permissions refuse writes."""
-        return False
+        """The server refuses this login's edits: a role without the right to change the
+        landmarks, or a read-only server or session (a standby, ``default_transaction_read_only``)."""
+        row = self.live_connection().execute(
+            "SELECT current_setting('transaction_read_only') = 'on'"
+            " OR NOT has_table_privilege(current_user, 'landmarks', 'INSERT, UPDATE')"
+            " OR NOT has_table_privilege(current_user, 'images', 'UPDATE')").fetchone()
+        return bool(row[0])
 
     def live_connection(self) -> PgConnection:
         """The connection; a fresh one when the server dropped it (a restart) between edits."""
         if self.conn.raw.broken or self.conn.raw.closed:
-            log.warning("%s: the connection was lost; reconnecting", self.path)
-            self.conn = PgConnection(self._connect(self.url))
+            self._reconnect()
         return self.conn
 
+    def _reconnect(self) -> None:
+        log.warning("%s: the connection was lost; reconnecting", self.path)
+        self.conn.close()
+        self.conn = PgConnection(self._connect(self.url))
+
     def begin_write(self) -> None:
+        """BEGIN and the write lock. psycopg learns that the server dropped the connection (a
+        restart, an administrator ending it) only when it is used: a failure here, before any
+        statement of the edit ran, is answered by one fresh connection and a second try."""
+        import psycopg
+
         conn = self.live_connection()
+        try:
+            self._begin(conn)
+        except psycopg.OperationalError as exc:
+            log.info("%s: starting the edit failed (%s); trying again on a new connection", self.path, _one_line(exc))
+            self._reconnect()
+            self._begin(self.conn)
+
+    @staticmethod
+    def _begin(conn: PgConnection) -> None:
         conn.execute("BEGIN")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
+
+    def problem(self, exc: BaseException) -> CephviewError | None:
+        """A server's refusal as one line a user can act on; None for anything not from psycopg."""
+        import psycopg
+        from psycopg import errors
+
+        from cephview.core.store_errors import ProjectDatabaseError
+
+        if not isinstance(exc, psycopg.Error):
+            return None
+        reason = _one_line(exc)
+        if isinstance(exc, errors.InsufficientPrivilege):
+            text = f"this login may not change the project ({reason}); edits cannot be saved"
+        elif isinstance(exc, errors.ReadOnlySqlTransaction):
+            text = f"the database server only allows reading ({reason}); edits cannot be saved"
+        elif isinstance(exc, (errors.DiskFull, errors.OutOfMemory)):
+            text = f"the database server is out of space ({reason}); nothing was changed"
+        elif isinstance(exc, psycopg.OperationalError):
+            text = f"the connection to the project database failed ({reason}); try again in a moment"
+        else:
+            text = f"the project database refused the request ({reason})"
+        return ProjectDatabaseError(f"{self.path}: {text}")
 
     @staticmethod
     def in_transaction(conn) -> bool:

@@ -142,6 +142,13 @@ class SqliteBackend:
             self._presence.release()
             self._presence = None
 
+    def problem(self, exc: BaseException) -> CephviewError | None:
+        """SQLite's refusals for reasons outside the database (locked, read-only, disk full) as
+        one line a user can act on; None for anything else (damage, a programming error)."""
+        if isinstance(exc, sqlite3.OperationalError) and not isinstance(exc, CephviewError):
+            return database_problem(self.path, exc)
+        return None
+
     def read_only(self) -> bool:
         return bool(self.conn.execute("PRAGMA query_only").fetchone()[0])
 

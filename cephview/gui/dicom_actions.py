@@ -7,6 +7,7 @@ calls (``export-dicom``, ``pacs get``, ``pacs send``) in a background thread.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +86,21 @@ class DicomActions(QObject):
         return [(store.resolve(r), ann) for r in store.images()
                 if r.status.value == "reviewed" and (ann := store.load_annotation(r.rel_path)) is not None]
 
+    def shutdown(self) -> None:
+        """Before the window closes: cancel a running retrieval (its partial files go), wait for an
+        export or a send to finish. A thread destroyed while it runs would abort the program."""
+        browser_task = self.browser.task if self.browser is not None else None
+        for task in (self.task, browser_task):
+            if task is not None and task.isRunning():
+                task.stop()
+
+    def export_folder_key(self) -> str:
+        """The settings key of this project's export folder: each project remembers its own, so
+        one patient's results do not land in the folder of another project by default."""
+        store = self.session.store
+        project = str(Path(store.folder).resolve()) if store is not None else ""
+        return f"dicom/export_folder_{hashlib.sha256(project.encode()).hexdigest()[:16]}"
+
     def _start(self, fn, done, what: str) -> None:
         self.task = BackgroundTask(fn, self)
         self.task.succeeded.connect(done)
@@ -103,13 +119,13 @@ class DicomActions(QObject):
         if not s.is_open:
             return
         analyses = self._analyses()
-        folder = Path(str(self.settings.value("dicom/export_folder", s.store.folder / "dicom")))
+        folder = Path(str(self.settings.value(self.export_folder_key(), s.store.folder / "dicom")))
         dialog = dialog or ExportDicomDialog(self.dialog_parent, folder, s.radiograph.format == "dicom", analyses)
         self.last_dialog = dialog
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         out = Path(dialog.folder.text().strip()).expanduser()
-        self.settings.setValue("dicom/export_folder", str(out))
+        self.settings.setValue(self.export_folder_key(), str(out))
         patient = PatientInfo(dialog.patient_id.text().strip() or None, dialog.patient_name.text().strip() or None)
         path, radiograph, annotation = self._current_path(), s.radiograph, s.annotation
         norm_set = self.norm_set()
@@ -149,9 +165,11 @@ class DicomActions(QObject):
         for image, report in study.reports.items():
             key = store.key(image)
             current = store.load_annotation(key)
-            if current is not None and any(lm.status.reviewed and lm.edited_at for lm in current.landmarks.values()):
+            if current is not None and (current.reviewed or any(
+                    lm.status.reviewed and lm.edited_at for lm in current.landmarks.values())):
                 continue  # the clinician's own work is never replaced by a report
             store.save_landmarks(key, report.annotation.landmarks.values())
+            store.set_image_fields(key, reviewed=report.complete)
         if study.reports and self.session.rel_path is not None:
             opened = self.session.rel_path
             self.session.close_image()

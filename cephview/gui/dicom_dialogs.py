@@ -8,12 +8,26 @@ QSettings under ``pacs/``.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QThread, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-    QLineEdit, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from cephview.core.errors import CephviewError
@@ -28,9 +42,22 @@ class BackgroundTask(QThread):
     failed = Signal(str)
     progress = Signal(int, int)
 
-    def __init__(self, fn, parent=None) -> None:
+    def __init__(self, fn, parent=None, cancel: threading.Event | None = None) -> None:
         super().__init__(parent)
         self.fn = fn
+        self.cancel_event = cancel  # the work checks it where it can stop (a retrieval); None: it cannot
+
+    def stop(self) -> None:
+        """Ask the work to stop where it can, then wait for the thread: a QThread destroyed while
+        it runs aborts the program. No result or error is reported afterwards."""
+        for signal in (self.succeeded, self.failed, self.progress):
+            try:
+                signal.disconnect()
+            except (RuntimeError, TypeError):
+                pass  # nothing connected
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+        self.wait()
 
     def run(self) -> None:
         try:
@@ -189,11 +216,11 @@ class PacsBrowser(QDialog):
         start, end = self.date_from.text().strip(), self.date_to.text().strip()
         return f"{start}-{end}" if start or end else None
 
-    def _run(self, fn, done, text: str) -> None:
+    def _run(self, fn, done, text: str, cancel: threading.Event | None = None) -> None:
         self.status.setText(text)
         self.search_button.setEnabled(False)
         self.retrieve_button.setEnabled(False)
-        self.task = BackgroundTask(fn, self)
+        self.task = BackgroundTask(fn, self, cancel)
         self.task.succeeded.connect(done)
         self.task.failed.connect(self._failed)
         self.task.progress.connect(lambda n, total: self.status.setText(
@@ -250,7 +277,9 @@ class PacsBrowser(QDialog):
         into = Path(self.folder.text().strip()).expanduser()
         if self.folder.isEnabled():
             self.settings.setValue("pacs/retrieve_folder", str(into))
-        self._run(lambda progress: get_study(conn, uid, into, progress=progress), self._done, "Retrieving…")
+        cancel = threading.Event()
+        self._run(lambda progress: get_study(conn, uid, into, progress=progress, cancel=cancel), self._done,
+                  "Retrieving…", cancel)
 
     def _done(self, files: list[Path]) -> None:
         self.status.setText(f"Retrieved {len(files)} file(s)")

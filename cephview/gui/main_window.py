@@ -362,6 +362,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.prediction.shutdown()
         self.training.shutdown()
+        self.dicom.shutdown()
         self.project.close_project()
         super().closeEvent(event)
 

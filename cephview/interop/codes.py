@@ -49,6 +49,7 @@ STATUS_CODES: dict[LandmarkStatus, tuple[str, str]] = {
     LandmarkStatus.ACCEPTED: ("S-ACCEPTED", "AI position accepted by a clinician"),
     LandmarkStatus.CORRECTED: ("S-CORRECTED", "Position corrected by a clinician"),
     LandmarkStatus.MANUAL: ("S-MANUAL", "Position placed by a clinician"),
+    LandmarkStatus.MISSING: ("S-MISSING", "Not placeable on this image, per a clinician"),
 }
 
 

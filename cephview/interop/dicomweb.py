@@ -20,7 +20,15 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
-from cephview.interop.pacs import DEFAULT_TIMEOUT, STUDY_FIELDS, PacsError, _DATE_RANGE, _retrieve_identifier, _study_dict
+from cephview.interop.pacs import (
+    _DATE_RANGE,
+    DEFAULT_TIMEOUT,
+    STUDY_FIELDS,
+    PacsError,
+    _retrieve_identifier,
+    _study_dict,
+    is_uid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +83,11 @@ class DicomWeb:
             instances = self._call("the retrieval", self.client.retrieve_study, study_uid,
                                    media_types=(("application/dicom", "*"),))
             for ds in instances or []:
-                path = staging / f"{ds.SOPInstanceUID}.dcm"
+                uid = str(ds.get("SOPInstanceUID", ""))
+                if not is_uid(uid):  # a server's text never becomes a path unchecked
+                    raise PacsError(f"{self.url}: the server sent an instance whose SOP Instance UID {uid[:80]!r} "
+                                    "is no UID; nothing was saved")
+                path = staging / f"{uid}.dcm"
                 ds.save_as(path, enforce_file_format=True)
                 staged.append(path)
             if not staged:

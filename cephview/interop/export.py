@@ -1,7 +1,8 @@
 """``export_dicom``: the DICOM objects of one reviewed image, written all or nothing.
 
 A DICOM source is referenced as it is; a PNG, JPEG, TIFF or BMP source first becomes a Secondary
-Capture image (a new study), which the SR and the presentation state reference. Patient and study
+Capture image (a study of its own, the same one on every export of the same image), which the SR
+and the presentation state reference. Patient and study
 attributes come from the source, so the objects file under the right patient in a PACS: these are
 clinical records, so identifiers stay (unlike the CSV exports).
 """
@@ -66,22 +67,42 @@ def read_source_dataset(path: Path) -> Dataset:
 
 def _write_all(datasets: Sequence[tuple[str, Dataset]], out_dir: Path) -> list[Path]:
     """Write every dataset into a hidden folder inside ``out_dir``, then move each into place:
-    a failure half-way leaves nothing new in ``out_dir``."""
+    a failure half-way leaves nothing new in ``out_dir``, and an existing file is never replaced
+    (it may be another patient's results of an image with the same name)."""
+    taken = [name for name, _ in datasets if (out_dir / name).exists()]
+    if taken:
+        raise CephviewError(f"{out_dir / taken[0]}: already exists; choose another folder or remove the old results")
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".cephview-export-", dir=out_dir))
+    final: list[Path] = []
     try:
         staged = []
         for name, ds in datasets:
             target = staging / name
             ds.save_as(target, enforce_file_format=True)
             staged.append(target)
-        final = []
         for path in staged:
-            os.replace(path, out_dir / path.name)
+            _move_without_replacing(path, out_dir / path.name)
             final.append(out_dir / path.name)
         return final
+    except BaseException:
+        for path in final:  # all or nothing: take back what was already moved
+            path.unlink(missing_ok=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_without_replacing(source: Path, target: Path) -> None:
+    """A hard link fails on an existing target where a rename would silently replace it."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise CephviewError(f"{target}: already exists; choose another folder or remove the old results") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if target.exists():
+            raise CephviewError(f"{target}: already exists; choose another folder or remove the old results") from None
+        os.replace(source, target)
 
 
 def export_dicom(
@@ -97,7 +118,8 @@ def export_dicom(
     """Write the SR, the presentation state and (for a non-DICOM image) a Secondary Capture.
 
     ``analyses`` None means every analysis. Files are named after the image:
-    ``<stem>.SC.dcm``, ``<stem>.SR.dcm``, ``<stem>.PR.dcm``.
+    ``<stem>.SC.dcm``, ``<stem>.SR.dcm``, ``<stem>.PR.dcm``; if any of them exists already, nothing
+    is written and a :class:`CephviewError` says which.
     """
     image_path = Path(image_path)
     if not any(lm.has_position for lm in annotation.landmarks.values()):

@@ -22,10 +22,10 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import (
+    JPEG2000,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
@@ -209,6 +209,14 @@ def _study_dict(ds: Dataset) -> dict:
 Progress = Callable[[int, int | None], None]  # (instances received, instances expected or None)
 
 
+DEFAULT_LISTEN = ("127.0.0.1", 11113)  # the C-MOVE storage SCP: this computer only, unless the user names an address
+
+
+def is_uid(text: str) -> bool:
+    """A DICOM UID (digits and dots, at most 64): safe as a file name, where a server's text is not."""
+    return re.fullmatch(r"[0-9.]{1,64}", text) is not None
+
+
 class _Receiver:
     """Writes each received instance, as sent, into a staging folder."""
 
@@ -220,7 +228,7 @@ class _Receiver:
 
     def on_store(self, event) -> int:
         uid = str(event.request.AffectedSOPInstanceUID)
-        if not re.fullmatch(r"[0-9.]{1,64}", uid):
+        if not is_uid(uid):
             return 0xA700  # refuse a name that is no UID rather than write it into a path
         path = self.staging / f"{uid}.dcm"
         path.write_bytes(event.encoded_dataset())
@@ -241,7 +249,18 @@ def _retrieve_identifier(study_uid: str) -> Dataset:
     return ds
 
 
-def _run_get(conn: Connection, identifier: Dataset, receiver: _Receiver) -> tuple[int | None, int]:
+class Cancelled(PacsError):
+    """The user stopped a retrieval; nothing of it is kept."""
+
+
+def _check_cancel(assoc, cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        assoc.abort()
+        raise Cancelled("retrieval cancelled; nothing was kept")
+
+
+def _run_get(conn: Connection, identifier: Dataset, receiver: _Receiver,
+             cancel: threading.Event | None = None) -> tuple[int | None, int]:
     ae = conn.application_entity()
     ae.add_requested_context(sc.StudyRootQueryRetrieveInformationModelGet)
     # One context per compressed syntax: the server picks one transfer syntax per context, and one
@@ -256,13 +275,16 @@ def _run_get(conn: Connection, identifier: Dataset, receiver: _Receiver) -> tupl
     try:
         if not any(cx.abstract_syntax == sc.StudyRootQueryRetrieveInformationModelGet for cx in assoc.accepted_contexts):
             raise _NoGet()
+        _check_cancel(assoc, cancel)
         for status, _ in assoc.send_c_get(identifier, sc.StudyRootQueryRetrieveInformationModelGet):
+            _check_cancel(assoc, cancel)
             final = _status(status)
             if status is not None:
                 receiver.expected = _expected(status, len(receiver.files))
                 failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
     finally:
-        assoc.release()
+        if assoc.is_established:
+            assoc.release()
     return final, failed
 
 
@@ -275,27 +297,40 @@ class _NoGet(Exception):
     """The server does not accept C-GET: retrieve with C-MOVE instead."""
 
 
-def _run_move(conn: Connection, identifier: Dataset, receiver: _Receiver, listen: tuple[str, int]) -> tuple[int | None, int]:
+def start_storage_listener(conn: Connection, receiver: _Receiver, listen: tuple[str, int]):
+    """The storage SCP that receives a C-MOVE's instances, for the length of one retrieve.
+
+    It accepts associations only from the server's own AE title (the one the C-MOVE goes to:
+    the AE a PACS stores from), and listens on ``listen`` (default this computer only)."""
     scp = conn.application_entity()
+    scp.require_calling_aet = [conn.server.aet]
     for uid in RETRIEVE_STORAGE_CLASSES:
         scp.add_supported_context(uid, RETRIEVE_TRANSFER_SYNTAXES)
     try:
-        server = scp.start_server(listen, block=False, evt_handlers=[(evt.EVT_C_STORE, receiver.on_store)])
+        return scp.start_server(listen, block=False, evt_handlers=[(evt.EVT_C_STORE, receiver.on_store)])
     except OSError as exc:
         raise PacsError(f"cannot listen on {listen[0] or '*'}:{listen[1]} for C-MOVE ({exc.strerror})") from None
+
+
+def _run_move(conn: Connection, identifier: Dataset, receiver: _Receiver, listen: tuple[str, int],
+              cancel: threading.Event | None = None) -> tuple[int | None, int]:
+    server = start_storage_listener(conn, receiver, listen)
     try:
         ae = conn.application_entity()
         ae.add_requested_context(sc.StudyRootQueryRetrieveInformationModelMove)
         assoc = conn.associate(ae)
         final, failed = None, 0
         try:
+            _check_cancel(assoc, cancel)
             for status, _ in assoc.send_c_move(identifier, conn.calling_aet, sc.StudyRootQueryRetrieveInformationModelMove):
+                _check_cancel(assoc, cancel)
                 final = _status(status)
                 if status is not None:
                     receiver.expected = _expected(status, len(receiver.files))
                     failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
         finally:
-            assoc.release()
+            if assoc.is_established:
+                assoc.release()
         if final == 0xA801:
             raise PacsError(f"{conn.server}: C-MOVE refused: the server does not know the destination "
                             f"{conn.calling_aet} (add it, with this computer's address and port {listen[1]}, "
@@ -306,12 +341,16 @@ def _run_move(conn: Connection, identifier: Dataset, receiver: _Receiver, listen
 
 
 def get_study(conn: Connection, study_uid: str, into: Path, method: str = "auto",
-              listen: tuple[str, int] = ("", 11113), progress: Progress | None = None) -> list[Path]:
+              listen: tuple[str, int] = DEFAULT_LISTEN, progress: Progress | None = None,
+              cancel: threading.Event | None = None) -> list[Path]:
     """Retrieve every instance of a study into ``into`` as ``<SOPInstanceUID>.dcm``.
 
     ``method``: ``get`` (C-GET), ``move`` (C-MOVE to a storage SCP listening on ``listen``, which the
-    server must know as the calling AE title), or ``auto`` (C-GET, C-MOVE where the server refuses
+    server must know as the calling AE title; ``("", port)`` listens on every interface), or
+    ``auto`` (C-GET, C-MOVE where the server refuses
     C-GET). Files appear in ``into`` only when the whole study arrived; on any failure nothing does.
+    ``cancel`` set (from another thread) aborts the retrieval at the next reply: :class:`Cancelled`,
+    and the partly received files go with the staging folder.
     """
     if method not in ("auto", "get", "move"):
         raise PacsError(f"unknown retrieve method {method!r}; choose auto, get or move")
@@ -325,12 +364,12 @@ def get_study(conn: Connection, study_uid: str, into: Path, method: str = "auto"
         try:
             if method == "move":
                 raise _NoGet()
-            final, failed = _run_get(conn, identifier, receiver)
+            final, failed = _run_get(conn, identifier, receiver, cancel)
         except _NoGet:
             if method == "get":
                 raise PacsError(f"{conn.server}: the server does not accept C-GET; retrieve with C-MOVE") from None
             log.info("%s does not accept C-GET; retrieving with C-MOVE", conn.server)
-            final, failed = _run_move(conn, identifier, receiver, listen)
+            final, failed = _run_move(conn, identifier, receiver, listen, cancel)
         if not receiver.files and not failed:
             # Servers answer an unknown study with success and nothing, or a failure status (Orthanc: 0xC000).
             raise PacsError(f"{conn.server}: study {study_uid} not found or empty ({_describe(final)})")

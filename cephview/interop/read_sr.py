@@ -9,13 +9,14 @@ the same digits. The landmark set and codes come from the tracking identifiers
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import highdicom as hd
 import pydicom
 
-from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
+from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
 from cephview.interop import codes
@@ -79,6 +80,35 @@ def _landmark(group, schema: str | None) -> tuple[str, LandmarkAnnotation] | Non
     return schema_name, LandmarkAnnotation(code, x, y, ai[0], ai[1], confidence, status, _algorithm_version(group))
 
 
+def _missing_landmark(group, schema: str | None) -> tuple[str, LandmarkAnnotation] | None:
+    """A TID 1501 group that records a landmark a clinician marked missing (``S-MISSING``)."""
+    tracking = str(group.tracking_identifier or "")
+    if "/" not in tracking:
+        return None  # an analysis group
+    found = _schema_and_code(tracking, _concept_value(group.finding_type), schema)
+    statuses = [codes.status_from_code(_concept_value(e.value)) for e in group.get_qualitative_evaluations()
+                if _concept_value(e.name) == "C-STATUS"]
+    if found is None or LandmarkStatus.MISSING not in statuses:
+        return None
+    return found[0], LandmarkAnnotation(found[1], status=LandmarkStatus.MISSING)
+
+
+def _content_time(ds) -> str | None:
+    """The report's Content Date/Time as a UTC ISO 8601 string: when the reviewed positions were recorded."""
+    date, time = str(ds.get("ContentDate", "") or ""), str(ds.get("ContentTime", "") or "")
+    try:
+        when = datetime.strptime(date + (time.split(".")[0] or "000000").ljust(6, "0")[:6], "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    offset = str(ds.get("TimezoneOffsetFromUTC", "") or "")
+    if len(offset) == 5 and offset[0] in "+-" and offset[1:].isdigit():
+        sign = 1 if offset[0] == "+" else -1
+        when = when.replace(tzinfo=timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:]))))
+    else:
+        when = when.astimezone()  # no offset given: the local time of the machine that reads it
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def _algorithm_version(group) -> str | None:
     """TID 4019 Algorithm Version (DCM 111003) of the group, if an algorithm placed the point."""
     for item in getattr(group[0], "ContentSequence", []):
@@ -92,6 +122,8 @@ def _measurements(report) -> list[SRMeasurement]:
     names = {code: name for name, code in codes.MEASUREMENT_CODES.items()}
     out = []
     for group in report.get_image_measurement_groups():
+        if "/" in str(group.tracking_identifier or ""):
+            continue  # a landmark marked missing, not an analysis
         analysis = str(group.tracking_identifier or "").removesuffix(" analysis")
         for m in group.get_measurements():
             value = _concept_value(m.name)
@@ -129,15 +161,24 @@ def read_sr(path: str | Path, image_name: str | None = None, schema: str | None 
         schema_names.add(item[0])
         found[item[1].code] = item[1]
         references.add(str(group.roi.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID))
+    for group in report.get_image_measurement_groups():
+        item = _missing_landmark(group, schema)
+        if item is not None:
+            schema_names.add(item[0])
+            found[item[1].code] = item[1]
     if not found:
         raise CephviewError(f"{path}: the report holds no cephview landmarks")
     if len(schema_names) > 1:
         raise CephviewError(f"{path}: landmarks of several landmark sets ({', '.join(sorted(schema_names))})")
     schema_name = schema_names.pop()
     referenced = references.pop() if len(references) == 1 else ""
+    recorded = _content_time(ds) or utc_now()
+    # A reviewed landmark carries the report's time as its edit time, so it counts as a review
+    # (a later prediction keeps it); a landmark the report does not name stays a placeholder.
+    found = {code: replace(lm, edited_at=recorded) if lm.status.reviewed else lm for code, lm in found.items()}
     landmarks = {code: found.get(code, LandmarkAnnotation(code, status=LandmarkStatus.MISSING))
                  for code in load_schema(schema_name).codes}
     annotation = ImageAnnotation(image_name or f"{referenced}.dcm", schema_name, landmarks)
-    annotation.reviewed = annotation.all_reviewed
-    return SRContents(annotation, referenced, str(ds.StudyInstanceUID), _measurements(report),
-                      str(ds.get("CompletionFlag", "")) == "COMPLETE")
+    complete = str(ds.get("CompletionFlag", "")) == "COMPLETE"
+    annotation.reviewed = complete
+    return SRContents(annotation, referenced, str(ds.StudyInstanceUID), _measurements(report), complete)

@@ -3,11 +3,11 @@ presentation state to reference: a PACS stores results only next to an image it 
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
 
-import highdicom as hd
 import numpy as np
 from highdicom.sc import SCImage
 
@@ -43,22 +43,43 @@ def _pixels(radiograph: Radiograph) -> tuple[np.ndarray, int]:
     return radiograph.display, 8  # float or signed TIFFs: what the user saw
 
 
+# uuid5 namespace of cephview's Secondary Capture UIDs (itself uuid5 of the URL namespace and the name).
+_SC_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "cephview:secondary-capture")
+
+
+def content_uids(pixels: np.ndarray, patient: PatientInfo) -> tuple[str, str, str]:
+    """Study, series and SOP Instance UIDs derived from the image's content and patient ID.
+
+    The same image of the same patient always gets the same UIDs (``2.25.`` + a uuid5 of the pixels'
+    SHA-256, ISO/IEC 9834-8), so a second export or send lands in the same study, as the same
+    instance, instead of a new study each time."""
+    digest = hashlib.sha256()
+    digest.update(f"{pixels.dtype.str}{pixels.shape}|{patient.patient_id or ''}|".encode())
+    digest.update(np.ascontiguousarray(pixels).tobytes())
+    key = digest.hexdigest()
+    return tuple(f"2.25.{uuid.uuid5(_SC_NAMESPACE, f'{key}/{part}').int}"  # type: ignore[return-value]
+                 for part in ("study", "series", "instance"))
+
+
 def build_secondary_capture(radiograph: Radiograph, patient: PatientInfo, facing: int = 1,
                             calibration: Calibration | None = None) -> SCImage:
-    """A new study with one SC image of ``radiograph``; ``facing`` +1 for a profile facing right
+    """A study with one SC image of ``radiograph`` (UIDs from :func:`content_uids`); ``facing`` +1 for a profile facing right
     (anterior to the image's right), -1 for one facing left. ``calibration`` (default: the
-    image's own) becomes Pixel Spacing, so the SC measures like the image did."""
+    image's own) becomes Pixel Spacing, so the SC measures like the image did.
+
+    Study Date and Time stay empty (type 2): a PNG or JPEG does not say when it was taken, and
+    the day of the export is not the day of the acquisition."""
     pixels, bits = _pixels(radiograph)
-    now = dt.datetime.now()
+    study_uid, series_uid, instance_uid = content_uids(pixels, patient)
     cal = calibration if calibration is not None else radiograph.calibration
     sc = SCImage(
         pixel_array=np.ascontiguousarray(pixels),
         photometric_interpretation="MONOCHROME2",
         bits_allocated=bits,
         coordinate_system="PATIENT",
-        study_instance_uid=hd.UID(),
-        series_instance_uid=hd.UID(),
-        sop_instance_uid=hd.UID(),
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+        sop_instance_uid=instance_uid,
         series_number=SC_SERIES_NUMBER,
         instance_number=1,
         manufacturer="cephview",
@@ -67,8 +88,6 @@ def build_secondary_capture(radiograph: Radiograph, patient: PatientInfo, facing
         patient_birth_date=patient.birth_date,
         patient_sex=patient.sex,
         accession_number=patient.accession_number,
-        study_date=now.date(),
-        study_time=now.time(),
         pixel_spacing=(cal.row_mm, cal.col_mm) if cal.is_calibrated else None,
         patient_orientation=("A", "F") if facing >= 0 else ("P", "F"),
     )

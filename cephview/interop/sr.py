@@ -7,10 +7,13 @@ Content (codes in :mod:`cephview.interop.codes`, listed in ``docs/dicom_codes.md
   (DICOM image coordinates, see :mod:`cephview.interop.dicom_coords`), a qualitative evaluation
   "Landmark review status" (AI, accepted, corrected, manual) and, for AI positions, a NUM
   "Landmark detection confidence" (UCUM ``1``) with the algorithm that placed it;
+- per landmark a clinician marked missing a TID 1501 group with the same tracking identifier,
+  finding type and category, and the review status ``S-MISSING``, but no region: nothing to point at;
 - per analysis a TID 1501 group of NUM measurements in UCUM units (``deg``, ``mm``, ``%``; ``{pixels}``
   on an uncalibrated image) with the norm set's normal range (TID 312) and normality where it has one.
 
-The report is ``PARTIAL`` until every landmark is reviewed, and ``UNVERIFIED``: it is the software's
+The report is ``COMPLETE`` when the image is marked reviewed (or every landmark is), else
+``PARTIAL``; and ``UNVERIFIED``: it is the software's
 record of what the clinician saw, not a signed finding.
 """
 
@@ -124,6 +127,20 @@ def _properties(result: MeasurementResult) -> MeasurementProperties | None:
     )
 
 
+def _missing_groups(annotation: ImageAnnotation) -> list[MeasurementsAndQualitativeEvaluations]:
+    """The landmarks a clinician marked missing; a never-predicted placeholder (no edit) is left out."""
+    return [
+        MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=TrackingIdentifier(uid=hd.UID(), identifier=landmark_tracking_id(annotation.schema, lm.code)),
+            finding_type=codes.landmark_concept(annotation.schema, lm.code),
+            finding_category=codes.ANATOMICAL_POINT,
+            qualitative_evaluations=[QualitativeEvaluation(codes.REVIEW_STATUS, codes.status_concept(lm.status))],
+        )
+        for lm in annotation.ordered()
+        if lm.status is LandmarkStatus.MISSING and lm.edited_at is not None
+    ]
+
+
 def _measurement_groups(
     source: Dataset, results: Sequence[MeasurementResult]
 ) -> list[MeasurementsAndQualitativeEvaluations]:
@@ -172,7 +189,8 @@ def build_sr(
     report = MeasurementReport(
         observation_context=ObservationContext(observer_device_context=observer),
         procedure_reported=codes.PROCEDURE,
-        imaging_measurements=[*_landmark_groups(source, annotation, provenance), *_measurement_groups(source, results)],
+        imaging_measurements=[*_landmark_groups(source, annotation, provenance), *_missing_groups(annotation),
+                              *_measurement_groups(source, results)],
     )
     sr = ComprehensiveSR(
         evidence=[source],
@@ -182,7 +200,7 @@ def build_sr(
         sop_instance_uid=hd.UID(),
         instance_number=instance_number,
         manufacturer=MANUFACTURER,
-        is_complete=annotation.all_reviewed,
+        is_complete=annotation.reviewed or annotation.all_reviewed,
         is_final=False,
         is_verified=False,
     )

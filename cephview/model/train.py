@@ -26,7 +26,7 @@ from cephview.core.errors import CephviewError
 from cephview.model import coords
 from cephview.model.config import StageConfig, TrainConfig
 from cephview.model.cvm_head import UNLABELLED, class_weights, cvm_loss, cvm_scores, labels_of
-from cephview.model.distributed import DistributedContext, shard_positions
+from cephview.model.dist_context import DistributedContext, shard_positions
 from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
 from cephview.model.heatmaps import decode
 from cephview.model.modelfile import LandmarkModel, atomic_torch_save, build_network, load_model, save_model

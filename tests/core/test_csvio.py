@@ -219,7 +219,7 @@ def test_every_csv_writer_escapes_formulas_and_undecodable_names(tmp_path: Path)
     assert rows[3][2] == "-3.000"  # a number is no formula
     from types import SimpleNamespace
 
-    result = SimpleNamespace(analysis="steiner", name="SNA", value=-2.0, unit="deg", norm_mean=82.0, norm_sd=3.5,
+    result = SimpleNamespace(analysis="steiner", name="SNA", label="SNA", value=-2.0, unit="deg", norm_mean=82.0, norm_sd=3.5,
                              deviation_sd=-1.0, status="final")
     write_measurements_csv(tmp_path / "m.csv", [("+SUM(1+1).jpg", [result])])
     measured = list(csv.reader((tmp_path / "m.csv").open()))[1]

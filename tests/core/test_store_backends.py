@@ -277,3 +277,36 @@ def test_image_roots_find_a_file_under_another_mount(store: ProjectStore, images
         assert again.id == rec.id
     if store.shared:  # another workstation's path of the same file stays as it was
         assert store.image(rec.rel_path) is not None
+
+
+def test_files_are_hashed_and_searched_before_the_write_lock(store: ProjectStore, images: Path, tmp_path: Path,
+                                                              monkeypatch):
+    """Reading whole files and walking image roots take seconds: the other workstations' edits
+    must not wait for them (the project's write lock is taken only for the database work)."""
+    import cephview.core.store as store_module
+
+    calls: list[tuple[str, int]] = []
+    real_hash, real_find = store_module.sha256_file, store_module.find_in_roots
+    monkeypatch.setattr(store_module, "sha256_file",
+                        lambda *a: (calls.append(("hash", store._tx_depth)), real_hash(*a))[1])
+    monkeypatch.setattr(store_module, "find_in_roots",
+                        lambda *a: (calls.append(("find", store._tx_depth)), real_find(*a))[1])
+    a, b = images / "a.png", write_png(images / "b.png", seed=3)
+    rec_a, rec_b = store.add_image(a), store.add_image(b)
+    store.save_landmark(rec_a.rel_path, LandmarkAnnotation("S", 1.0, 2.0, status=LandmarkStatus.MANUAL))
+    pixels_a, pixels_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(pixels_b)  # the names swapped: each file's record follows its pixels
+    b.write_bytes(pixels_a)
+    store.add_image(a)
+    assert store.load_annotation(rec_b.rel_path).landmarks["S"].x == 1.0
+    # a file moved to another mount, found under an image root
+    roots = tmp_path / "mount"
+    write_png(roots / "c.png", seed=4)
+    store.image_roots = [roots]
+    moved = store.add_image(roots / "c.png")
+    (roots / "c.png").rename(roots / "d.png")
+    write_png(tmp_path / "elsewhere" / "d.png", seed=4)
+    store.add_image(tmp_path / "elsewhere" / "d.png")
+    assert moved.rel_path
+    assert {kind for kind, _ in calls} == {"hash", "find"}
+    assert all(depth == 0 for _, depth in calls), calls

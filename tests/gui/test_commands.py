@@ -176,3 +176,32 @@ def test_a_prediction_arriving_in_one_window_keeps_what_another_window_saved(qap
     finally:
         store_a.close()
         store_b.close()
+
+
+def test_an_edit_a_database_login_may_not_make_is_reported_not_applied(qapp, tmp_path, postgres_server, pg_url):
+    """A PostgreSQL project opened with a login that may only read: the server's refusal is the
+    session's one-line report, and neither the window's record nor the database changes."""
+    import uuid
+
+    owner = ProjectStore.open(pg_url)
+    record = owner.add_image(write_cephalograms(tmp_path / "films", 1)[0])
+    owner.close()
+    role, dbname = f"viewer_{uuid.uuid4().hex[:8]}", pg_url.rsplit("/", 1)[1]
+    postgres_server.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'look-only'")
+    postgres_server.admin(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", dbname=dbname)
+    store = ProjectStore.open(postgres_server.url(dbname, user=role, password="look-only"), create=False)
+    try:
+        session = ReviewSession()
+        session.set_store(store)
+        controller = ReviewController(session)
+        grey = np.zeros((600, 500), np.uint8)
+        session.open_image(record.rel_path, Radiograph(None, "synthetic", grey, grey, grey, 8, "MONOCHROME2"))
+        code = session.codes()[0]
+        failures = []
+        session.saveFailed.connect(failures.append)
+        before = session.landmark(code)
+        assert not controller.move(code, 100.0, 110.0)
+        assert len(failures) == 1 and "may not change the project" in failures[0] and "\n" not in failures[0]
+        assert session.landmark(code) == before == store.load_annotation(record.rel_path).landmarks[code]
+    finally:
+        store.close()

@@ -22,6 +22,7 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittle
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration
 from cephview.core.schema import load_schema
+from cephview.gui.worklist import DATE, PATIENT
 from cephview.core.store import ProjectStore
 from cephview.core.synthetic import synthetic_cephalogram, synthetic_pixel_size
 from cephview.gui import compare_link, dialogs
@@ -103,11 +104,11 @@ def test_worklist_shows_patients_and_groups_their_films(window):
     wl = window.worklist
     assert (wl.visit_of("a_2023.dcm").patient_id, wl.visit_of("a_2023.dcm").date) == ("P-42", "2023-03-15")
     row = wl._rows["b_2020.dcm"]
-    assert wl.model.item(row, 2).text() == "P-42" and wl.model.item(row, 3).text() == "2020-03-01"
+    assert wl.model.item(row, PATIENT).text() == "P-42" and wl.model.item(row, DATE).text() == "2020-03-01"
     assert "Patient P-42, taken 2020-03-01" in wl.model.item(row, 0).toolTip()
-    assert wl.view.isColumnHidden(2) and wl.view.isColumnHidden(3)  # shown while grouping
+    assert wl.view.isColumnHidden(PATIENT) and wl.view.isColumnHidden(DATE)  # shown while grouping
     wl.group_by_patient.setChecked(True)
-    assert not wl.view.isColumnHidden(2) and not wl.view.isColumnHidden(3)
+    assert not wl.view.isColumnHidden(PATIENT) and not wl.view.isColumnHidden(DATE)
     order = [wl.proxy.index(r, 0).data(REL_PATH_ROLE) for r in range(wl.proxy.rowCount())]
     assert order == ["b_2020.dcm", "a_2023.dcm", "other.dcm"]  # P-42 earliest first, then P-99
     assert wl.neighbour("b_2020.dcm", 1) == "a_2023.dcm"
@@ -190,7 +191,7 @@ def test_patient_and_date_assigned_by_hand(window, monkeypatch):
     monkeypatch.setattr(compare_link, "ask_visit", lambda parent, film, pid, date: ("P-7", "2019-12-31"))
     window.compare.edit_visit("other.dcm")
     assert window.session.store.visit("other.dcm").patient_id == "P-7"
-    assert window.worklist.model.item(window.worklist._rows["other.dcm"], 3).text() == "2019-12-31"
+    assert window.worklist.model.item(window.worklist._rows["other.dcm"], DATE).text() == "2019-12-31"
     monkeypatch.setattr(compare_link, "ask_visit", lambda parent, film, pid, date: ("P-7", "31.12.2019"))
     window.compare.edit_visit("other.dcm")
     assert window.last_dialog is not None and "not a date" in window.last_dialog.text()

@@ -47,7 +47,7 @@ def test_export_as_dicom_writes_sc_sr_and_pr_of_the_open_image(make_window, proj
         if lm.has_position:
             assert back.landmarks[code].x == pytest.approx(lm.x, abs=1e-3)
             assert back.landmarks[code].y == pytest.approx(lm.y, abs=1e-3)
-    assert str(window.settings.value("dicom/export_folder")) == str(out)
+    assert str(window.settings.value(actions.export_folder_key())) == str(out)
 
 
 @pytest.mark.slow
@@ -128,3 +128,101 @@ def test_open_image_with_its_sr_brings_the_landmarks(make_window, tmp_path, qtbo
     opened = window.session.annotation.landmarks
     assert {code: (opened[code].x, opened[code].y) for code in placed} == placed
     assert all(opened[code].status is LandmarkStatus.CORRECTED for code in placed)
+
+
+def test_sr_import_keeps_the_reports_review_and_never_replaces_a_reviewed_image(make_window, tmp_path, qtbot):
+    import shutil
+
+    from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
+    from cephview.core.radiograph import load_radiograph
+    from cephview.interop.export import export_dicom
+    from tests.interop.conftest import data_store_file
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    films = [Path(shutil.copy(data_store_file("RG3_UNCR.dcm"), folder / f"film{i}.dcm")) for i in (1, 2)]
+    for f in films[1:]:  # a second film needs its own identity
+        ds = pydicom.dcmread(f)
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(f)
+    made = []
+    for film in films:
+        ann = ImageAnnotation(film.name, "isbi2015", {
+            "S": LandmarkAnnotation("S", 400.0, 500.0, status=LandmarkStatus.CORRECTED),
+            "N": LandmarkAnnotation("N", status=LandmarkStatus.MISSING, edited_at="2026-01-02T03:04:05.000+00:00")})
+        ann.reviewed = True
+        made.append(export_dicom(film, load_radiograph(film), ann, folder / film.stem, ["Steiner"]))
+    window = make_window()
+    window.dicom.open_retrieved(films)  # the films come first; film 2 is then marked reviewed by hand
+    qtbot.waitUntil(lambda: window.session.is_open, timeout=20_000)
+    store = window.session.store
+    store.set_image_fields("film2.dcm", reviewed=True)
+    window.dicom.open_retrieved([*films, made[0].sr, made[1].sr])
+    first, second = store.load_annotation("film1.dcm"), store.load_annotation("film2.dcm")
+    assert first.reviewed and first.landmarks["S"].status is LandmarkStatus.CORRECTED
+    assert first.landmarks["N"].status is LandmarkStatus.MISSING and first.landmarks["N"].edited_at
+    # a reviewed image is never replaced by a report
+    assert second.reviewed and ("S" not in second.landmarks or second.landmarks["S"].x is None)
+    predicted = first.with_prediction(["S", "N"], [(10.0, 10.0), (20.0, 20.0)], [0.9, 0.9], "v9")
+    assert predicted.landmarks["S"].x == 400.0 and predicted.landmarks["N"].status is LandmarkStatus.MISSING
+
+
+def test_export_folder_is_remembered_per_project(make_window, project_dir, tmp_path, qtbot):
+    from gui_helpers import write_cephalograms
+
+    window = make_window()
+    window.open_paths([project_dir])
+    qtbot.waitUntil(lambda: window.session.is_open and window.session.annotation.has_prediction, timeout=20_000)
+    actions = window.dicom
+    first_out = tmp_path / "first-out"
+    seen = []
+
+    def choose(folder):
+        def fill(dialog):
+            seen.append(dialog.folder.text())
+            dialog.folder.setText(str(folder))
+        return fill
+
+    _fill_and_accept(qtbot, actions, choose(first_out))
+    actions.export.trigger()
+    qtbot.waitUntil(lambda: actions.task is not None and actions.task.isFinished(), timeout=60_000)
+    other = tmp_path / "other-project"
+    write_cephalograms(other, 1)
+    window.open_paths([other])
+    qtbot.waitUntil(lambda: window.session.is_open and Path(window.session.store.folder) == other
+                    and window.session.annotation.has_prediction, timeout=20_000)
+    _fill_and_accept(qtbot, actions, choose(tmp_path / "second-out"))
+    actions.export.trigger()
+    qtbot.waitUntil(lambda: actions.task is not None and actions.task.isFinished(), timeout=60_000)
+    assert Path(seen[1]) == other / "dicom"  # not the first project's folder
+    window.open_paths([project_dir])
+    qtbot.waitUntil(lambda: window.session.is_open and Path(window.session.store.folder) == project_dir
+                    and window.session.annotation.has_prediction, timeout=20_000)
+    _fill_and_accept(qtbot, actions, choose(tmp_path / "third-out"))
+    actions.export.trigger()
+    qtbot.waitUntil(lambda: actions.task is not None and actions.task.isFinished(), timeout=60_000)
+    assert Path(seen[2]) == first_out  # each project keeps its own
+    assert all(len(list(folder.glob("*.SR.dcm"))) == 1 for folder in (first_out, tmp_path / "second-out"))
+
+
+@pytest.mark.slow
+def test_closing_the_window_during_a_retrieval_stops_it_cleanly(make_window, orthanc, tmp_path, qtbot):  # noqa: F811
+    from tests.interop.test_pacs_safety import _study_in_orthanc
+
+    study, _ = _study_in_orthanc(orthanc, tmp_path, count=6)
+    window = make_window()
+    browser = window.dicom.ask_open_from_pacs()
+    browser.server.aet.setText("ORTHANC")
+    browser.server.host.setText("127.0.0.1")
+    browser.server.port.setValue(orthanc.dicom_port)
+    browser.patient_id.setText("CANCEL-1")
+    into = tmp_path / "retrieved"
+    browser.folder.setText(str(into))
+    browser.search_button.click()
+    qtbot.waitUntil(lambda: browser.table.rowCount() >= 1 and browser.retrieve_button.isEnabled(), timeout=20_000)
+    browser.retrieve_button.click()
+    assert browser.task.isRunning()
+    window.close()  # before the fix: the running QThread is destroyed with the window (abort, exit 134)
+    assert not browser.task.isRunning()
+    left = list(into.rglob(".cephview-get-*")) if into.exists() else []
+    assert left == []

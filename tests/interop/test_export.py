@@ -44,7 +44,9 @@ def mixed_annotation(name: str, schema_codes: list[str], points: np.ndarray, cal
             lm = replace(lm, x=x + 3.25, y=y - 1.5, status=LandmarkStatus.CORRECTED)
         elif i == 3:
             lm = LandmarkAnnotation(code, x, y, status=LandmarkStatus.MANUAL)
-        elif i == len(schema_codes) - 1:
+        elif i == len(schema_codes) - 2:  # a clinician marked it missing
+            lm = LandmarkAnnotation(code, status=LandmarkStatus.MISSING, edited_at="2026-01-02T03:04:05.000+00:00")
+        elif i == len(schema_codes) - 1:  # never predicted, never touched: a placeholder
             lm = LandmarkAnnotation(code, status=LandmarkStatus.MISSING)
         landmarks[code] = lm
     return ImageAnnotation(name, "isbi2015", landmarks, calibration)
@@ -92,6 +94,34 @@ def test_png_source_gets_a_secondary_capture_that_sr_and_gsps_reference(isbi_cas
     for m in back.measurements:
         assert m.value == pytest.approx(expected[m.analysis, m.name].value, rel=1e-9)
         assert m.unit == expected[m.analysis, m.name].unit == ("deg" if m.unit == "deg" else m.unit)
+
+
+def test_sr_round_trip_keeps_the_review_so_a_later_prediction_changes_nothing_reviewed(isbi_case, tmp_path):
+    item, radiograph = isbi_case
+    from cephview.core.schema import load_schema
+
+    schema_codes = load_schema("isbi2015").codes
+    ann = mixed_annotation(item.name, schema_codes, item.points, item.calibration)
+    ann.reviewed = True  # the clinician marked the image reviewed with one AI landmark left as it was
+    marked, placeholder = schema_codes[-2], schema_codes[-1]
+    out = export_dicom(item.image_path, radiograph, ann, tmp_path, ANALYSES)
+    assert dciodvfy_errors(out.sr) == []
+    assert pydicom.dcmread(out.sr).CompletionFlag == "COMPLETE"
+    back = read_sr(out.sr, image_name=item.name)
+    assert back.complete and back.annotation.reviewed
+    got = back.annotation.landmarks
+    assert got[marked].status is LandmarkStatus.MISSING and got[marked].edited_at is not None
+    assert got[placeholder].status is LandmarkStatus.MISSING and got[placeholder].edited_at is None
+    reviewed = [c for c, lm in ann.landmarks.items() if lm.status.reviewed and c != placeholder]
+    assert all(got[c].edited_at for c in reviewed)
+    assert {m.analysis for m in back.measurements} <= set(ANALYSES)  # the missing group is no analysis
+
+    shifted = [(x + 50.0, y + 50.0) for x, y in item.points]
+    again = back.annotation.with_prediction(schema_codes, shifted, [0.9] * len(schema_codes), "v8")
+    for code in reviewed:
+        assert again.landmarks[code] == got[code], code  # the imported review survives the new model
+    assert again.landmarks[placeholder].status is LandmarkStatus.AI  # the placeholder takes the prediction
+    assert again.landmarks[schema_codes[0]].model_version == "v8"  # so does the unreviewed AI landmark
 
 
 def test_scoord_and_gsps_point_are_cephview_position_plus_half_pixel(isbi_case, tmp_path):
@@ -200,3 +230,33 @@ def test_an_image_without_any_placed_landmark_is_refused(isbi_case, tmp_path):
     with pytest.raises(CephviewError, match="no landmark is placed"):
         export_dicom(item.image_path, radiograph, empty, tmp_path / "out", ANALYSES)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_result_is_never_replaced(isbi_case, tmp_path):
+    from cephview.core.errors import CephviewError
+
+    item, radiograph = isbi_case
+    ann = ImageAnnotation(item.name, "isbi2015", {"S": LandmarkAnnotation("S", 100.0, 200.0, status=LandmarkStatus.MANUAL)})
+    first = export_dicom(item.image_path, radiograph, ann, tmp_path, ANALYSES, patient=PatientInfo("PAT-A"))
+    before = {p.name: p.read_bytes() for p in first.files}
+    other = ImageAnnotation(item.name, "isbi2015", {"S": LandmarkAnnotation("S", 10.0, 20.0, status=LandmarkStatus.MANUAL)})
+    with pytest.raises(CephviewError, match="already exists") as caught:
+        export_dicom(item.image_path, radiograph, other, tmp_path, ANALYSES, patient=PatientInfo("PAT-B"))
+    assert "\n" not in str(caught.value)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing replaced, nothing left over
+
+
+def test_a_resent_image_lands_in_the_same_study_without_a_made_up_date(isbi_case, tmp_path):
+    item, radiograph = isbi_case
+    ann = ImageAnnotation(item.name, "isbi2015", {"S": LandmarkAnnotation("S", 100.0, 200.0, status=LandmarkStatus.MANUAL)})
+    uids = []
+    for folder, patient in (("a", "PAT-A"), ("b", "PAT-A"), ("c", "PAT-C")):
+        out = export_dicom(item.image_path, radiograph, ann, tmp_path / folder, ANALYSES, patient=PatientInfo(patient))
+        sc = pydicom.dcmread(out.secondary_capture)
+        uids.append((sc.StudyInstanceUID, sc.SeriesInstanceUID, sc.SOPInstanceUID))
+        assert not sc.get("StudyDate") and not sc.get("StudyTime")  # the export day is not the acquisition day
+        assert pydicom.dcmread(out.sr).StudyInstanceUID == sc.StudyInstanceUID
+    assert dciodvfy_errors(out.secondary_capture) == []
+    assert uids[0] == uids[1]  # the same image again: the same study, series and instance
+    assert all(uid.startswith("2.25.") and len(uid) <= 64 for uid in uids[0])
+    assert uids[2][0] != uids[0][0]  # another patient's image with the same pixels is another study

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cephview.model.distributed import shard_positions, torchrun_command
+from cephview.model.dist_context import shard_positions
+from cephview.model.distributed import torchrun_command
 
 REPO = Path(__file__).resolve().parents[2]
 
