@@ -65,7 +65,7 @@ def test_mirrored_radiograph_gives_mirrored_landmarks(isbi_root, predictor):
     assert np.abs(mirrored - right.points).max() < 1.0  # px, i.e. 0.1 mm
 
 
-def test_an_image_at_half_the_pixel_size_gets_a_re_scaled_refinement_patch(isbi_root, predictor):
+def test_an_image_at_half_the_pixel_size_gets_a_re_scaled_refinement_patch(isbi_root, predictor, monkeypatch):
     """A Test1 image downsized to 0.5x (0.2 mm pixels, as many JPEG exports): the head measures
     half the training size, the patch is re-scaled to match, and the landmarks stay accurate.
     With the patch at its training scale the refinement throws them off (the model card's table)."""
@@ -78,6 +78,10 @@ def test_an_image_at_half_the_pixel_size_gets_a_re_scaled_refinement_patch(isbi_
     small = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
     truth = (item.points + 0.5) * np.array([small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]]) - 0.5
     full = predictor.predict(image)
+    guarded = predictor.predict(small)
+    # Without the limit on how far refinement may move a landmark, which would hide what the
+    # patch scale does: the refinement itself must be right at this scale.
+    monkeypatch.setattr("cephview.model.predictor.MAX_REFINE_SHIFT_MM", float("inf"))
     adapted = predictor.predict(small)
     fixed = Predictor(predictor.model, adapt_patch_scale=False).predict(small)
     trained = predictor.model.stages["refine"][0].patch_scale
@@ -87,3 +91,4 @@ def test_an_image_at_half_the_pixel_size_gets_a_re_scaled_refinement_patch(isbi_
     assert fixed.patch_scale == trained
     error_mm = lambda p: float(np.linalg.norm(p.points - truth, axis=1).mean() * 0.2)  # noqa: E731
     assert error_mm(adapted) < 2.0 and error_mm(adapted) < 0.5 * error_mm(fixed), (error_mm(adapted), error_mm(fixed))
+    assert error_mm(guarded) < 2.0
