@@ -10,10 +10,10 @@ the session and is the only place that creates, moves or restyles markers.
 
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem
-import pyqtgraph as pg
 
 from cephview.core.annotations import LandmarkAnnotation, LandmarkStatus
 from cephview.gui.session import ReviewSession

@@ -8,7 +8,7 @@ since "accept and go on" combines both. No widget is touched: the views follow t
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal

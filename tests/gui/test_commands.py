@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import write_cephalograms
 
 from cephview.core.annotations import LandmarkStatus
 from cephview.core.calibration import Calibration
 from cephview.core.radiograph import Radiograph
 from cephview.core.store import ProjectStore
-from cephview.gui.review_controller import ReviewController
 from cephview.gui.prediction import PredictionResult
+from cephview.gui.review_controller import ReviewController
 from cephview.gui.session import ReviewSession
-from gui_helpers import write_cephalograms
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from gui_helpers import FakePredictor
 
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
 from cephview.gui.prediction import PredictionResult, history_is_stale
-from gui_helpers import FakePredictor
 
 
 def test_the_rule_itself():

@@ -4,7 +4,6 @@ view follows it; the marker settings come back in the next session, the threshol
 from __future__ import annotations
 
 import pytest
-
 from gui_helpers import FakePredictor
 
 
