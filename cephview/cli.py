@@ -15,7 +15,12 @@ from pathlib import Path
 from cephview import __version__
 from cephview.bundle import has_torchvision, help_epilog, torchvision_missing_message, version_text
 from cephview.cli_common import (
-    EXIT_USAGE, add_dataset_args, check_output, error, open_dataset_from_args, report_failures,
+    EXIT_USAGE,
+    add_dataset_args,
+    check_output,
+    error,
+    open_dataset_from_args,
+    report_failures,
 )
 from cephview.core.errors import CephviewError, one_line
 from cephview.core.inputs import expand_inputs
@@ -258,7 +263,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         return run_compare(args)
     from cephview.model.confidence_metrics import (
-        REPORT_HEADER, confidence_report, format_reliability, format_report_row, reliability,
+        REPORT_HEADER,
+        confidence_report,
+        format_reliability,
+        format_report_row,
+        reliability,
     )
     from cephview.model.evaluate import evaluate_dataset, observer_agreement, per_landmark_errors
     from cephview.model.metrics import format_table

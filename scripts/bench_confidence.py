@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from bench_finetune import device_bench_parser, device_bench_sets  # noqa: E402
 from calibrate_confidence import cache_file, cross_validated, fit, training_shapes  # noqa: E402
 from confidence_sets import collect, load_set  # noqa: E402
+
 from cephview.core.radiograph import load_radiograph  # noqa: E402
 from cephview.core.schema import load_schema  # noqa: E402
 from cephview.model.confidence import HeatmapMass, calibration_for  # noqa: E402

@@ -38,11 +38,11 @@ from cephview.core.datasets import AnnotatedImage, LandmarkDataset, read_isbi201
 from cephview.core.radiograph import load_radiograph  # noqa: E402
 from cephview.core.store import ProjectStore  # noqa: E402
 from cephview.model.evaluate import evaluate_dataset  # noqa: E402
+from cephview.model.finetune.run import finetune_project  # noqa: E402
+from cephview.model.finetune.settings import FinetuneSettings  # noqa: E402
 from cephview.model.metrics import SDR_THRESHOLDS_MM, Evaluation  # noqa: E402
 from cephview.model.modelfile import default_model_path, load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402
-from cephview.model.finetune.run import finetune_project  # noqa: E402
-from cephview.model.finetune.settings import FinetuneSettings  # noqa: E402
 from cephview.model.project_data import correction_stats  # noqa: E402
 from cephview.model.registry import ModelRegistry  # noqa: E402
 from cephview.model.train import Trainer  # noqa: E402

@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_finetune import device_bench_parser, device_bench_sets  # noqa: E402
+
 from cephview.model.evaluate import evaluate_dataset  # noqa: E402
 from cephview.model.modelfile import load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402

@@ -118,7 +118,7 @@ def main() -> None:
     try:
         results: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
         drivers: list[dict[str, float]] = []
-        for run in range(args.runs):
+        for _run in range(args.runs):
             with tempfile.TemporaryDirectory() as tmp:
                 results["sqlite"].append(bench_store(str(Path(tmp) / "project"), Path(tmp) / "project", args.edits))
             url = args.url if args.url else server.new_database()

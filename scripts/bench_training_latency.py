@@ -67,8 +67,8 @@ def measure(mode: str, project: Path, model: Path, epochs: int, idle_s: float) -
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from cephview.model.finetune.jobs import FinetuneJob
     from cephview.gui.training_worker import TrainingService
+    from cephview.model.finetune.jobs import FinetuneJob
     from cephview.model.finetune.settings import FinetuneSettings
 
     app = QApplication.instance() or QApplication([])

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_finetune import DEFAULT_ISBI  # noqa: E402
 from confidence_sets import SignalSet, collect, load_set, validation_sets  # noqa: E402
+
 from cephview.core.datasets import read_isbi2015  # noqa: E402
 from cephview.core.schema import load_schema  # noqa: E402
 from cephview.model.confidence import TARGET_MM, ConfidenceCalibration, HeatmapMass, calibration_path, fit_calibration  # noqa: E402

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from bench_finetune import device_geometry
+
 from cephview.core.calibration import Calibration, CalibrationSource
 from cephview.core.datasets import AnnotatedImage, LandmarkDataset, read_isbi2015
 from cephview.core.radiograph import load_radiograph

@@ -29,6 +29,7 @@ sys.path.insert(0, str(SCRIPTS.parent))
 sys.path.insert(0, str(SCRIPTS))
 
 from bench_finetune import DEFAULT_ISBI, simulated_set, simulation_folder  # noqa: E402
+
 from cephview.core.datasets import read_isbi2015  # noqa: E402
 
 SCALE = 0.7

@@ -58,7 +58,7 @@ class PostgresServer:
         prefix = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
         return subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, timeout=120, **kwargs)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         pwfile = self.root / "pw"
         pwfile.write_text("unused-superuser-password\n")
         if self.as_postgres:

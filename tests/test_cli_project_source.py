@@ -11,7 +11,7 @@ import pytest
 
 from cephview.analysis import compute_measurements
 from cephview.cli import main
-from cephview.core.annotations import ImageAnnotation, LandmarkStatus
+from cephview.core.annotations import ImageAnnotation
 from cephview.core.calibration import Calibration, CalibrationSource
 from cephview.core.store import ProjectStore
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def analyses_dir() -> Path:
     return resources_dir() / "analyses"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_analyses() -> tuple[AnalysisDef, ...]:
     """Every analysis in ``resources/analyses``, in the order their files ask for."""
     files = sorted(analyses_dir().glob("*.json"))

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from cephview.core.errors import CephviewError
@@ -106,7 +106,7 @@ def available_norm_sets() -> list[str]:
     return sorted(p.stem for p in norms_dir().glob("*.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_norm_set(name: str = DEFAULT_NORM_SET) -> NormSet:
     """Read one norm set; raises :class:`NormFileError` when it is unknown or inconsistent."""
     path = norms_dir() / f"{name}.json"

@@ -82,21 +82,21 @@ class LandmarkAnnotation:
         return self.status is LandmarkStatus.AI and self.confidence is not None and self.confidence < below
 
     # Edits return new records: records are values, which makes undo trivial.
-    def moved_to(self, x: float, y: float) -> "LandmarkAnnotation":
+    def moved_to(self, x: float, y: float) -> LandmarkAnnotation:
         status = LandmarkStatus.MANUAL if self.ai_x is None else LandmarkStatus.CORRECTED
         return replace(self, x=float(x), y=float(y), status=status, edited_at=utc_now())
 
-    def accepted(self) -> "LandmarkAnnotation":
+    def accepted(self) -> LandmarkAnnotation:
         if self.ai_x is None:
             return self
         return replace(self, x=self.ai_x, y=self.ai_y, status=LandmarkStatus.ACCEPTED, edited_at=utc_now())
 
-    def reset_to_ai(self) -> "LandmarkAnnotation":
+    def reset_to_ai(self) -> LandmarkAnnotation:
         if self.ai_x is None:
             return replace(self, x=None, y=None, status=LandmarkStatus.MISSING, edited_at=utc_now())
         return replace(self, x=self.ai_x, y=self.ai_y, status=LandmarkStatus.AI, edited_at=utc_now())
 
-    def marked_missing(self) -> "LandmarkAnnotation":
+    def marked_missing(self) -> LandmarkAnnotation:
         return replace(self, status=LandmarkStatus.MISSING, edited_at=utc_now())
 
     @property
@@ -104,7 +104,7 @@ class LandmarkAnnotation:
         """Nobody has looked at it: an AI position, or the placeholder of a never-predicted landmark."""
         return self.status is LandmarkStatus.AI or (self.status is LandmarkStatus.MISSING and self.edited_at is None)
 
-    def with_prediction(self, x: float, y: float, confidence: float, model_version: str) -> "LandmarkAnnotation":
+    def with_prediction(self, x: float, y: float, confidence: float, model_version: str) -> LandmarkAnnotation:
         """A new AI result: replaces the final position only where nobody has reviewed it.
 
         A ``missing`` landmark nobody has touched (``edited_at`` None, as in
@@ -136,7 +136,7 @@ class ImageAnnotation:
             raise ValueError(f"CVM stage must be one of {', '.join(CVM_STAGES)}, got {self.cvm_stage!r}")
 
     @classmethod
-    def empty(cls, image: str, schema_name: str) -> "ImageAnnotation":
+    def empty(cls, image: str, schema_name: str) -> ImageAnnotation:
         from cephview.core.schema import load_schema
 
         codes = load_schema(schema_name).codes
@@ -144,7 +144,7 @@ class ImageAnnotation:
 
     def with_prediction(
         self, codes: list[str], points, confidence, model_version: str
-    ) -> "ImageAnnotation":
+    ) -> ImageAnnotation:
         """A copy with the new AI positions of the landmarks nobody has touched.
 
         Reviewed landmarks keep their whole record, AI position included, so their correction

@@ -45,17 +45,17 @@ class Calibration:
         return self.row_mm is not None
 
     @classmethod
-    def none(cls) -> "Calibration":
+    def none(cls) -> Calibration:
         return cls()
 
     @classmethod
-    def isotropic(cls, mm_per_px: float, source: CalibrationSource) -> "Calibration":
+    def isotropic(cls, mm_per_px: float, source: CalibrationSource) -> Calibration:
         return cls(mm_per_px, mm_per_px, source)
 
     @classmethod
     def from_ruler(
         cls, p1: tuple[float, float], p2: tuple[float, float], distance_mm: float
-    ) -> "Calibration":
+    ) -> Calibration:
         """Isotropic spacing from two points (x, y) in pixels a known distance apart."""
         pixels = math.hypot(p2[0] - p1[0], p2[1] - p1[1])
         if pixels < 1.0:
@@ -82,7 +82,7 @@ class Calibration:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Calibration":
+    def from_dict(cls, d: dict | None) -> Calibration:
         if not d:
             return cls()
         return cls(d.get("row_mm"), d.get("col_mm"), CalibrationSource(d.get("source", "none")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from cephview.core.errors import CephviewError
 from cephview.resources import resources_dir
@@ -47,7 +47,7 @@ def available_schemas() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json") if p.stem != "equivalences")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> LandmarkSchema:
     path = resources_dir() / "landmarks" / f"{name}.json"
     if not path.is_file():
@@ -59,7 +59,7 @@ def load_schema(name: str) -> LandmarkSchema:
     return LandmarkSchema(data["name"], data.get("title", data["name"]), landmarks)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _equivalence_pairs() -> tuple[dict[str, str], ...]:
     path = resources_dir() / "landmarks" / "equivalences.json"
     return tuple(json.loads(path.read_text(encoding="utf-8"))["pairs"])

@@ -24,18 +24,19 @@ import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from cephview.core.annotations import CVM_STAGES, ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
-from cephview.core.store_errors import ProjectDatabaseError
 from cephview.core.image_roots import configured_roots, find_in_roots, sha256_file
 from cephview.core.store_changes import _LANDMARK_COLUMNS, Change, ChangesMixin, EditConflict, _landmark, editor_name
+from cephview.core.store_errors import ProjectDatabaseError
 from cephview.core.store_postgres import PostgresBackend, is_database_url, redacted
 from cephview.core.store_schema import DERIVE_STATUS_SQL, IMAGE_COLUMNS, MIGRATIONS, SCHEMA_VERSION, UPSERT_LANDMARK_SQL
 from cephview.core.store_sqlite import DB_NAME, SqliteBackend
@@ -136,7 +137,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
     # ---- opening -------------------------------------------------------------------------
     @classmethod
     def open(cls, location: str | Path, create: bool = True, *, user: str | None = None,
-             image_roots: list[str | Path] | tuple = ()) -> "ProjectStore":
+             image_roots: list[str | Path] | tuple = ()) -> ProjectStore:
         """A project folder (SQLite) or a ``postgresql://`` URL (a database shared by workstations).
 
         A URL that cannot be reached raises CephviewError: never a local project instead."""
@@ -169,7 +170,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
     def _live_connection(self):
         return self._backend.live_connection()
 
-    def __enter__(self) -> "ProjectStore":
+    def __enter__(self) -> ProjectStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -338,7 +339,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
             return self._record_by_id(conn, image_id)
 
     def _content_changed(
-        self, conn, image_id: int, key: str, sha: str, probe: tuple, probe_error: str | None, facts: "_FileFacts",
+        self, conn, image_id: int, key: str, sha: str, probe: tuple, probe_error: str | None, facts: _FileFacts,
     ) -> ImageRecord:
         """A known path now holds other pixels. Annotations belong to the pixels, not the name:
 

@@ -40,7 +40,7 @@ _SHM_DMS_BYTE = (22 + 8) * 4 + 8  # UNIX_SHM_BASE + SQLITE_SHM_NLOCK
 
 _WAIT_SECONDS = 10.0  # a closing connection holds the exclusive lock for one checkpoint at most
 
-_registry: dict[tuple[int, int], "PresenceLocks"] = {}
+_registry: dict[tuple[int, int], PresenceLocks] = {}
 _registry_lock = threading.Lock()
 
 
@@ -65,7 +65,7 @@ class PresenceLocks:
         self._shm_identity: tuple[int, int] | None = None
 
     @classmethod
-    def acquire(cls, db_path: Path) -> "PresenceLocks | None":
+    def acquire(cls, db_path: Path) -> PresenceLocks | None:
         """The process's guard of ``db_path`` (None where locks cannot be taken: read-only)."""
         identity = file_identity(db_path)
         if fcntl is None or identity is None or not os.access(db_path, os.W_OK):

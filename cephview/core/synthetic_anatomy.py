@@ -104,7 +104,7 @@ class Head:
     rotation: float = 0.0  # radians the head frame is turned by in the drawing
     flags: dict[str, bool] = field(default_factory=dict)
 
-    def transformed(self, m: np.ndarray) -> "Head":
+    def transformed(self, m: np.ndarray) -> Head:
         scale = math.sqrt(abs(np.linalg.det(m[:2, :2])))
         return replace(
             self,

@@ -145,7 +145,7 @@ def _posterior_teeth(head: Head, bone: Layer, names: list[str], widths: list[flo
         h, root = (6.5, 12.0) if molar else (7.5, 13.5)
 
         def at(u: float, v: float) -> np.ndarray:
-            return cusp + fwd * mm(u) + up * mm(v)
+            return cusp + fwd * mm(u) + up * mm(v)  # noqa: B023 - used within this iteration only
 
         occlusal = [at(mesial, 1.1), at(0, 0)]
         occlusal += [at(-mesial - 1.2, 1.3), at(-distal + 1.5, 0.3)] if molar else [at(-distal, 1.1)]

@@ -19,7 +19,13 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QFormLayout, QInputDialog, QLineEdit, QMessageBox, QWidget,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QInputDialog,
+    QLineEdit,
+    QMessageBox,
+    QWidget,
 )
 
 from cephview.core.annotations import ImageAnnotation
@@ -164,7 +170,7 @@ class CompareLink(QObject):
         else:
             order.sort(key=lambda pair: pair[0])
         films = []
-        for rel_path, visit in order:
+        for rel_path, _visit in order:
             try:
                 film, ann = self._film(rel_path)
             except CephviewError as exc:

@@ -19,15 +19,33 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QTransform
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSplitter, QTableWidget,
-    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from cephview.analysis.superimpose import CRANIAL_BASE, SN, Superimposition, SuperimpositionError, superimpose
 from cephview.core.annotations import ImageAnnotation
 from cephview.core.radiograph import Radiograph
 from cephview.serial_overlay import (
-    AFTER_COLOR, ARROW_COLOR, BEFORE_COLOR, MIN_ARROW_MM, arrow_head, blend, tracing_lines, tracing_points,
+    AFTER_COLOR,
+    ARROW_COLOR,
+    BEFORE_COLOR,
+    MIN_ARROW_MM,
+    arrow_head,
+    blend,
+    tracing_lines,
+    tracing_points,
     warp_later_film,
 )
 

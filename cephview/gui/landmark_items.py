@@ -65,7 +65,7 @@ STATUS_WORDS = {
 class LandmarkMarker(pg.GraphicsObject):
     """One landmark: a ring of ``radius`` screen pixels with its code beside it."""
 
-    def __init__(self, layer: "LandmarkLayer", code: str) -> None:
+    def __init__(self, layer: LandmarkLayer, code: str) -> None:
         super().__init__()
         self.layer = layer
         self.code = code

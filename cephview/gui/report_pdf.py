@@ -25,8 +25,15 @@ from cephview.analysis.report_data import LandmarkRow, MeasurementRow, ReportDat
 from cephview.analysis.tracing import TracingPrimitive
 from cephview.core.errors import CephviewError
 from cephview.gui.report_draw import (
-    STATUS_COLORS, TRACING_COLORS, Canvas, TextRecord, draw_deviation_bar, draw_radiograph, draw_watermark,
-    fit_rect, font,
+    STATUS_COLORS,
+    TRACING_COLORS,
+    Canvas,
+    TextRecord,
+    draw_deviation_bar,
+    draw_radiograph,
+    draw_watermark,
+    fit_rect,
+    font,
 )
 
 log = logging.getLogger(__name__)

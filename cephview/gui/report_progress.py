@@ -22,7 +22,16 @@ from cephview.analysis.superimpose import Superimposition
 from cephview.core.errors import CephviewError
 from cephview.gui.report_draw import Canvas, draw_watermark, fit_rect, font
 from cephview.gui.report_pdf import (
-    BOTTOM, DPI, LEFT, PAGE_H, PAGE_W, RIGHT, ROW_H, RenderedReport, _Flow, ensure_gui_application,
+    BOTTOM,
+    DPI,
+    LEFT,
+    PAGE_H,
+    PAGE_W,
+    RIGHT,
+    ROW_H,
+    RenderedReport,
+    _Flow,
+    ensure_gui_application,
 )
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,9 @@ reviewed yet again in the background (``imageUpdated`` per image).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -24,11 +25,15 @@ from cephview.core.store import ImageStatus
 from cephview.gui import dialogs
 from cephview.gui.session import ReviewSession
 from cephview.gui.training_form import FinetuneForm, RunProgress, fmt, result_html
-from cephview.model.finetune.jobs import FinetuneJob, RepredictJob
 from cephview.gui.training_views import CorrectionTable, TrainingPlot, VersionTable
 from cephview.gui.training_worker import TrainingService
+from cephview.model.finetune.jobs import FinetuneJob, RepredictJob
 from cephview.model.project_data import (
-    RepredictResult, SuspectLandmark, correction_stats, project_dataset, suspect_landmarks,
+    RepredictResult,
+    SuspectLandmark,
+    correction_stats,
+    project_dataset,
+    suspect_landmarks,
 )
 from cephview.progress import format_seconds
 

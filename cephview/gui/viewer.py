@@ -21,7 +21,6 @@ from PySide6.QtGui import QTransform
 from cephview.core.pixels import percentile_window
 from cephview.core.radiograph import Radiograph
 
-
 # Below this many screen pixels per image pixel (a 2400 px film drawn under 600 px high) a
 # landmark is lost in the image: going to it zooms in to this scale. Landmarks within this share
 # of the view's size from its edge count as off-screen.

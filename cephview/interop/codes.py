@@ -13,7 +13,7 @@ tracking identifiers (``isbi2015/UL``), so reading an SR gives back the codes it
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 
 from highdicom.sr import CodedConcept
 from pydicom.sr.codedict import codes
@@ -85,7 +85,7 @@ def canonical_landmark(schema: str, code: str) -> str:
     return code_mapping(schema, CANONICAL_SCHEMA).get(code, code)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _landmark_names() -> dict[str, str]:
     """Canonical code -> name, over every landmark set (the canonical set's names win)."""
     names: dict[str, str] = {}

@@ -82,7 +82,7 @@ class Server:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> "Server":
+    def parse(cls, text: str) -> Server:
         match = re.fullmatch(r"(?P<aet>[^@]+)@(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d+)", text.strip())
         if not match or not _AET.match(match["aet"]) or not 0 < int(match["port"]) < 65536:
             raise PacsError(f"--server {text!r}: expected AET@HOST:PORT, e.g. ORTHANC@pacs.clinic.local:4242 "
@@ -127,7 +127,7 @@ class Connection:
         """A TCP connection first: pynetdicom reports a refused connection as an aborted association."""
         try:
             socket.create_connection((self.server.host, self.server.port), timeout=self.timeout).close()
-        except socket.timeout:
+        except TimeoutError:
             raise PacsError(f"{self.server}: no answer within {self.timeout:g} s (down, wrong host, or a firewall)") from None
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__

@@ -81,7 +81,7 @@ class ConfidenceCalibration:
         }
 
     @classmethod
-    def from_json(cls, data: dict, where: str = "confidence calibration") -> "ConfidenceCalibration":
+    def from_json(cls, data: dict, where: str = "confidence calibration") -> ConfidenceCalibration:
         try:
             if data.get("format") != FORMAT:
                 raise ValueError(f"no '{FORMAT}' marker")
@@ -155,7 +155,7 @@ def load_calibration(path: str | Path) -> ConfidenceCalibration:
     return ConfidenceCalibration.from_json(data, str(path))
 
 
-def calibration_for(model: "LandmarkModel") -> ConfidenceCalibration | HeatmapMass:
+def calibration_for(model: LandmarkModel) -> ConfidenceCalibration | HeatmapMass:
     """The model's own calibration file, else the shipped model's for the same landmarks, else none."""
     from cephview.core.schema import load_schema
     from cephview.model.modelfile import default_model_path

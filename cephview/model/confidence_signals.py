@@ -77,7 +77,7 @@ NEEDS_GLOBAL_SHAPE = {"global_spread_mm", "global_second"}  # the whole-image ma
 
 
 def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | None = None,
-             shape: "ShapeModel | None" = None) -> np.ndarray:
+             shape: ShapeModel | None = None) -> np.ndarray:
     """(K, len(FEATURES)) numbers a calibration model can combine; ``views`` limits the patch views used.
 
     Masses enter as logits, distances as log(1 + mm): both spread the informative low end.
@@ -164,7 +164,7 @@ class ShapeModel:
             self.typical = np.ones(k)
 
     @classmethod
-    def fit(cls, shapes: np.ndarray, shrink: float = 0.2) -> "ShapeModel":
+    def fit(cls, shapes: np.ndarray, shrink: float = 0.2) -> ShapeModel:
         """``shapes`` (N, K, 2) of complete annotations, in pixels of the training data."""
         mean = shapes[0]
         for _ in range(5):  # generalised Procrustes: align to the mean, recompute it

@@ -30,7 +30,7 @@ class StageConfig:
     cvm_classes: int = 0  # global only: > 0 adds a CVM stage classifier on the deepest features
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StageConfig":
+    def from_dict(cls, d: dict) -> StageConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -85,7 +85,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         for key in ("global_stage", "refine_stage"):

@@ -40,7 +40,7 @@ class DistributedContext:
     backend: str
 
     @classmethod
-    def from_environment(cls, device: str | None = None) -> "DistributedContext":
+    def from_environment(cls, device: str | None = None) -> DistributedContext:
         """Join the process group torchrun describes in RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT."""
         try:
             rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))

@@ -26,7 +26,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from cephview.core.errors import CephviewError
 from cephview.model.dist_context import DistributedContext
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from cephview.model import coords
+from cephview.model.confidence import ConfidenceCalibration, calibration_for
 from cephview.model.confidence_signals import NEEDS_GLOBAL_SHAPE, TRAINING_MM_PER_PX, MapShape, RawSignals, map_shape
 from cephview.model.device_scale import image_scale, needs_rescale, reference_distances, usable_pairs
-from cephview.model.confidence import ConfidenceCalibration, calibration_for
 from cephview.model.heatmaps import decode, decode_peak, display_maps, spatial_softmax
 from cephview.model.modelfile import LandmarkModel, load_model
 from cephview.model.samples import global_base_transform, normalise, prepare, render
@@ -57,7 +57,7 @@ class Predictor:
 
     def __init__(
         self, model: LandmarkModel, device: str | torch.device = "cpu", patch_views: int = 1,
-        adapt_patch_scale: bool = True, global_view: bool = False, calibration: "ConfidenceCalibration | None" = None,
+        adapt_patch_scale: bool = True, global_view: bool = False, calibration: ConfidenceCalibration | None = None,
         all_signals: bool = False,
     ) -> None:
         """``global_view`` adds a second whole-image view and ``all_signals`` measures every signal
@@ -81,7 +81,7 @@ class Predictor:
         self.reference = reference_distances(model.meta)
 
     @classmethod
-    def from_file(cls, path: str | Path | None = None, device: str = "cpu", patch_views: int = 1) -> "Predictor":
+    def from_file(cls, path: str | Path | None = None, device: str = "cpu", patch_views: int = 1) -> Predictor:
         return cls(load_model(path), device, patch_views)
 
     def _run(self, net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:

@@ -8,8 +8,9 @@ masks them out. An AI position is never a target.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -235,7 +236,7 @@ def repredict_unreviewed(
                 if ann.reviewed:
                     return None  # marked reviewed while we predicted
                 # Untouched landmarks only: reviewed ones keep the AI position they were judged against.
-                new = ann.with_prediction(pred.codes, pred.points, pred.confidence, version)
+                new = ann.with_prediction(pred.codes, pred.points, pred.confidence, version)  # noqa: B023 - called at once
                 return new if new.landmarks != ann.landmarks else None
 
             # Read, change and write in one transaction: an edit made meanwhile (in the GUI) stays.

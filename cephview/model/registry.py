@@ -4,7 +4,8 @@ Files live in ``<project>/models/vN.pt``; the index is one JSON value in the pro
 settings (key ``model_registry``), so it changes in one transaction together with nothing else
 half-done. A project shared by workstations on a database server has no shared folder: there
 the file's bytes are stored in the database in the same transaction as its index entry, and
-each workstation keeps a copy in its own folder (checked against the stored hash once per process). The shipped model is the implicit version ``base``: it is never
+each workstation keeps a copy in its own folder (checked against the stored hash once per process).
+The shipped model is the implicit version ``base``: it is never
 copied, and activating it means "use the model cephview ships".
 """
 
@@ -13,9 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 from cephview.core.errors import CephviewError
 from cephview.core.store import ProjectStore, sha256_file
@@ -51,7 +52,7 @@ class ModelVersion:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelVersion":
+    def from_dict(cls, d: dict) -> ModelVersion:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

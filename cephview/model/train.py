@@ -12,11 +12,11 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -26,8 +26,8 @@ from cephview.core.errors import CephviewError
 from cephview.model import coords
 from cephview.model.config import StageConfig, TrainConfig
 from cephview.model.cvm_head import UNLABELLED, class_weights, cvm_loss, cvm_scores, labels_of
-from cephview.model.dist_context import DistributedContext, shard_positions
 from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
+from cephview.model.dist_context import DistributedContext, shard_positions
 from cephview.model.heatmaps import decode
 from cephview.model.modelfile import LandmarkModel, atomic_torch_save, build_network, load_model, save_model
 from cephview.model.regression import output_to_heatmap_points, regression_loss, regression_targets

@@ -10,7 +10,10 @@ import pytest
 from cephview.analysis import compute_measurements
 from cephview.analysis.report_data import (
     NAME_LEFT_OUT,
-    build_report_data, calibration_text, report_points, report_tracings,
+    build_report_data,
+    calibration_text,
+    report_points,
+    report_tracings,
 )
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration, CalibrationSource

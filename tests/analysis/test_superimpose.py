@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from cephview.analysis.superimpose import (
-    CRANIAL_BASE, SN, RigidTransform, SuperimpositionError, rigid_fit, sn_transform, superimpose,
+    CRANIAL_BASE,
+    SN,
+    RigidTransform,
+    SuperimpositionError,
+    rigid_fit,
+    sn_transform,
+    superimpose,
 )
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration, CalibrationSource
@@ -62,7 +68,9 @@ def test_rigid_fit_of_noisy_points_is_the_least_squares_one():
     src = rng.uniform(0, 100, (6, 2))
     dst = src + rng.normal(0, 2, src.shape)
     fit = rigid_fit([tuple(p) for p in src], [tuple(p) for p in dst])
-    cost = lambda t: sum(np.sum((np.array(t.apply(tuple(p))) - q) ** 2) for p, q in zip(src, dst))
+    def cost(t):
+        return sum(np.sum((np.array(t.apply(tuple(p))) - q) ** 2) for p, q in zip(src, dst))
+
     best = cost(fit)
     for d_angle, d_t in ((0.2, 0), (-0.2, 0), (0, 0.3)):
         assert cost(RigidTransform(fit.angle_deg + d_angle, fit.tx + d_t, fit.ty)) > best

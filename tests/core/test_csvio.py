@@ -11,8 +11,15 @@ import pytest
 from cephview.core.annotations import ImageAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration, CalibrationSource
 from cephview.core.csvio import (
-    LONG_HEADER, PATIENT_COLUMNS, PREDICTIONS_HEADER, _write_rows, import_into_annotations, read_landmarks_csv,
-    write_long_csv, write_predictions_csv, write_wide_csv,
+    LONG_HEADER,
+    PATIENT_COLUMNS,
+    PREDICTIONS_HEADER,
+    _write_rows,
+    import_into_annotations,
+    read_landmarks_csv,
+    write_long_csv,
+    write_predictions_csv,
+    write_wide_csv,
 )
 from cephview.core.errors import AnnotationFormatError
 

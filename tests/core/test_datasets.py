@@ -13,7 +13,12 @@ from PIL import Image
 
 from cephview.core.calibration import CalibrationSource
 from cephview.core.datasets import (
-    ISBI_MM_PER_PX, open_dataset, read_aariz, read_image_folder, read_isbi2015, read_isbi_annotation,
+    ISBI_MM_PER_PX,
+    open_dataset,
+    read_aariz,
+    read_image_folder,
+    read_isbi2015,
+    read_isbi_annotation,
 )
 from cephview.core.errors import AnnotationFormatError, CephviewError
 from cephview.core.radiograph import load_radiograph

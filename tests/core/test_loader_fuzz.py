@@ -217,7 +217,7 @@ def test_mutated_real_files_give_an_image_or_one_clean_line(campaign, isbi_root,
         path = tmp_path / f"{i:04d}_{kind}_{name}"
         path.write_bytes(data)
         result: list = []
-        worker = threading.Thread(target=lambda: result.append(campaign.classify(path)), daemon=True)
+        worker = threading.Thread(target=lambda: result.append(campaign.classify(path)), daemon=True)  # noqa: B023 - joined below
         worker.start()
         worker.join(60)
         assert not worker.is_alive(), f"{path.name}: loading hangs"

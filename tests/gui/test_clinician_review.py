@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_helpers import FakePredictor, widget_point
 from PySide6.QtCore import Qt
 
 from cephview.core.annotations import LandmarkStatus
 from cephview.core.datasets.isbi import read_isbi_annotation
-from gui_helpers import FakePredictor, widget_point
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "cephview-isbi19.pt"
 
@@ -144,7 +144,8 @@ def write_ceph_dicom(path: Path, source_jpg: Path, **tags) -> Path:
     """A DX DICOM holding a real ISBI radiograph, as a clinic's cephalostat would write it."""
     import cv2
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import DigitalXRayImageStorageForPresentation as DX, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import DigitalXRayImageStorageForPresentation as DX
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     pixels = cv2.imread(str(source_jpg), cv2.IMREAD_GRAYSCALE)
     ds = Dataset()

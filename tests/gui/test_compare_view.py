@@ -7,27 +7,25 @@ size (2023). The view must show that movement and follow edits of either film, l
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
-
-import math
 from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
+from gui_helpers import FakePredictor, drag, widget_point
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration
 from cephview.core.schema import load_schema
-from cephview.gui.worklist import DATE, PATIENT
 from cephview.core.store import ProjectStore
 from cephview.core.synthetic import synthetic_cephalogram, synthetic_pixel_size
 from cephview.gui import compare_link, dialogs
-from cephview.gui.worklist import REL_PATH_ROLE
-from gui_helpers import FakePredictor, drag, widget_point
+from cephview.gui.worklist import DATE, PATIENT, REL_PATH_ROLE
 
 CODES = load_schema("isbi2015").codes
 W, H = 480, 600

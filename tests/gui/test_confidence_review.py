@@ -4,13 +4,13 @@ worklist's expected corrections, and the project's "check below" threshold."""
 from __future__ import annotations
 
 import pytest
+from gui_helpers import FakePredictor
 from PySide6.QtCore import Qt
 
 from cephview.core.annotations import CHECK_BELOW_SETTING, LandmarkStatus
 from cephview.gui.landmark_items import CONFIDENCE_BANDS, STATUS_COLORS
 from cephview.gui.landmark_table import CONF
 from cephview.gui.worklist import TO_CHECK
-from gui_helpers import FakePredictor
 
 # FakePredictor's confidences rise evenly from 0.1 (S, the first landmark) to 0.9 (Ar, the last).
 

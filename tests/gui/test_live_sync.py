@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gui_helpers import write_cephalograms
 
 from cephview.core.store import ProjectStore
-from gui_helpers import write_cephalograms
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

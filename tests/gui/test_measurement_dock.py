@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from gui_helpers import FakePredictor, widget_point
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from cephview.analysis import compute_measurements
@@ -14,7 +15,6 @@ from cephview.analysis.engine import format_value
 from cephview.core.datasets.isbi import read_isbi_annotation
 from cephview.gui.measurement_dock import DEV, NAME, NORM, TEXT, VALUE
 from cephview.gui.tracing_overlay import analysis_color
-from gui_helpers import FakePredictor, widget_point
 
 
 def _senior_points(isbi_root) -> np.ndarray:

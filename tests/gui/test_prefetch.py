@@ -7,11 +7,11 @@ import os
 import cv2
 import numpy as np
 import pytest
+from gui_helpers import FakePredictor
 
 from cephview.core.radiograph import load_radiograph
 from cephview.core.synthetic import synthetic_cephalogram
 from cephview.gui.prefetch import RadiographPrefetcher
-from gui_helpers import FakePredictor
 
 
 @pytest.fixture

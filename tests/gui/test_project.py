@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from gui_helpers import FakePredictor
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from cephview.core.annotations import LandmarkStatus
-from gui_helpers import FakePredictor
 
 
 def test_welcome_screen_says_what_to_do_first(make_window):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 
 import pytest
+from gui_helpers import drag, widget_point
 from PySide6.QtCore import QPoint
 
 from cephview.core.annotations import LandmarkStatus
-from gui_helpers import drag, widget_point
 
 
 def _free_landmark(window, min_gap: float = 30.0, margin: float = 80.0) -> str:
@@ -109,9 +109,8 @@ def test_a_drag_cut_off_by_an_image_switch_is_abandoned_cleanly(make_window, pro
     later mouse moves raise nothing."""
     import warnings
 
-    from PySide6.QtCore import QPointF, Qt
-
     from gui_helpers import FakePredictor
+    from PySide6.QtCore import QPointF, Qt
 
     fake = FakePredictor()
     window = make_window(predictor_factory=lambda: fake)

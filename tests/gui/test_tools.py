@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import FakePredictor, widget_point
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from cephview.core.annotations import LandmarkStatus
 from cephview.gui.landmark_table import X_PX, Y_MM
-from gui_helpers import FakePredictor, widget_point
 
 
 @pytest.fixture
@@ -240,9 +240,8 @@ def test_wheel_zooms_about_the_cursor_and_one_to_one(predicted, qtbot):
 
 
 def test_drag_on_the_background_pans_and_never_moves_landmarks(predicted, qtbot):
-    from PySide6.QtCore import QPoint
-
     from gui_helpers import drag
+    from PySide6.QtCore import QPoint
 
     window = predicted
     window.viewer.view.setRange(xRange=(0, 400), yRange=(0, 400), padding=0)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_helpers import GapMeter
 
 from cephview.core.annotations import ImageAnnotation, LandmarkStatus
 from cephview.core.schema import load_schema
 from cephview.core.store import ProjectStore
 from cephview.core.synthetic import write_synthetic_dataset
-from gui_helpers import GapMeter
 
 CODES = load_schema("isbi2015").codes
 REVIEWED, UNREVIEWED = 6, 2
@@ -319,8 +319,8 @@ def test_reopening_the_project_follows_its_active_version(make_window, base_mode
 
 # ---------------------------------------------------------------------------- the thread fallback
 def test_thread_mode_runs_the_same_job(base_model, tmp_path, qtbot):
-    from cephview.model.finetune.jobs import FinetuneJob
     from cephview.gui.training_worker import TrainingService
+    from cephview.model.finetune.jobs import FinetuneJob
     from cephview.model.finetune.settings import FinetuneSettings
 
     folder = tmp_path / "project"

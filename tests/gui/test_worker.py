@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
+from gui_helpers import FakePredictor, GapMeter
 
 from cephview.model.predictor import Predictor
-from gui_helpers import FakePredictor, GapMeter
 
 
 class HeavyPredictor:

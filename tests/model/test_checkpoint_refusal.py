@@ -6,10 +6,10 @@ import pickle
 
 import pytest
 import torch
+from test_train import dataset, tiny_config  # noqa: F401 - the fixture and the settings of test_train
 
 from cephview.core.errors import CephviewError
 from cephview.model.train import TrainingCancelled, fit
-from test_train import dataset, tiny_config  # noqa: F401 - the fixture and the settings of test_train
 
 pytestmark = pytest.mark.slow  # one short training run makes the checkpoint (a minute on 2 busy cores)
 

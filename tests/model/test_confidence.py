@@ -11,10 +11,19 @@ import pytest
 from cephview.core.errors import ModelFileError
 from cephview.core.schema import load_schema
 from cephview.model.confidence import (
-    ConfidenceCalibration, HeatmapMass, calibration_for, calibration_path, fit_calibration, load_calibration,
+    ConfidenceCalibration,
+    HeatmapMass,
+    calibration_for,
+    calibration_path,
+    fit_calibration,
+    load_calibration,
 )
 from cephview.model.confidence_metrics import (
-    catch_rate, confidence_report, expected_calibration_error, failure_auc, reliability,
+    catch_rate,
+    confidence_report,
+    expected_calibration_error,
+    failure_auc,
+    reliability,
 )
 from cephview.model.confidence_signals import RawSignals, ShapeModel, align_to, features
 from cephview.model.predictor import MAX_REFINE_SHIFT_MM, Predictor

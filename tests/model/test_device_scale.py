@@ -9,8 +9,16 @@ import pytest
 
 from cephview.core.synthetic import synthetic_cephalogram
 from cephview.model.device_scale import (
-    LANDMARK_DISTANCES_KEY, MIN_PAIRS, distances_for_meta, distances_from_meta, image_scale, median_distances,
-    needs_rescale, pair_distances, reference_distances, relative_scale,
+    LANDMARK_DISTANCES_KEY,
+    MIN_PAIRS,
+    distances_for_meta,
+    distances_from_meta,
+    image_scale,
+    median_distances,
+    needs_rescale,
+    pair_distances,
+    reference_distances,
+    relative_scale,
 )
 
 

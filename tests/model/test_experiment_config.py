@@ -13,7 +13,10 @@ from cephview.cli import main
 from cephview.core.errors import CephviewError
 from cephview.model.config import TrainConfig
 from cephview.model.experiment_config import (
-    configs_dir, list_configs, load_config, overrides_between,
+    configs_dir,
+    list_configs,
+    load_config,
+    overrides_between,
 )
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,13 +18,13 @@ from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
 from cephview.core.store import ProjectStore
 from cephview.model.config import TrainConfig, tiny_train_config
-from cephview.model.modelfile import LandmarkModel, build_network, load_model, save_model
-from cephview.model.predictor import Predictor
 from cephview.model.finetune.base_data import mix_base_data
 from cephview.model.finetune.holdout import split_holdout
 from cephview.model.finetune.promotion import decide_promotion, promote_version
 from cephview.model.finetune.run import finetune_project
 from cephview.model.finetune.settings import FinetuneSettings
+from cephview.model.modelfile import LandmarkModel, build_network, load_model, save_model
+from cephview.model.predictor import Predictor
 from cephview.model.project_data import correction_stats, project_dataset, repredict_unreviewed, unreviewed_images
 from cephview.model.registry import ModelRegistry
 from cephview.model.train import TrainingCancelled

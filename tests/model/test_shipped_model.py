@@ -9,7 +9,6 @@ from cephview.core.datasets import read_isbi2015
 from cephview.model.evaluate import evaluate_dataset
 from cephview.model.modelfile import load_model
 from cephview.model.predictor import Predictor
-
 from cephview.resources import models_dir
 
 SHIPPED_MODEL = models_dir() / "cephview-isbi19.pt"

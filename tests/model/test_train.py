@@ -17,8 +17,9 @@ from cephview.model.train import EpochDraw, Trainer, TrainingCancelled, fit, hea
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from cephview.core.synthetic import synthetic_cephalogram
     import cv2
+
+    from cephview.core.synthetic import synthetic_cephalogram
 
     folder = tmp_path_factory.mktemp("synthetic")
     items = []

@@ -12,14 +12,26 @@ from pathlib import Path
 
 from cephview.core.calibration import Calibration
 from cephview.core.datasets.aariz import (
-    AARIZ_SPLITS, read_aariz, read_aariz_annotation, read_cvm_stage, read_pixel_sizes,
+    AARIZ_SPLITS,
+    read_aariz,
+    read_aariz_annotation,
+    read_cvm_stage,
+    read_pixel_sizes,
 )
 from cephview.core.datasets.base import (
-    IMAGE_SUFFIXES, AnnotatedImage, LandmarkDataset, find_child, find_path, image_files,
+    IMAGE_SUFFIXES,
+    AnnotatedImage,
+    LandmarkDataset,
+    find_child,
+    find_path,
+    image_files,
 )
 from cephview.core.datasets.folder import read_image_folder
 from cephview.core.datasets.isbi import (
-    ISBI_MM_PER_PX, ISBI_SPLITS, read_isbi2015, read_isbi_annotation,
+    ISBI_MM_PER_PX,
+    ISBI_SPLITS,
+    read_isbi2015,
+    read_isbi_annotation,
 )
 from cephview.core.errors import CephviewError
 

@@ -26,7 +26,11 @@ import numpy as np
 
 from cephview.core.calibration import Calibration, CalibrationSource
 from cephview.core.datasets.base import (
-    AnnotatedImage, LandmarkDataset, find_child, find_path, image_files,
+    AnnotatedImage,
+    LandmarkDataset,
+    find_child,
+    find_path,
+    image_files,
 )
 from cephview.core.errors import AnnotationFormatError, CephviewError
 from cephview.core.schema import LandmarkSchema, load_schema

@@ -42,7 +42,7 @@ class LandmarkDataset:
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, indices: list[int] | np.ndarray) -> "LandmarkDataset":
+    def subset(self, indices: list[int] | np.ndarray) -> LandmarkDataset:
         return LandmarkDataset(self.schema, [self.images[i] for i in indices], self.description, self.published)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from cephview.core.datasets import LandmarkDataset
 from cephview.core.errors import CephviewError
