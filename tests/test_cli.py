@@ -87,6 +87,7 @@ def test_evaluate_on_a_folder_with_csv(image_folder, tiny_model_path, tmp_path, 
     assert cv2.imread(str(tmp_path / "e-reliability.png")) is not None
 
 
+@pytest.mark.slow
 def test_train_then_fine_tune_from_the_command_line(image_folder, tmp_path, capsys):
     out = tmp_path / "m.pt"
     args = ["train", "--images", str(image_folder), "--annotations", str(image_folder / "landmarks.csv"),

@@ -115,6 +115,7 @@ def test_a_development_install_names_the_import_failure(monkeypatch):
     assert "bundle" not in torchvision_missing_message()
 
 
+@pytest.mark.slow
 def test_finding_a_projects_active_model_does_not_import_torch(tmp_path):
     """Opening a project in the window reads its active model's path in the GUI thread before the
     window is drawn; importing torch there took 9 s in the bundle on a busy machine."""

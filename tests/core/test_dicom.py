@@ -78,6 +78,7 @@ def test_rg1_monochrome1_is_inverted_so_bone_is_bright(caplog):
     assert any("0.000" in rec.getMessage() for rec in caplog.records)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not decoder_available(JPEG2000Lossless), reason="no JPEG 2000 decoder installed")
 def test_rg1_jpeg2000_lossless_decodes_equal_to_uncompressed():
     uncompressed = load_radiograph(data_store_file("RG1_UNCR.dcm"))

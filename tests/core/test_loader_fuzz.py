@@ -169,6 +169,7 @@ def test_magic_then_random_bytes(fuzz_file, prefix, tail):
     check(fuzz_file, prefix + tail)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=mutations())
 def test_mutated_files(fuzz_file, data):
@@ -196,6 +197,7 @@ def campaign():
     return module
 
 
+@pytest.mark.slow
 def test_mutated_real_files_give_an_image_or_one_clean_line(campaign, isbi_root, tmp_path, capfd):
     """ISBI 2015 JPEGs (and quarter-size re-encodes) and pydicom's test DICOMs, truncated,
     bit-flipped or with header fields rewritten: each loads (keeping the pixel-type contract)

@@ -63,6 +63,7 @@ def test_not_sqlite_file_gives_clear_error(tmp_path: Path):
         ProjectStore.open(tmp_path)
 
 
+@pytest.mark.slow
 def test_damaged_database_gives_clear_error(tmp_path: Path):
     with ProjectStore.open(tmp_path) as store:
         for i in range(200):
@@ -442,6 +443,7 @@ def _open_after(barrier, folder: str, results) -> None:
         results.put(f"{type(exc).__name__}: {exc}")
 
 
+@pytest.mark.slow
 def test_two_processes_can_create_the_same_project_at_once(tmp_path: Path):
     """Two windows opening one new folder: both get the project, neither a "damaged database"."""
     import multiprocessing

@@ -54,6 +54,7 @@ def predicted(rel: str) -> ImageAnnotation:
 
 
 # ---- opening ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_open_creates_the_schema_and_reopens(location: str):
     with ProjectStore.open(location) as s:
         assert s.schema_version == SCHEMA_VERSION and s.integrity_check() == "ok"

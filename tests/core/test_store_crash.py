@@ -71,12 +71,14 @@ def _run_and_kill(location: str | Path, rng: random.Random, keys: tuple[str, ...
     return [(kind, int(n)) for kind, n in (line.split() for line in lines if line.endswith("\n"))]
 
 
+@pytest.mark.slow
 def test_sigkill_never_loses_committed_edits(tmp_path: Path):
     folder = tmp_path / "proj"
     folder.mkdir()
     _crash_and_check(str(folder), folder, KILLS)
 
 
+@pytest.mark.slow
 def test_sigkill_never_loses_committed_edits_postgresql(pg_url: str, tmp_path: Path):
     """The same on a database: a killed client's open transaction is rolled back by the server."""
     _crash_and_check(pg_url, tmp_path, 8)

@@ -58,6 +58,7 @@ def _click_image(qtbot, window, x: float, y: float) -> None:
 
 
 # ---- 1: placing is a mode; a correction far outside anatomy is questioned ------------------
+@pytest.mark.slow
 def test_a_click_after_marking_missing_does_not_place_the_landmark(window, qtbot):
     window.session.select("Or")
     window.act.missing.trigger()
@@ -261,6 +262,7 @@ def test_distances_on_an_uncalibrated_image_are_named_in_px(window, qtbot):
     assert not any("(mm)" in r[2] and r[4] == "px" for r in rows)
 
 
+@pytest.mark.slow
 def test_the_report_formats_dicom_names_and_dates_when_asked(make_window, clinic, qtbot, tmp_path, monkeypatch):
     import cephview.gui.report_pdf as report_pdf
 
@@ -319,6 +321,7 @@ def test_a_text_field_keeps_its_letters(window, qtbot):
     assert field.text() == "m" and window.session.landmark("Or").status is LandmarkStatus.AI
 
 
+@pytest.mark.slow
 def test_ctrl_y_redoes(window, qtbot):
     b = window.session.landmark("B")
     window.controller.move("B", b.x + 20, b.y)
@@ -366,6 +369,7 @@ def test_the_landmark_table_moves_its_single_highlight_with_space_and_l(window, 
     assert [i.row() for i in selection.selectedRows()] == [now] and view.currentIndex().row() == now
 
 
+@pytest.mark.slow
 def test_the_wheel_over_the_loss_plot_scrolls_the_training_panel(window, qtbot):
     """The plot leaves a plain wheel event unaccepted, so Qt hands a real (spontaneous) one to the
     scroll area around the panel; a test cannot make one spontaneous, so the hand-over is checked
@@ -406,6 +410,7 @@ def test_the_wheel_over_the_loss_plot_scrolls_the_training_panel(window, qtbot):
     assert plot.plotItem.vb.viewRange() != range_before
 
 
+@pytest.mark.slow
 def test_toolbar_buttons_stay_put_when_the_undo_text_changes(window, qtbot):
     from PySide6.QtWidgets import QToolBar
 
@@ -432,6 +437,7 @@ def test_the_measurement_dock_shows_the_whole_interpretation(window, qtbot):
     assert tree.header().sectionSize(TEXT) >= widest  # reachable in full, not cut at the dock's edge
 
 
+@pytest.mark.slow
 def test_find_landmarks_on_all_images_says_when_it_finished(make_window, project_dir, qtbot):
     from gui_helpers import write_cephalograms
 
@@ -444,6 +450,7 @@ def test_find_landmarks_on_all_images_says_when_it_finished(make_window, project
     assert window.statusBar().currentMessage() == "Find landmarks on all images finished: 3 image(s)"
 
 
+@pytest.mark.slow
 def test_h_shows_the_heatmaps_of_the_last_prediction_without_running_the_model(make_window, project_dir, qtbot):
     from gui_helpers import write_cephalograms
 

@@ -98,6 +98,7 @@ def open_compare(window, monkeypatch, film: str, other: str):
     return view
 
 
+@pytest.mark.slow
 def test_worklist_shows_patients_and_groups_their_films(window):
     wl = window.worklist
     assert (wl.visit_of("a_2023.dcm").patient_id, wl.visit_of("a_2023.dcm").date) == ("P-42", "2023-03-15")
@@ -114,6 +115,7 @@ def test_worklist_shows_patients_and_groups_their_films(window):
     assert wl.neighbour("a_2023.dcm", 1) == "b_2020.dcm"  # the project's (path) order again
 
 
+@pytest.mark.slow
 def test_compare_view_shows_the_known_movement(window, qtbot, monkeypatch):
     view = open_compare(window, monkeypatch, "a_2023.dcm", "b_2020.dcm")
     qtbot.addWidget(view)
@@ -136,6 +138,7 @@ def test_compare_view_shows_the_known_movement(window, qtbot, monkeypatch):
     assert "cranial base" in view.result.method_label
 
 
+@pytest.mark.slow
 def test_view_follows_a_drag_on_the_open_film_and_edits_of_the_other(window, qtbot, monkeypatch, project):
     view = open_compare(window, monkeypatch, "a_2023.dcm", "b_2020.dcm")
     qtbot.addWidget(view)
@@ -162,6 +165,7 @@ def test_view_follows_a_drag_on_the_open_film_and_edits_of_the_other(window, qtb
     qtbot.waitUntil(lambda: view.result.landmark("B").before_px[0] == pytest.approx(b.x + 10), timeout=3000)
 
 
+@pytest.mark.slow
 def test_films_of_another_patient_need_confirmation(window, qtbot, monkeypatch):
     answers = []
     monkeypatch.setattr(compare_link, "confirm_other_patient", lambda parent, text: answers.append(text) or False)
@@ -174,6 +178,7 @@ def test_films_of_another_patient_need_confirmation(window, qtbot, monkeypatch):
     assert view.rel_paths == ("other.dcm", "a_2023.dcm")
 
 
+@pytest.mark.slow
 def test_choices_list_the_patients_films_first(window, monkeypatch):
     offered = []
     monkeypatch.setattr(compare_link, "ask_other_film", lambda parent, f, choices: offered.extend(choices))
@@ -185,6 +190,7 @@ def test_choices_list_the_patients_films_first(window, monkeypatch):
     assert [p for p, _ in offered] == ["b_2020.dcm", "other.dcm"]
 
 
+@pytest.mark.slow
 def test_patient_and_date_assigned_by_hand(window, monkeypatch):
     monkeypatch.setattr(compare_link, "ask_visit", lambda parent, film, pid, date: ("P-7", "2019-12-31"))
     window.compare.edit_visit("other.dcm")
@@ -196,6 +202,7 @@ def test_patient_and_date_assigned_by_hand(window, monkeypatch):
     assert window.session.store.visit("other.dcm").date == "2019-12-31"
 
 
+@pytest.mark.slow
 def test_missing_calibration_shows_in_the_view_then_clears(window, qtbot, monkeypatch):
     view = open_compare(window, monkeypatch, "a_2023.dcm", "b_2020.dcm")
     qtbot.addWidget(view)

@@ -42,6 +42,7 @@ def test_markers_are_coloured_by_confidence_and_a_legend_says_what_the_colours_m
     assert window.layer.markers["S"].color == STATUS_COLORS[LandmarkStatus.ACCEPTED]
 
 
+@pytest.mark.slow
 def test_l_walks_from_the_least_to_the_most_confident_and_goes_on_after_a_correction(predicted, qtbot):
     window = predicted
     window.session.select("Ar")  # the most confident: L starts over at the least confident
@@ -61,6 +62,7 @@ def test_l_walks_from_the_least_to_the_most_confident_and_goes_on_after_a_correc
     assert window.session.selected == "Or"  # the next least confident, not back to S
 
 
+@pytest.mark.slow
 def test_the_check_threshold_is_a_project_setting_that_highlights_only_the_landmarks_below_it(
         predicted, make_window, project_dir, qtbot):
     window = predicted
@@ -80,6 +82,7 @@ def test_the_check_threshold_is_a_project_setting_that_highlights_only_the_landm
     assert again.controller.check_below == pytest.approx(0.3)
 
 
+@pytest.mark.slow
 def test_the_worklist_shows_and_sorts_by_the_expected_number_of_corrections(predicted, qtbot):
     window = predicted
     worklist = window.worklist

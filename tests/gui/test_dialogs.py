@@ -16,6 +16,7 @@ from cephview.gui import dialogs
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX advisory locks")
 
 
+@pytest.mark.slow
 def test_the_export_dialog_on_the_project_folder_keeps_the_windows_locks(qtbot, tmp_path: Path, isbi_root, lock_holder):
     folder = tmp_path / "proj"
     folder.mkdir()
@@ -65,6 +66,7 @@ def _other_process(code: str, *args: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_drag_export_dialog_training_drag_keeps_both_edits(make_window, project_dir, qtbot):
     """The reported sequence: open a folder, drag S, show the export dialog on the project folder,
     a training process opens and closes the project, drag N: another process sees both edits."""

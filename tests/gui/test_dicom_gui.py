@@ -23,6 +23,7 @@ def _fill_and_accept(qtbot, actions, fill) -> None:
     QTimer.singleShot(0, answer)
 
 
+@pytest.mark.slow
 def test_export_as_dicom_writes_sc_sr_and_pr_of_the_open_image(make_window, project_dir, tmp_path, qtbot):
     window = make_window()
     window.open_paths([project_dir])
@@ -106,6 +107,7 @@ def test_open_from_pacs_with_its_sr_then_send_results(make_window, orthanc, isbi
     assert modalities.count("SR") == 2 and modalities.count("PR") == 2  # ours from before, and the window's
 
 
+@pytest.mark.slow
 def test_open_image_with_its_sr_brings_the_landmarks(make_window, tmp_path, qtbot):
     import shutil
 

@@ -46,6 +46,7 @@ def test_overlay_corners_and_centres_map_through_heatmap_to_image(facing):
     assert lefts == pytest.approx([-0.5, W - 0.5], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_rendered_hot_pixel_lands_on_its_image_point(qtbot):
     """Render the viewer: a single hot heatmap pixel appears at the screen position of its image point."""
     from cephview.gui.viewer import ImageViewer
@@ -84,6 +85,7 @@ def test_rendered_hot_pixel_lands_on_its_image_point(qtbot):
     assert (corner.x(), corner.y()) == (-0.5, -0.5)
 
 
+@pytest.mark.slow
 def test_overlay_follows_selection_and_mode(make_window, project_dir, qtbot):
     from gui_helpers import FakePredictor
 

@@ -22,6 +22,7 @@ def shared_project(request, tmp_path: Path) -> str:
     return location
 
 
+@pytest.mark.slow
 def test_another_workstations_edit_appears_and_a_stale_edit_is_refused(make_window, shared_project, qtbot):
     window = make_window()
     assert window.open_paths([shared_project])
@@ -48,6 +49,7 @@ def test_another_workstations_edit_appears_and_a_stale_edit_is_refused(make_wind
         other.close()
 
 
+@pytest.mark.slow
 def test_a_database_that_cannot_be_reached_is_a_dialog_not_a_local_project(make_window, tmp_path, monkeypatch):
     cwd = tmp_path / "cwd"
     cwd.mkdir()

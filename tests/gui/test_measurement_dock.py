@@ -53,6 +53,7 @@ def _shown(window) -> dict[tuple[str, str], str]:
             if not item.text(VALUE).startswith("needs")}
 
 
+@pytest.mark.slow
 def test_drag_of_b_updates_snb_and_anb_live_then_once_on_release(window, qtbot):
     dock = window.measurements
     window.tracing.set_enabled("Steiner", True)
@@ -117,6 +118,7 @@ def _cyan_pixels(window) -> int:
     return int(np.count_nonzero((r < 60) & (g > 190) & (b > 220)))  # Steiner's #00e5ff
 
 
+@pytest.mark.slow
 def test_tracing_toggles_draw_and_follow_landmarks(window, qtbot):
     tracing, dock = window.tracing, window.measurements
     assert not tracing.item.isVisible()
@@ -192,12 +194,14 @@ def test_norms_colours_provisional_and_missing_rows(window, qtbot):
     assert [dock.norms.itemText(i) for i in range(dock.norms.count())] == available_norm_sets()
 
 
+@pytest.mark.slow
 def test_closing_the_image_empties_the_panel(window, qtbot):
     window.session.close_image()
     assert window.measurements.tree.topLevelItemCount() == 0
     assert not window.tracing.item.isVisible()
 
 
+@pytest.mark.slow
 def test_traced_analyses_and_norm_set_are_remembered(make_window, settings, qtbot):
     first = make_window(settings=settings)
     first.act.tracing["Downs"].trigger()

@@ -62,6 +62,7 @@ def test_truncated_image_fails_on_opening_and_becomes_an_error_entry(make_window
     assert window.session.rel_path != name
 
 
+@pytest.mark.slow
 def test_reopening_restores_image_view_and_annotation(make_window, project_dir, qtbot, settings):
     fake = FakePredictor()
     window = make_window(predictor_factory=lambda: fake)

@@ -40,6 +40,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX resource limits")
 def test_a_report_that_cannot_be_written_whole_leaves_nothing_behind(tmp_path):
     image, ann = synthetic_case()

@@ -33,6 +33,7 @@ def _free_landmark(window, min_gap: float = 30.0, margin: float = 80.0) -> str:
     return code
 
 
+@pytest.mark.slow
 def test_open_predict_drag_undo_redo_export(make_window, project_dir, qtbot, tmp_path, monkeypatch):
     window = make_window()
     assert window.open_paths([project_dir / sorted(p.name for p in project_dir.iterdir())[0]])

@@ -87,6 +87,7 @@ def test_keyboard_review(predicted, qtbot):
     assert all(lm.status is LandmarkStatus.AI for lm in window.session.annotation.landmarks.values())
 
 
+@pytest.mark.slow
 def test_arrow_keys_nudge_the_selected_landmark_as_one_undo_step(predicted, qtbot):
     window = predicted
     assert all(action.isEnabled() for action in window.act.nudge)

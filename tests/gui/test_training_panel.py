@@ -136,6 +136,7 @@ def load_calibration_mm(folder: Path, key: str) -> float:
 
 
 # ---------------------------------------------------------------------------- a run that helps
+@pytest.mark.slow
 def test_run_adds_a_version_switches_predictions_and_keeps_the_review_usable(training_window, qtbot, monkeypatch):
     window, folder, keys = training_window
     # (50, 60) is far from where Po belongs: the window asks first, and this clinician saves it
@@ -203,6 +204,7 @@ def landmark_records(store: ProjectStore, keys: list[str]) -> list[dict]:
     return [store.load_annotation(k).landmarks for k in keys]
 
 
+@pytest.mark.slow
 def test_cancel_leaves_the_current_model_untouched(training_window, qtbot):
     window, folder, keys = training_window
     panel = window.training
@@ -224,6 +226,7 @@ def test_cancel_leaves_the_current_model_untouched(training_window, qtbot):
 
 
 # ---------------------------------------------------------------------------- not better, use anyway, restore
+@pytest.mark.slow
 def test_a_version_not_better_is_kept_aside_until_used_anyway_and_restore_goes_back(training_window, qtbot, monkeypatch):
     from cephview.model.finetune.settings import FinetuneSettings
     from cephview.model.registry import ModelRegistry
@@ -266,6 +269,7 @@ def test_a_version_not_better_is_kept_aside_until_used_anyway_and_restore_goes_b
     assert sorted(models_snapshot(folder)) == ["v1.pt"]  # every version is kept
 
 
+@pytest.mark.slow
 def test_a_run_finishing_while_another_project_is_open_still_updates_its_own_project(
         training_window, qtbot, monkeypatch, tmp_path):
     """The clinician opens another project during a run: the promoted model still re-predicts the
@@ -294,6 +298,7 @@ def test_a_run_finishing_while_another_project_is_open_still_updates_its_own_pro
         assert all(store.load_annotation(k).landmarks[CODES[0]].model_version == "tiny-base" for k in other_keys)
 
 
+@pytest.mark.slow
 def test_reopening_the_project_follows_its_active_version(make_window, base_model, tmp_path, qtbot):
     """The inference worker uses the registry's active model as soon as a project opens."""
     from cephview.model.finetune.run import finetune_project
@@ -318,6 +323,7 @@ def test_reopening_the_project_follows_its_active_version(make_window, base_mode
 
 
 # ---------------------------------------------------------------------------- the thread fallback
+@pytest.mark.slow
 def test_thread_mode_runs_the_same_job(base_model, tmp_path, qtbot):
     from cephview.gui.training_worker import TrainingService
     from cephview.model.finetune.jobs import FinetuneJob

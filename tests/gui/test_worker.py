@@ -29,6 +29,7 @@ class HeavyPredictor:
         return pred
 
 
+@pytest.mark.slow
 def test_event_loop_latency_during_prediction(make_window, project_dir, qtbot, tiny_model_path):
     heavy = {}
 

@@ -60,6 +60,7 @@ def image_folder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_evaluate_compare_prints_one_table_and_the_paired_test(image_folder, tiny_model_path, tmp_path, capsys):
     from cephview.model.modelfile import load_model, save_model
 

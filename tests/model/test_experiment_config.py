@@ -103,6 +103,7 @@ def test_a_missing_configuration_is_one_line(capsys, tmp_path):
     assert code == 2 and err == f"cephview: error: {tmp_path / 'nope.toml'}: configuration file not found\n"
 
 
+@pytest.mark.slow
 def test_config_and_command_are_saved_in_checkpoint_and_model(tmp_path, capsys):
     from cephview.core.synthetic import write_synthetic_dataset
     from cephview.model.modelfile import load_model

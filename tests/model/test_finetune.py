@@ -239,6 +239,7 @@ def test_base_images_are_made_to_look_like_the_projects(tmp_path, image_cache):
 
 
 # ---------------------------------------------------------------------------- fine-tuning
+@pytest.mark.slow
 def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, image_cache, base_model, monkeypatch):
     import cephview.model.finetune.run as pt
 
@@ -309,6 +310,7 @@ def test_finetune_learns_from_reviews_only_and_registers_a_version(tmp_path, ima
     assert not set(result2.held_out) & set(result.train_images)
 
 
+@pytest.mark.slow
 def test_finetune_with_base_data_draws_its_share_afresh_each_epoch(tmp_path, image_cache, base_model, monkeypatch):
     import cephview.model.finetune.run as pt
     from cephview.core.datasets import AnnotatedImage
@@ -336,6 +338,7 @@ def test_finetune_with_base_data_draws_its_share_afresh_each_epoch(tmp_path, ima
     assert len({tuple(items) for items in draws}) > 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["training", "evaluating new"])
 def test_cancel_changes_nothing(tmp_path, image_cache, base_model, when):
     store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=1)
@@ -356,6 +359,7 @@ def test_cancel_changes_nothing(tmp_path, image_cache, base_model, when):
     assert [store.load_annotation(r.rel_path) for r in store.images()] == ann_before
 
 
+@pytest.mark.slow
 def test_a_model_that_is_not_better_is_kept_aside_and_force_promotes(tmp_path, image_cache, base_model):
     store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=1)
     registry = ModelRegistry(store, base_model)
@@ -374,6 +378,7 @@ def test_a_model_that_is_not_better_is_kept_aside_and_force_promotes(tmp_path, i
     assert registry.active == "v1" and registry.get("v1").forced and registry.get("v1").promoted
 
 
+@pytest.mark.slow
 def test_too_few_images_compare_in_sample_and_say_so(tmp_path, image_cache, base_model):
     store = make_project(tmp_path / "p", image_cache, reviewed=3, unreviewed=0)
     result = finetune_project(store, tiny_settings(epochs=0), registry=ModelRegistry(store, base_model))
@@ -388,6 +393,7 @@ def test_nothing_reviewed_is_an_error(tmp_path, image_cache, base_model):
     assert snapshot(store.folder) == {}
 
 
+@pytest.mark.slow
 def test_freeze_encoder_trains_only_the_decoder(tmp_path, image_cache, base_model):
     store = make_project(tmp_path / "p", image_cache, reviewed=5, unreviewed=0)
     registry = ModelRegistry(store, base_model)
@@ -414,6 +420,7 @@ def base_model_of_larger_images(tmp_path_factory, base_model, image_cache) -> Pa
     return path
 
 
+@pytest.mark.slow
 def test_finetune_rescales_the_patch_to_the_devices_scale(tmp_path, image_cache, base_model_of_larger_images):
     store = make_project(tmp_path / "p", image_cache, reviewed=6, unreviewed=0)
     registry = ModelRegistry(store, base_model_of_larger_images)
@@ -431,6 +438,7 @@ def test_finetune_rescales_the_patch_to_the_devices_scale(tmp_path, image_cache,
     assert again.scale.scale == pytest.approx(1.0, abs=0.03) and not again.scale.applied
 
 
+@pytest.mark.slow
 def test_scale_adaptation_can_be_switched_off_and_applies_without_training_the_patch(
         tmp_path, image_cache, base_model_of_larger_images):
     store = make_project(tmp_path / "p", image_cache, reviewed=6, unreviewed=0)
@@ -451,6 +459,7 @@ def test_scale_adaptation_can_be_switched_off_and_applies_without_training_the_p
     assert weights_equal(registry.path(only_global.version), base_model_of_larger_images, "refine")
 
 
+@pytest.mark.slow
 def test_a_model_without_reference_distances_is_left_at_its_scale(tmp_path, image_cache, base_model):
     from cephview.model.device_scale import LANDMARK_DISTANCES_KEY
 
@@ -513,6 +522,7 @@ def test_repredict_updates_only_unreviewed_landmarks(tmp_path, image_cache, base
 
 
 # ---------------------------------------------------------------------------- command line
+@pytest.mark.slow
 def test_cli_train_project_and_models(tmp_path, image_cache, base_model, monkeypatch, capsys):
     from cephview.cli import main
 

@@ -43,6 +43,7 @@ def test_rejects_non_uint8(predictor):
         predictor.predict(np.zeros((100, 100), np.float32))
 
 
+@pytest.mark.slow
 def test_shifted_patch_views_are_averaged(tiny_model_path, monkeypatch):
     """Five views give the mean of the five single-view refinements (positions and confidences)."""
     import cephview.model.predictor as predictor_module

@@ -43,6 +43,7 @@ def one_stage(architecture: str, **kw) -> TrainConfig:
     return TrainConfig(stages=["global"], global_stage=stage, **kw)
 
 
+@pytest.mark.slow
 def test_regression_model_trains_predicts_and_has_no_confidence(dataset, tmp_path):
     model = fit(dataset, one_stage("regression", epochs_global=2), tmp_path / "r.pt")
     loaded = load_model(tmp_path / "r.pt")
@@ -74,6 +75,7 @@ def test_regression_output_maps_back_to_the_image_exactly():
     assert np.allclose(back, original, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_plain_heatmap_network_trains_at_stride_4(dataset, tmp_path):
     fit(dataset, one_stage("heatmap", output_stride=4), tmp_path / "h.pt")
     loaded = load_model(tmp_path / "h.pt")
@@ -83,6 +85,7 @@ def test_plain_heatmap_network_trains_at_stride_4(dataset, tmp_path):
     assert pred.points.shape == (19, 2) and np.isfinite(pred.confidence).all()
 
 
+@pytest.mark.slow
 def test_cvm_head_trains_with_class_weights_and_reports_macro_f1(dataset, tmp_path):
     model = fit(dataset, one_stage("regression", cvm_classes=6, epochs_global=2), tmp_path / "c.pt")
     cvm = load_model(tmp_path / "c.pt").meta["cvm"]
@@ -104,6 +107,7 @@ def test_cvm_head_without_stages_in_the_data_is_a_clear_error(dataset, tmp_path)
         fit(unlabelled, one_stage("regression", cvm_classes=6), tmp_path / "x.pt")
 
 
+@pytest.mark.slow
 def test_transfer_takes_the_encoder_of_another_architecture(dataset, tmp_path):
     source = tmp_path / "source.pt"
     fit(dataset, one_stage("heatmap", output_stride=4), source)
@@ -123,6 +127,7 @@ def test_transfer_takes_the_encoder_of_another_architecture(dataset, tmp_path):
         fit(dataset, cfg, tmp_path / "u.pt")
 
 
+@pytest.mark.slow
 def test_head_first_epochs_leave_the_encoder_as_it_started(dataset, tmp_path):
     cfg = one_stage("heatmap", output_stride=4, head_only_epochs=1, val_fraction=0.0)
     torch.manual_seed(cfg.seed)  # fit seeds torch the same way before it builds the network

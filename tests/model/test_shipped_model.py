@@ -30,6 +30,7 @@ def test_shipped_model_is_small_and_describes_itself():
     assert model.meta["training_data"].startswith("ISBI 2015 train")
 
 
+@pytest.mark.slow
 def test_shipped_model_accuracy_on_test1_images(isbi_root, predictor):
     test1 = read_isbi2015(isbi_root, "test1").subset(GUARD_IMAGES)
     result = evaluate_dataset(predictor, test1)
@@ -64,6 +65,7 @@ def test_mirrored_radiograph_gives_mirrored_landmarks(isbi_root, predictor):
     assert np.abs(mirrored - right.points).max() < 1.0  # px, i.e. 0.1 mm
 
 
+@pytest.mark.slow
 def test_an_image_at_half_the_pixel_size_gets_a_re_scaled_refinement_patch(isbi_root, predictor, monkeypatch):
     """A Test1 image downsized to 0.5x (0.2 mm pixels, as many JPEG exports): the head measures
     half the training size, the patch is re-scaled to match, and the landmarks stay accurate.

@@ -38,6 +38,7 @@ def tiny_config(**kw) -> TrainConfig:
     return tiny_train_config(**{"epochs_global": 2, "epochs_refine": 1, "val_fraction": 0.34, **kw})
 
 
+@pytest.mark.slow
 def test_fit_writes_a_usable_model_with_metadata(dataset, tmp_path):
     events = []
     model = fit(dataset, tiny_config(), tmp_path / "m.pt", progress=events.append)
@@ -56,6 +57,7 @@ def test_fit_writes_a_usable_model_with_metadata(dataset, tmp_path):
     assert model.version == loaded.version
 
 
+@pytest.mark.slow
 def test_each_epoch_draws_fresh_items_from_the_pool(dataset, tmp_path):
     class Recording(Trainer):
         seen: list[list[int]] = []
@@ -80,6 +82,7 @@ def test_each_epoch_draws_fresh_items_from_the_pool(dataset, tmp_path):
     assert steps == {trainer._steps_per_epoch("global")}  # progress counts the drawn epoch, not the whole pool
 
 
+@pytest.mark.slow
 def test_cancel_leaves_the_output_untouched(dataset, tmp_path):
     out = tmp_path / "m.pt"
     out.write_bytes(b"previous model")
@@ -94,6 +97,7 @@ def test_cancel_leaves_the_output_untouched(dataset, tmp_path):
     assert out.read_bytes() == b"previous model"
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(dataset, tmp_path):
     out = tmp_path / "m.pt"
     state = {"epochs_done": 0}
@@ -112,6 +116,7 @@ def test_resume_continues_from_the_checkpoint(dataset, tmp_path):
     assert [h["epoch"] for h in history] == [1, 2]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_checkpoint_of_other_settings(dataset, tmp_path):
     out = tmp_path / "m.pt"
     with pytest.raises(TrainingCancelled):
@@ -124,6 +129,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(dataset, tmp_path):
         fit(dataset, tiny_config(epochs_global=1, stages=["global"], lr=5e-3), out, resume=True)
 
 
+@pytest.mark.slow
 def test_resume_may_lengthen_the_schedule(dataset, tmp_path):
     """Epoch counts and threads are not part of what a checkpoint must match."""
     out = tmp_path / "m.pt"
@@ -137,6 +143,7 @@ def test_resume_may_lengthen_the_schedule(dataset, tmp_path):
     assert seen == [(2, 3), (3, 3)]
 
 
+@pytest.mark.slow
 def test_fine_tune_starts_from_init_and_keeps_untrained_stages(dataset, tmp_path):
     base = tmp_path / "base.pt"
     fit(dataset, tiny_config(epochs_global=1), base)
@@ -149,6 +156,7 @@ def test_fine_tune_starts_from_init_and_keeps_untrained_stages(dataset, tmp_path
     assert any(not torch.equal(ra[k], rb[k]) for k in ra if ra[k].dtype.is_floating_point)
 
 
+@pytest.mark.slow
 def test_meta_records_the_training_scale_and_fine_tuning_without_validation_keeps_blend_weights(dataset, tmp_path):
     from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, image_scale, reference_distances
 
@@ -166,6 +174,7 @@ def test_meta_records_the_training_scale_and_fine_tuning_without_validation_keep
     assert tuned.meta["refine_weights"] == [0.25] * 19
 
 
+@pytest.mark.slow
 def test_fine_tuning_may_change_the_patch_scale_but_not_the_architecture(dataset, tmp_path):
     from cephview.core.errors import CephviewError
 
