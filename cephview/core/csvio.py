@@ -217,7 +217,8 @@ def _fail(path: Path, line: int, message: str) -> AnnotationFormatError:
     return AnnotationFormatError(f"{path.name} line {line}: {message}")
 
 
-def _float(path: Path, line: int, column: str, text: str) -> float | None:
+def parse_number(path: Path, line: int, column: str, text: str) -> float | None:
+    """A CSV cell as a finite number, None when empty; otherwise an error naming file, line and column."""
     text = text.strip()
     if not text:
         return None
@@ -231,7 +232,7 @@ def _float(path: Path, line: int, column: str, text: str) -> float | None:
 
 
 def _point(path: Path, line: int, cx: str, tx: str, cy: str, ty: str) -> tuple[float, float] | None:
-    x, y = _float(path, line, cx, tx), _float(path, line, cy, ty)
+    x, y = parse_number(path, line, cx, tx), parse_number(path, line, cy, ty)
     if (x is None) != (y is None):
         raise _fail(path, line, f"{cx} and {cy} must both be given or both be empty")
     return None if x is None else (x, y)  # type: ignore[return-value]

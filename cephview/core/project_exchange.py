@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
-from cephview.core.csvio import REQUIRED_LONG, write_long_csv
+from cephview.core.csvio import REQUIRED_LONG, parse_number, write_long_csv
 from cephview.core.errors import AnnotationFormatError
 
 _STATUSES = {s.value for s in LandmarkStatus}
@@ -38,16 +37,10 @@ def _fail(path: Path, line: int, message: str) -> AnnotationFormatError:
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float | None:
-    text = text.strip()
-    if not text:
-        return None
     try:
-        value = float(text)
-    except ValueError:
-        raise _fail(path, line, f"{column} {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise _fail(path, line, f"{column} {text!r} is not a finite number")
-    return value
+        return parse_number(path, line, column, text)
+    except AnnotationFormatError as exc:  # the import is one transaction: say that none of it landed
+        raise AnnotationFormatError(f"{exc}; nothing was imported") from None
 
 
 def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:

@@ -346,6 +346,25 @@ def render_report_pdf(
     out_path : str or Path
         The PDF to write; written to a temporary file first, so a failure leaves no half file.
     """
+    if not isinstance(tracings, Mapping):
+        tracings = {"tracing": list(tracings)}
+
+    def finish_page(canvas: Canvas, page: int, pages: int) -> None:
+        _footer(canvas, report_data, page, pages)
+        if report_data.draft:
+            draw_watermark(canvas, PAGE_W, PAGE_H)
+
+    # the file's metadata: never patient identifiers
+    return write_pdf(out_path, report_data.title, f"cephview {report_data.cephview_version}",
+                     lambda canvas: _ReportLayout(report_data, canvas, display_image, points, tracings).build(),
+                     finish_page, "report")
+
+
+def write_pdf(out_path: str | Path, title: str, creator: str, layout: Callable[[Canvas], list],
+              finish_page: Callable[[Canvas, int, int], None], what: str = "report") -> RenderedReport:
+    """Lay out pages on an A4 canvas (``layout`` returns each page's drawing steps), paint them with
+    ``finish_page(canvas, page, pages)`` after each, and put the PDF in place whole: written to a
+    temporary file first, checked for its end, so a failure (a full disk) leaves no half file."""
     ensure_gui_application()
     out_path = Path(out_path)
     folder = out_path.parent
@@ -354,14 +373,12 @@ def render_report_pdf(
         raise CephviewError(f"{out_path}: cannot write the PDF: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise CephviewError(f"{out_path}: cannot write the PDF: the folder {folder} is not writable")
-    if not isinstance(tracings, Mapping):
-        tracings = {"tracing": list(tracings)}
     # A new file of our own (O_EXCL, random name: never through a planted link, never another
     # run's), with the user's usual mode (0666 less the umask), as in csvio.atomic_csv_file.
     tmp = out_path.with_name(f".{out_path.name}.{secrets.token_hex(6)}.tmp")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        pages, texts = _write_pages(report_data, display_image, points, tracings, tmp, out_path)
+        pages, texts = _write_pages(tmp, out_path, title, creator, layout, finish_page)
         # Qt reports no write error (a full disk, a size limit): a file cut short is caught here.
         if not _ends_a_pdf(tmp):
             raise CephviewError(f"{out_path}: the PDF could not be written completely (is the disk full?)")
@@ -370,7 +387,7 @@ def render_report_pdf(
         raise CephviewError(f"{out_path}: the PDF could not be written ({exc.strerror or exc})") from None
     finally:
         tmp.unlink(missing_ok=True)  # gone already after the replace; any failure leaves nothing behind
-    log.info("wrote %d-page report to %s", len(pages), out_path)
+    log.info("wrote %d-page %s to %s", len(pages), what, out_path)
     return RenderedReport(out_path, len(pages), texts)
 
 
@@ -381,17 +398,17 @@ def _ends_a_pdf(path: Path) -> bool:
         return size > 0 and f.read().rstrip().endswith(b"%%EOF")
 
 
-def _write_pages(report_data: ReportData, display_image: np.ndarray, points, tracings, tmp: Path,
-                 out_path: Path) -> tuple[list, list]:
+def _write_pages(tmp: Path, out_path: Path, title: str, creator: str, layout: Callable[[Canvas], list],
+                 finish_page: Callable[[Canvas, int, int], None]) -> tuple[list, list]:
     """Lay out and paint every page into ``tmp``; returns (pages, texts drawn)."""
     writer = QPdfWriter(str(tmp))
     writer.setResolution(DPI)
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
                                      QMarginsF(0, 0, 0, 0)))
-    writer.setTitle(report_data.title)  # the file's metadata: never patient identifiers
-    writer.setCreator(f"cephview {report_data.cephview_version}")
+    writer.setTitle(title)
+    writer.setCreator(creator)
     canvas = Canvas(writer, DPI)
-    pages = _ReportLayout(report_data, canvas, display_image, points, tracings).build()
+    pages = layout(canvas)
     painter = QPainter()
     if not painter.begin(writer):
         raise CephviewError(f"{out_path}: cannot write a PDF there (is the folder writable?)")
@@ -403,9 +420,7 @@ def _write_pages(report_data: ReportData, display_image: np.ndarray, points, tra
             canvas.page = i + 1
             for step in steps:
                 step(canvas)
-            _footer(canvas, report_data, i + 1, len(pages))
-            if report_data.draft:
-                draw_watermark(canvas, PAGE_W, PAGE_H)
+            finish_page(canvas, i + 1, len(pages))
     finally:
         painter.end()
     del writer  # flushes and closes the file

@@ -8,22 +8,19 @@ each landmark moved. Built with the same page flow and canvas as the single-film
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMarginsF, Qt
-from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 
 from cephview import __version__
 from cephview.analysis.report_data import calibration_text
 from cephview.analysis.superimpose import Superimposition
-from cephview.core.errors import CephviewError
 from cephview.gui.report_draw import Canvas, draw_watermark, fit_rect, font
 from cephview.gui.report_pdf import (
     BOTTOM,
-    DPI,
     LEFT,
     PAGE_H,
     PAGE_W,
@@ -31,7 +28,7 @@ from cephview.gui.report_pdf import (
     ROW_H,
     RenderedReport,
     _Flow,
-    ensure_gui_application,
+    write_pdf,
 )
 
 log = logging.getLogger(__name__)
@@ -161,45 +158,15 @@ def render_progress_pdf(result: Superimposition, picture: np.ndarray, labels: tu
 
     ``picture`` is the superimposition picture (BGR as OpenCV draws it, or grey); ``labels`` name
     the earlier and the later film (file name and date; no patient identifiers)."""
-    ensure_gui_application()
-    out_path = Path(out_path)
-    if not out_path.parent.is_dir() or not os.access(out_path.parent, os.W_OK):
-        raise CephviewError(f"{out_path}: cannot write the PDF: the folder {out_path.parent} is missing or not writable")
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    writer = QPdfWriter(str(tmp))
-    writer.setResolution(DPI)
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
-                                     QMarginsF(0, 0, 0, 0)))
-    writer.setTitle(title)
-    writer.setCreator(f"cephview {__version__}")
-    canvas = Canvas(writer, DPI)
-    pages = _ProgressLayout(result, picture, labels, canvas, title).build()
-    painter = QPainter()
-    if not painter.begin(writer):
-        tmp.unlink(missing_ok=True)
-        raise CephviewError(f"{out_path}: cannot write a PDF there (is the folder writable?)")
-    canvas.painter = painter
-    try:
-        for i, steps in enumerate(pages):
-            if i:
-                writer.newPage()
-            canvas.page = i + 1
-            for step in steps:
-                step(canvas)
-            y = BOTTOM + 4
-            canvas.line(LEFT, y - 0.8, RIGHT, y - 0.8, "#9e9e9e", 0.15)
-            canvas.text(LEFT, y, 150, 4, f"cephview {__version__}    {result.method_label}", font(7), GREY)
-            canvas.text(RIGHT - 30, y, 30, 4, f"page {i + 1} of {len(pages)}", font(7), GREY, ALIGN_R)
-            if result.unreviewed:
-                draw_watermark(canvas, PAGE_W, PAGE_H)
-    except BaseException:
-        painter.end()
-        tmp.unlink(missing_ok=True)
-        raise
-    painter.end()
-    del writer
-    if not tmp.is_file() or tmp.stat().st_size == 0:
-        raise CephviewError(f"{out_path}: the PDF could not be written")
-    os.replace(tmp, out_path)
-    log.info("wrote %d-page progress report to %s", len(pages), out_path)
-    return RenderedReport(out_path, len(pages), canvas.texts)
+
+    def finish_page(canvas: Canvas, page: int, pages: int) -> None:
+        y = BOTTOM + 4
+        canvas.line(LEFT, y - 0.8, RIGHT, y - 0.8, "#9e9e9e", 0.15)
+        canvas.text(LEFT, y, 150, 4, f"cephview {__version__}    {result.method_label}", font(7), GREY)
+        canvas.text(RIGHT - 30, y, 30, 4, f"page {page} of {pages}", font(7), GREY, ALIGN_R)
+        if result.unreviewed:
+            draw_watermark(canvas, PAGE_W, PAGE_H)
+
+    return write_pdf(out_path, title, f"cephview {__version__}",
+                     lambda canvas: _ProgressLayout(result, picture, labels, canvas, title).build(),
+                     finish_page, "progress report")
