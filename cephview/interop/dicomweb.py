@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from cephview.interop.pacs import (
     _retrieve_identifier,
     _study_dict,
     is_uid,
+    move_into,
 )
 
 log = logging.getLogger(__name__)
@@ -92,11 +92,7 @@ class DicomWeb:
                 staged.append(path)
             if not staged:
                 raise PacsError(f"{self.url}: study {study_uid} not found or empty")
-            final = []
-            for path in staged:
-                os.replace(path, into / path.name)
-                final.append(into / path.name)
-            return sorted(final)
+            return move_into(staged, into)
         except BaseException:
             if created:
                 shutil.rmtree(into, ignore_errors=True)

@@ -376,11 +376,7 @@ def get_study(conn: Connection, study_uid: str, into: Path, method: str = "auto"
         if final not in (_SUCCESS, 0xB000) or failed:
             raise PacsError(f"{conn.server}: retrieval of study {study_uid} failed ({_describe(final)}, "
                             f"{failed} instance(s) not sent, {len(receiver.files)} received)")
-        final_paths = []
-        for path in receiver.files:
-            os.replace(path, into / path.name)
-            final_paths.append(into / path.name)
-        return sorted(final_paths)
+        return move_into(receiver.files, into)
     except BaseException:
         if created:
             shutil.rmtree(into, ignore_errors=True)
@@ -459,3 +455,12 @@ def _store_contexts(datasets: Iterable[Dataset]) -> list[tuple[str, list[str]]]:
         if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
             contexts[sop_class, syntax] = [syntax]
     return [(sop_class, syntaxes) for (sop_class, _), syntaxes in contexts.items()]
+
+
+def move_into(staged: list[Path], into: Path) -> list[Path]:
+    """Move a whole retrieved study from its staging folder into ``into``; the files' new paths, sorted."""
+    final = []
+    for path in staged:
+        os.replace(path, into / path.name)
+        final.append(into / path.name)
+    return sorted(final)
