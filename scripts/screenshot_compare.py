@@ -24,22 +24,9 @@ MOVES_MM = {"B": (1.6, 2.4), "Pog": (2.2, 3.0), "Gn": (1.9, 3.2), "Me": (1.2, 3.
 
 
 def write_dicom(path: Path, pixels, spacing: float, patient_id: str, date: str) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+    from cephview.core.synthetic import write_dx_file
 
-    ds = Dataset()
-    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.PatientID = patient_id
-    ds.StudyDate = date
-    ds.PixelSpacing = [spacing, spacing]
-    ds.set_pixel_data(pixels, "MONOCHROME2", 8)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.save_as(path, enforce_file_format=True)
+    write_dx_file(path, pixels, spacing, patient_id, date)
 
 
 def make_project(folder: Path) -> None:

@@ -18,13 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from cephview.cli import main
 from cephview.core.datasets.isbi import read_isbi_annotation
 from cephview.core.errors import CephviewError
 from cephview.core.schema import load_schema
+from cephview.core.synthetic import write_dx_file
 
 CODES = load_schema("isbi2015").codes
 BEFORE_MM, AFTER_MM = 0.1, 0.125
@@ -46,20 +45,7 @@ def before_px_to_after_px() -> np.ndarray:
 
 
 def write_dicom(path: Path, pixels: np.ndarray, spacing_mm: float, patient_id: str, date: str) -> Path:
-    ds = Dataset()
-    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.PatientID = patient_id
-    ds.AcquisitionDate = date
-    ds.PixelSpacing = [spacing_mm, spacing_mm]
-    ds.set_pixel_data(pixels, "MONOCHROME2", 8)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return write_dx_file(path, pixels, spacing_mm, patient_id, date, date_tag="AcquisitionDate")
 
 
 @pytest.fixture(scope="module")

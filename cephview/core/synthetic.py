@@ -151,3 +151,26 @@ def write_synthetic_dataset(
     write_long_csv(folder / csv_name, records)
     log.info("wrote %d synthetic %s images to %s", n, schema, folder)
     return LandmarkDataset(schema_obj, images, f"synthetic ({n} images, seed {seed})")
+
+
+def write_dx_file(path: str | Path, pixels: np.ndarray, mm_per_px: float, patient_id: str, date: str,
+                  date_tag: str = "StudyDate") -> Path:
+    """An 8-bit DX DICOM of ``pixels`` with its pixel size, a patient and a date (``date_tag``:
+    StudyDate or AcquisitionDate): films of one patient for tests and demonstrations of serial films."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
+    ds.SOPInstanceUID = generate_uid()
+    ds.Modality = "DX"
+    ds.PatientID = patient_id
+    setattr(ds, date_tag, date)
+    ds.PixelSpacing = [mm_per_px, mm_per_px]
+    ds.set_pixel_data(pixels, "MONOCHROME2", 8)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return Path(path)

@@ -276,15 +276,24 @@ def _run_get(conn: Connection, identifier: Dataset, receiver: _Receiver,
         if not any(cx.abstract_syntax == sc.StudyRootQueryRetrieveInformationModelGet for cx in assoc.accepted_contexts):
             raise _NoGet()
         _check_cancel(assoc, cancel)
-        for status, _ in assoc.send_c_get(identifier, sc.StudyRootQueryRetrieveInformationModelGet):
-            _check_cancel(assoc, cancel)
-            final = _status(status)
-            if status is not None:
-                receiver.expected = _expected(status, len(receiver.files))
-                failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+        final, failed = _follow(assoc, assoc.send_c_get(identifier, sc.StudyRootQueryRetrieveInformationModelGet),
+                                receiver, cancel)
     finally:
         if assoc.is_established:
             assoc.release()
+    return final, failed
+
+
+def _follow(assoc, responses, receiver: _Receiver, cancel: threading.Event | None) -> tuple[int | None, int]:
+    """Read a C-GET's or C-MOVE's pending responses: (final status, failed sub-operations), with
+    the number of instances still expected kept on ``receiver`` for progress."""
+    final, failed = None, 0
+    for status, _ in responses:
+        _check_cancel(assoc, cancel)
+        final = _status(status)
+        if status is not None:
+            receiver.expected = _expected(status, len(receiver.files))
+            failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
     return final, failed
 
 
@@ -322,12 +331,9 @@ def _run_move(conn: Connection, identifier: Dataset, receiver: _Receiver, listen
         final, failed = None, 0
         try:
             _check_cancel(assoc, cancel)
-            for status, _ in assoc.send_c_move(identifier, conn.calling_aet, sc.StudyRootQueryRetrieveInformationModelMove):
-                _check_cancel(assoc, cancel)
-                final = _status(status)
-                if status is not None:
-                    receiver.expected = _expected(status, len(receiver.files))
-                    failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+            final, failed = _follow(
+                assoc, assoc.send_c_move(identifier, conn.calling_aet, sc.StudyRootQueryRetrieveInformationModelMove),
+                receiver, cancel)
         finally:
             if assoc.is_established:
                 assoc.release()

@@ -16,14 +16,12 @@ import cv2
 import numpy as np
 import pytest
 from gui_helpers import FakePredictor, drag, widget_point
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus
 from cephview.core.calibration import Calibration
 from cephview.core.schema import load_schema
 from cephview.core.store import ProjectStore
-from cephview.core.synthetic import synthetic_cephalogram, synthetic_pixel_size
+from cephview.core.synthetic import synthetic_cephalogram, synthetic_pixel_size, write_dx_file
 from cephview.gui import compare_link, dialogs
 from cephview.gui.worklist import DATE, PATIENT, REL_PATH_ROLE
 
@@ -35,19 +33,7 @@ MOVES = {"B": (1.5, 2.0), "Pog": (2.0, 2.5), "Me": (1.0, 3.0)}
 
 
 def write_dicom(path, pixels, spacing, patient_id, date):
-    ds = Dataset()
-    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.PatientID = patient_id
-    ds.StudyDate = date
-    ds.PixelSpacing = [spacing, spacing]
-    ds.set_pixel_data(pixels, "MONOCHROME2", 8)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.save_as(path, enforce_file_format=True)
+    write_dx_file(path, pixels, spacing, patient_id, date)
 
 
 def to_later_px() -> np.ndarray:
