@@ -41,21 +41,25 @@ from cephview.model.device_scale import reference_distances  # noqa: E402
 from cephview.model.modelfile import default_model_path, load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402
 
+MASSES_SHIFT = ("global_mass", "refine_mass", "stage_shift_mm")
+SHIPPED = MASSES_SHIFT + ("refine_spread_mm", "shape_residual_mm")
+# label: (signals, two-part model)
 ABLATION = {
-    "refine mass only": ("refine_mass",),
-    "both masses": ("global_mass", "refine_mass"),
-    "masses + stage shift": ("global_mass", "refine_mass", "stage_shift_mm"),
-    "+ map spreads": ("global_mass", "refine_mass", "stage_shift_mm", "global_spread_mm", "refine_spread_mm"),
-    "+ shape residual": ("global_mass", "refine_mass", "stage_shift_mm", "shape_residual_mm"),
-    "+ 2nd patch view (+0.14 s)": ("global_mass", "refine_mass", "stage_shift_mm", "view_spread_mm"),
-    "+ 2nd global view (+0.06 s)": ("global_mass", "refine_mass", "stage_shift_mm", "global_view_shift_mm"),
+    "refine mass only": (("refine_mass",), False),
+    "masses + stage shift": (MASSES_SHIFT, False),
+    "masses + stage shift, 2 parts": (MASSES_SHIFT, True),
+    "+ spread + shape": (SHIPPED, False),
+    "+ spread + shape, 2 parts (shipped)": (SHIPPED, True),
+    "+ map spreads, 2 parts": (SHIPPED + ("global_spread_mm", "global_second"), True),
+    "+ 2nd patch view (+0.14 s), 2 parts": (SHIPPED + ("view_spread_mm",), True),
+    "+ 2nd global view (+0.06 s), 2 parts": (SHIPPED + ("global_view_shift_mm",), True),
 }
 
 
 def confidences(cal, raws, names=None, shape=None) -> np.ndarray:
     if names is None:
         return np.stack([cal.probability(r) for r in raws])
-    return np.stack([1.0 / (1.0 + np.exp(-cal.logits(features(r, names, shape=shape)))) for r in raws])
+    return np.stack([cal.probability_for(x := features(r, names, shape=shape), np.arange(len(x))) for r in raws])
 
 
 def cost(model_path: Path, image: Path, runs: int) -> None:
@@ -118,18 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         shape = training_shapes(args.isbi, model.meta)
         print(f"\nablation: refitted on {sum(len(v.raws) for v in val)} validation images (all devices); "
               f"CV = leave-one-patient-out on them")
-        print(f"{'signals':<30}{'images':<26}" + REPORT_HEADER)
-        for label, names in ABLATION.items():
+        print(f"{'signals':<38}{'images':<26}" + REPORT_HEADER)
+        for label, (names, two_part) in ABLATION.items():
             views = 2 if "view_spread_mm" in names else 1
             train = val if views == 2 else val1
-            conf, err = cross_validated(train, names, codes, shape)
-            print(f"{label:<30}{'validation (CV)':<26}" + format_report_row(confidence_report(conf, err)))
-            fitted = fit(train, names, codes, shape)
+            conf, err = cross_validated(train, names, codes, shape, two_part)
+            print(f"{label:<38}{'validation (CV)':<26}" + format_report_row(confidence_report(conf, err)))
+            fitted = fit(train, names, codes, shape, two_part)
             for name, _ in sets:
                 path = cache_file(args.cache, name if args.n is None else f"{name} first{args.n}")
                 s = load_set(path, reference, views=views)
                 conf = confidences(fitted, s.raws, names, shape)
-                print(f"{'':<30}{name:<26}" + format_report_row(confidence_report(conf, s.errors_mm)))
+                print(f"{'':<38}{name:<26}" + format_report_row(confidence_report(conf, s.errors_mm)))
     return 0
 
 

@@ -8,9 +8,9 @@ pixel sizes, contrast curves, blur and noise), which gives 105 images and many m
 errors than the validation images alone. ISBI Test1 is not touched: it measures the result
 (``scripts/bench_confidence.py``, ``cephview evaluate``).
 
-For each image the predictor's signals are collected once (``--cache``, slow on a CPU), then a
-logistic model with one weight per signal and one intercept per landmark is fitted
-(``cephview.model.confidence.fit_calibration``). Printed: the fitted weights, and the figures of
+For each image the predictor's signals are collected once (``--cache``, slow on a CPU), then the
+two-part model (P(within 4 mm) times P(within 2 mm | within 4 mm), each logistic with one weight
+per signal and one intercept per landmark) is fitted (``cephview.model.confidence.fit_two_part``). Printed: the fitted weights, and the figures of
 a leave-one-patient-out cross-validation (each validation patient's images, all devices, scored
 by a model fitted without them), the honest estimate on these images. Writes
 ``<model>.confidence.json`` beside the model unless ``--out`` says otherwise.
@@ -34,18 +34,26 @@ from confidence_sets import SignalSet, collect, load_set, validation_sets  # noq
 
 from cephview.core.datasets import read_isbi2015  # noqa: E402
 from cephview.core.schema import load_schema  # noqa: E402
-from cephview.model.confidence import TARGET_MM, ConfidenceCalibration, HeatmapMass, calibration_path, fit_calibration  # noqa: E402
+from cephview.model.confidence import (  # noqa: E402
+    TARGET_MM,
+    ConfidenceCalibration,
+    HeatmapMass,
+    calibration_path,
+    fit_calibration,
+    fit_two_part,
+)
 from cephview.model.confidence_metrics import REPORT_HEADER, confidence_report, format_report_row  # noqa: E402
 from cephview.model.confidence_signals import ShapeModel, features  # noqa: E402
 from cephview.model.device_scale import reference_distances  # noqa: E402
 from cephview.model.modelfile import default_model_path, load_model  # noqa: E402
 from cephview.model.predictor import Predictor  # noqa: E402
 
-# The signals of the shipped calibration: the heatmap masses of both stages and how far the
-# refinement moved the landmark. The others (map spreads, shape residual, an extra whole-image or
-# patch view) added nothing measurable on the held-out validation patients
-# (bench_confidence.py --ablation), so the model stays small.
-SHIPPED_FEATURES = ("global_mass", "refine_mass", "stage_shift_mm")
+# The signals of the shipped calibration: the heatmap masses of both stages, how far the refinement
+# moved the landmark, the refinement map's spread and the distance from where the other landmarks
+# put it (the shape model). Chosen by the leave-one-patient-out cross-validation on the validation
+# patients (bench_confidence.py --ablation); an extra whole-image view added nothing there, and
+# an extra patch view costs more time than the budget has.
+SHIPPED_FEATURES = ("global_mass", "refine_mass", "stage_shift_mm", "refine_spread_mm", "shape_residual_mm")
 
 
 def training_shapes(isbi: Path, model_meta: dict) -> ShapeModel:
@@ -88,24 +96,31 @@ def stack(sets: list[SignalSet], names: tuple[str, ...], shape: ShapeModel | Non
     return np.concatenate(xs), np.concatenate(lms), np.concatenate(errs), np.concatenate(patients)
 
 
+def _fit(x: np.ndarray, lm: np.ndarray, err: np.ndarray, names: tuple[str, ...], codes: list[str],
+         shape: ShapeModel | None, two_part: bool) -> ConfidenceCalibration:
+    if two_part:
+        return fit_two_part(x, lm, err, names, codes, shape=shape)
+    return fit_calibration(x, lm, err <= TARGET_MM, names, codes, shape=shape)
+
+
 def fit(sets: list[SignalSet], names: tuple[str, ...], codes: list[str], shape: ShapeModel | None = None,
-        ) -> ConfidenceCalibration:
+        two_part: bool = True) -> ConfidenceCalibration:
     x, lm, err, _ = stack(sets, names, shape)
     ok = np.isfinite(err)
-    return fit_calibration(x[ok], lm[ok], err[ok] <= TARGET_MM, names, codes, shape=shape)
+    return _fit(x[ok], lm[ok], err[ok], names, codes, shape, two_part)
 
 
 def cross_validated(sets: list[SignalSet], names: tuple[str, ...], codes: list[str], shape: ShapeModel | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    two_part: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-patient-out confidences and errors: a patient's images on every device are held out together."""
     x, lm, err, patient = stack(sets, names, shape)
     ok = np.isfinite(err)
     conf = np.full(len(err), np.nan)
     for p in np.unique(patient):
         train = ok & (patient != p)
-        cal = fit_calibration(x[train], lm[train], err[train] <= TARGET_MM, names, codes)
+        cal = _fit(x[train], lm[train], err[train], names, codes, shape, two_part)
         test = patient == p
-        conf[test] = 1.0 / (1.0 + np.exp(-cal.logits_for(x[test], lm[test])))
+        conf[test] = cal.probability_for(x[test], lm[test])
     return conf, err
 
 
@@ -138,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         "target": f"probability of an error within {TARGET_MM:g} mm of the doctors' mean",
         "cross_validated": confidence_report(conf, err).to_dict(),
     }
-    print(f"{'signal':<22}{'weight':>8}")
-    for n, c in zip(names, cal.coef):
-        print(f"{n:<22}{c:>8.3f}")
-    print("per-landmark intercepts: " + ", ".join(f"{c} {v:.2f}" for c, v in zip(codes, cal.intercept)))
+    print(f"{'signal':<22}{'P(<=4mm)':>9}{'P(<=2|<=4)':>11}")
+    for n, g, c in zip(names, cal.gross_coef, cal.coef):
+        print(f"{n:<22}{g:>9.3f}{c:>11.3f}")
+    print("per-landmark intercepts, P(<=4mm): " + ", ".join(f"{c} {v:.2f}" for c, v in zip(codes, cal.gross_intercept)))
+    print("per-landmark intercepts, P(<=2|<=4): " + ", ".join(f"{c} {v:.2f}" for c, v in zip(codes, cal.intercept)))
     out = args.out or calibration_path(args.model)
     cal.save(out)
     print(f"wrote {out}")

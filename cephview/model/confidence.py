@@ -1,10 +1,16 @@
 """A landmark's confidence: the calibrated probability that it lies within 2 mm of the experts.
 
 The predictor measures a few signals per landmark (:mod:`cephview.model.confidence_signals`);
-a small logistic model turns them into a probability: one weight per signal, shared by all
+small logistic models turn them into a probability: one weight per signal, shared by all
 landmarks, plus one intercept per landmark (how hard that landmark is). Its parameters are a
 small JSON file beside the model file (``<model>.confidence.json``), fitted by
 ``scripts/calibrate_confidence.py`` on images the model did not train on.
+
+The shipped calibration has two parts: P(within GROSS_MM) times P(within TARGET_MM | within
+GROSS_MM). One logistic model for P(within 2 mm) ranks the landmarks that are often a little off
+(porion, gonion, articulare) below those rarely off but then far off; its own part for the gross
+errors puts the latter first, which is what a clinician walking the least confident landmarks
+needs. The product is still the probability of being within 2 mm.
 
 A model without its own calibration file (a project's fine-tuned model, a freshly trained one)
 uses the shipped model's when it predicts the same landmarks: the signals are the model's own,
@@ -34,14 +40,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT = "cephview-confidence"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the optional gross-error part
 TARGET_MM = 2.0  # the confidence is P(error <= TARGET_MM against the experts' mean)
+GROSS_MM = 4.0  # the two-part model's first part: P(error <= GROSS_MM)
 SUFFIX = ".confidence.json"
 
 
 @dataclass
 class ConfidenceCalibration:
-    """Logistic model: p = sigmoid(intercept[landmark] + sum_i coef[i] * (x_i - mean[i]) / scale[i])."""
+    """p = sigmoid(intercept[landmark] + z @ coef), z = (x - mean) / scale: P(within TARGET_MM).
+
+    With ``gross_coef``/``gross_intercept`` that part is P(within TARGET_MM | within GROSS_MM)
+    and p is multiplied by sigmoid(gross_intercept[landmark] + z @ gross_coef) = P(within GROSS_MM).
+    """
 
     landmarks: list[str]
     features: tuple[str, ...]
@@ -53,20 +64,22 @@ class ConfidenceCalibration:
     shape: ShapeModel | None = None  # for the shape-residual signals
     model_version: str | None = None
     info: dict = field(default_factory=dict)  # what it was fitted on, its figures
+    gross_coef: np.ndarray | None = None  # (F,)
+    gross_intercept: np.ndarray | None = None  # (K,)
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """Logits of one image's landmarks, ``x`` (K, F) in the calibration's landmark order."""
-        return self.intercept + ((x - self.mean) / self.scale) @ self.coef
-
-    def logits_for(self, x: np.ndarray, landmark: np.ndarray) -> np.ndarray:
-        """Logits of samples ``x`` (N, F) of landmarks ``landmark`` (N,) indices."""
-        return self.intercept[landmark] + ((x - self.mean) / self.scale) @ self.coef
+    def probability_for(self, x: np.ndarray, landmark: np.ndarray) -> np.ndarray:
+        """Probabilities of samples ``x`` (N, F) of landmarks ``landmark`` (N,) indices."""
+        z = (x - self.mean) / self.scale
+        p = _sigmoid(self.intercept[landmark] + z @ self.coef)
+        if self.gross_coef is not None:
+            p = p * _sigmoid(self.gross_intercept[landmark] + z @ self.gross_coef)
+        return p
 
     def probability(self, signals: RawSignals) -> np.ndarray:
         x = features(signals, self.features, views=self.patch_views, shape=self.shape)
         if len(x) != len(self.intercept):
             raise ModelFileError(f"confidence calibration is for {len(self.intercept)} landmarks, the model has {len(x)}")
-        return 1.0 / (1.0 + np.exp(-self.logits(x)))
+        return self.probability_for(x, np.arange(len(x)))
 
     def to_json(self) -> dict:
         return {
@@ -75,6 +88,9 @@ class ConfidenceCalibration:
             "features": list(self.features), "patch_views": self.patch_views,
             "mean": _floats(self.mean), "scale": _floats(self.scale), "coef": _floats(self.coef),
             "intercept": _floats(self.intercept), "info": self.info,
+            **({} if self.gross_coef is None else {
+                "gross_mm": GROSS_MM, "gross_coef": _floats(self.gross_coef),
+                "gross_intercept": _floats(self.gross_intercept)}),
             "shape": None if self.shape is None else {
                 "mean": _floats(self.shape.mean), "cov": _floats(self.shape.cov), "typical": _floats(self.shape.typical),
             },
@@ -98,6 +114,15 @@ class ConfidenceCalibration:
                     raise ValueError(f"'{key}' must have one number per signal ({len(names)})")
             if arrays["intercept"].shape != (len(landmarks),):
                 raise ValueError(f"'intercept' must have one number per landmark ({len(landmarks)})")
+            gross_coef = gross_intercept = None
+            if "gross_coef" in data or "gross_intercept" in data:
+                if float(data.get("gross_mm", GROSS_MM)) != GROSS_MM:
+                    raise ValueError(f"the gross-error part must be for {GROSS_MM:g} mm")
+                gross_coef = np.asarray(data["gross_coef"], dtype=np.float64)
+                gross_intercept = np.asarray(data["gross_intercept"], dtype=np.float64)
+                if gross_coef.shape != (len(names),) or gross_intercept.shape != (len(landmarks),):
+                    raise ValueError("the gross-error part needs one weight per signal and one intercept per landmark")
+                arrays["gross_coef"], arrays["gross_intercept"] = gross_coef, gross_intercept
             if not all(np.isfinite(a).all() for a in arrays.values()) or (arrays["scale"] <= 0).any():
                 raise ValueError("numbers must be finite, scales positive")
             views = int(data.get("patch_views", 1))
@@ -113,7 +138,7 @@ class ConfidenceCalibration:
             elif any(n in NEEDS_SHAPE_MODEL for n in names):
                 raise ValueError("shape signals without a shape model")
             return cls(landmarks, names, arrays["mean"], arrays["scale"], arrays["coef"], arrays["intercept"],
-                       views, shape, data.get("model_version"), dict(data.get("info", {})))
+                       views, shape, data.get("model_version"), dict(data.get("info", {})), gross_coef, gross_intercept)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"{where}: not a valid confidence calibration ({exc})") from None
 
@@ -185,21 +210,52 @@ def fit_calibration(
     x: np.ndarray, landmark: np.ndarray, within: np.ndarray, names: tuple[str, ...], codes: list[str],
     l2: float = 1.0, l2_intercept: float = 0.5, weights: np.ndarray | None = None, shape: ShapeModel | None = None,
 ) -> ConfidenceCalibration:
-    """Fit the logistic model on samples ``x`` (N, F) of landmarks ``landmark`` (N,) indices,
-    ``within`` (N,) bool: was the landmark within TARGET_MM.
+    """Fit the one-part logistic model on samples ``x`` (N, F) of landmarks ``landmark`` (N,)
+    indices, ``within`` (N,) bool: was the landmark within TARGET_MM.
 
     Penalties: ``l2`` on the signal weights (standardised signals); ``l2_intercept`` pulls each
     landmark's intercept towards their common mean, so a landmark with few failures in the
     calibration data borrows strength from the others.
     """
+    mean, scale = _standardisation(x)
+    coef, icpt = _fit_logistic((x - mean) / scale, landmark, within, len(codes), l2, l2_intercept, weights)
+    return ConfidenceCalibration(list(codes), tuple(names), mean, scale, coef, icpt, shape=shape)
+
+
+def fit_two_part(
+    x: np.ndarray, landmark: np.ndarray, errors_mm: np.ndarray, names: tuple[str, ...], codes: list[str],
+    l2: float = 1.0, l2_intercept: float = 0.5, l2_intercept_gross: float = 2.0, shape: ShapeModel | None = None,
+) -> ConfidenceCalibration:
+    """P(within GROSS_MM) on every sample, P(within TARGET_MM | within GROSS_MM) on those within it.
+
+    The gross part's intercepts are pulled harder together (``l2_intercept_gross``): gross errors
+    are rare, a landmark's few in the calibration data say little about its rate (the value won
+    the leave-one-patient-out cross-validation of ``scripts/calibrate_confidence.py``).
+    """
+    mean, scale = _standardisation(x)
+    z = (x - mean) / scale
+    k = len(codes)
+    gross_coef, gross_icpt = _fit_logistic(z, landmark, errors_mm <= GROSS_MM, k, l2, l2_intercept_gross)
+    near = errors_mm <= GROSS_MM
+    coef, icpt = _fit_logistic(z[near], landmark[near], errors_mm[near] <= TARGET_MM, k, l2, l2_intercept)
+    return ConfidenceCalibration(list(codes), tuple(names), mean, scale, coef, icpt, shape=shape,
+                                 gross_coef=gross_coef, gross_intercept=gross_icpt)
+
+
+def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    return mean, np.where(scale > 1e-9, scale, 1.0)
+
+
+def _fit_logistic(
+    z: np.ndarray, landmark: np.ndarray, positive: np.ndarray, k: int, l2: float, l2_intercept: float,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Penalised maximum likelihood: (weights (F,), per-landmark intercepts (K,))."""
     from scipy.optimize import minimize
 
-    n, f = x.shape
-    k = len(codes)
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    z = (x - mean) / scale
-    y = within.astype(np.float64)
+    n, f = z.shape
+    y = positive.astype(np.float64)
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     onehot = np.zeros((n, k))
     onehot[np.arange(n), landmark] = 1.0
@@ -207,7 +263,7 @@ def fit_calibration(
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         coef, icpt = theta[:f], theta[f:]
         t = z @ coef + onehot @ icpt
-        p = 1.0 / (1.0 + np.exp(-t))
+        p = _sigmoid(t)
         nll = np.sum(w * (np.logaddexp(0.0, t) - y * t))
         centred = icpt - icpt.mean()
         value = nll + 0.5 * l2 * coef @ coef + 0.5 * l2_intercept * centred @ centred
@@ -221,7 +277,11 @@ def fit_calibration(
     result = minimize(loss, start, jac=True, method="L-BFGS-B")
     if not result.success:
         log.warning("confidence fit: %s", result.message)
-    return ConfidenceCalibration(list(codes), tuple(names), mean, scale, result.x[:f], result.x[f:], shape=shape)
+    return result.x[:f], result.x[f:]
+
+
+def _sigmoid(t: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-t))
 
 
 def _floats(a: np.ndarray) -> list[float]:

@@ -73,7 +73,7 @@ def test_the_fit_finds_the_signal_and_ignores_the_noise():
     x, landmark, within = synthetic_samples()
     cal = fit_calibration(x, landmark, within, ("refine_mass", "global_mass"), CODES)
     assert cal.coef[0] / cal.scale[0] > 1.5 and abs(cal.coef[1]) < 0.2
-    p = 1 / (1 + np.exp(-cal.logits_for(x, landmark)))
+    p = cal.probability_for(x, landmark)
     assert abs(p.mean() - within.mean()) < 0.01  # calibrated in the large
     assert cal.intercept[3] < np.median(cal.intercept)  # the harder landmark
 
@@ -161,3 +161,36 @@ def test_a_refinement_that_jumps_far_from_the_whole_image_estimate_is_not_truste
     assert Predictor._trusted_refinement(g, refined, 1.0).tolist() == [1.0, 0.0, 1.0]
     # on a device drawing the head at half size, 40 px is 8 mm of anatomy
     assert Predictor._trusted_refinement(g, refined, 0.5).tolist() == [1.0, 0.0, 0.0]
+
+
+def test_the_two_part_model_ranks_rare_far_errors_first_and_stays_a_probability_within_2_mm(tmp_path):
+    """Landmarks 1-4 are often a little off, whatever the signal says; landmarks 5 and 6 rarely
+    off, but then far off, and the signal tells when. The two-part model puts the far errors
+    below the small ones (one logistic model for P(within 2 mm) fills its least confident tenth
+    with the small ones), its probability of being within 2 mm holds on average, and the file
+    keeps both parts."""
+    from cephview.model.confidence import fit_two_part
+
+    rng = np.random.default_rng(1)
+    n = 6000
+    landmark = rng.integers(0, len(CODES), n)
+    signal = rng.normal(0, 1, n)
+    errors = rng.gamma(2.0, 0.4, n)
+    often = np.isin(landmark, [1, 2, 3, 4]) & (rng.uniform(0, 1, n) < 0.6)
+    errors[often] = rng.uniform(2.2, 3.8, often.sum())
+    far = np.isin(landmark, [5, 6]) & (signal < -1.0)
+    errors[far] = rng.uniform(5.0, 9.0, far.sum())
+    x = np.stack([signal, rng.normal(0, 1, n)], axis=1)
+    cal = fit_two_part(x, landmark, errors, ("refine_mass", "global_mass"), CODES)
+    p = cal.probability_for(x, landmark)
+    assert abs(p.mean() - (errors <= 2.0).mean()) < 0.01
+    one_part = fit_calibration(x, landmark, errors <= 2.0, ("refine_mass", "global_mass"), CODES)
+    assert catch_rate(p, errors) > catch_rate(one_part.probability_for(x, landmark), errors) + 0.15
+    path = tmp_path / "two.confidence.json"
+    cal.save(path)
+    again = load_calibration(path)
+    assert np.allclose(again.probability_for(x[:50], landmark[:50]), p[:50], atol=1e-5)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "gross_intercept": data["gross_intercept"][:3]}))
+    with pytest.raises(ModelFileError, match="gross-error part"):
+        load_calibration(path)
