@@ -57,7 +57,8 @@ def test_predict_writes_long_csv_and_reports_failures(image_folder, tiny_model_p
     assert code == 2
     assert "corrupt.png" in err.splitlines()[-1] and "1 of 3 inputs failed" in err
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["image", "landmark", "x_px", "y_px", "confidence"]
+    assert list(rows[0]) == ["image", "landmark", "x_px", "y_px", "confidence", "warning"]
+    assert {r["warning"] for r in rows} == {""}  # intact files
     assert len(rows) == 2 * 19 and {r["image"] for r in rows} == {"synthetic_0000.png", "synthetic_0001.png"}
     assert all(0 <= float(r["x_px"]) < 240 and 0 <= float(r["y_px"]) < 300 for r in rows)
 
