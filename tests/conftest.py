@@ -23,6 +23,24 @@ def isbi_root() -> Path:
     return ISBI_ROOT
 
 
+def flip_scan_bits(jpeg: bytes, flips: int = 20, seed: int = 1) -> bytes:
+    """The JPEG with bits flipped in its scan data (beyond the first third, where the headers
+    are): libjpeg reports the data as corrupt but decodes most of the image."""
+    import numpy as np
+
+    data = bytearray(jpeg)
+    for k in np.random.default_rng(seed).integers(len(data) // 3, len(data) - 10, flips):
+        data[k] ^= 0x55
+    return bytes(data)
+
+
+@pytest.fixture(scope="session")
+def damaged_jpeg(isbi_root) -> bytes:
+    """A real radiograph (ISBI 2015 151.jpg) whose scan data is damaged, yet which still loads:
+    ``load_radiograph`` gives it a warning (tests/core/test_loader_damage.py checks that)."""
+    return flip_scan_bits((isbi_root / "RawImage" / "Test1Data" / "151.jpg").read_bytes())
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     """An untrained two-stage ISBI model, small and fast: for mechanics, not accuracy."""

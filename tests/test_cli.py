@@ -57,9 +57,30 @@ def test_predict_writes_long_csv_and_reports_failures(image_folder, tiny_model_p
     assert code == 2
     assert "corrupt.png" in err.splitlines()[-1] and "1 of 3 inputs failed" in err
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["image", "landmark", "x_px", "y_px", "confidence"]
+    assert list(rows[0]) == ["image", "landmark", "x_px", "y_px", "confidence", "warning"]
+    assert {r["warning"] for r in rows} == {""}  # intact files
     assert len(rows) == 2 * 19 and {r["image"] for r in rows} == {"synthetic_0000.png", "synthetic_0001.png"}
     assert all(0 <= float(r["x_px"]) < 240 and 0 <= float(r["y_px"]) < 300 for r in rows)
+
+
+@pytest.mark.slow
+def test_predict_says_which_images_are_damaged(isbi_root, damaged_jpeg, tiny_model_path, tmp_path, capsys):
+    """A damaged JPEG that still loads is predicted, and each of its rows says it is damaged."""
+    folder = tmp_path / "films"
+    folder.mkdir()
+    (folder / "intact.jpg").write_bytes((isbi_root / "RawImage" / "Test1Data" / "151.jpg").read_bytes())
+    (folder / "damaged.jpg").write_bytes(damaged_jpeg)
+    out = tmp_path / "pred.csv"
+    code, _, err = run(["predict", str(folder), "--out", str(out), "--model", str(tiny_model_path)], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    warnings = {}
+    for r in rows:
+        warnings.setdefault(r["image"], set()).add(r["warning"])
+    assert set(warnings) == {"intact.jpg", "damaged.jpg"} and len(rows) == 2 * 19
+    assert warnings["intact.jpg"] == {""}
+    (damage,) = warnings["damaged.jpg"]
+    assert damage.startswith("JPEG data is damaged (") and "check the landmarks" in damage
 
 
 def test_predict_with_a_corrupt_model_is_a_clear_error(image_folder, tmp_path, capsys):

@@ -8,11 +8,15 @@ Formats:
 
 - long (one row per image and landmark)::
 
-    image,landmark,x_px,y_px,x_mm,y_mm,confidence,status,ai_x_px,ai_y_px[,patient_name,patient_id,patient_birth_date]
+    image,landmark,x_px,y_px,x_mm,y_mm,confidence,status,ai_x_px,ai_y_px,image_warning[,patient_name,patient_id,patient_birth_date]
+
+  ``image_warning`` is the damage found loading the image's file (empty when it loaded clean or
+  when the writer was not told).
 
 - wide (one row per image, for spreadsheets): ``image``, then ``<code>_x,<code>_y`` for every
   landmark, then ``<code>_conf`` (AI confidence) for every landmark; empty cells are missing points.
-- predictions (``cephview predict``): ``image,landmark,x_px,y_px,confidence``.
+- predictions (``cephview predict``): ``image,landmark,x_px,y_px,confidence,warning``; ``warning``
+  says that the image's file is damaged (it still loaded, parts of it may be wrong), empty otherwise.
 
 Import reads the long format (only ``image,landmark,x_px,y_px`` required) or the wide one,
 detected from the header; comma or semicolon separated (spreadsheets in many locales write ``;``).
@@ -37,8 +41,9 @@ from cephview.core.errors import AnnotationFormatError
 
 log = logging.getLogger(__name__)
 
-LONG_HEADER = ["image", "landmark", "x_px", "y_px", "x_mm", "y_mm", "confidence", "status", "ai_x_px", "ai_y_px"]
-PREDICTIONS_HEADER = ["image", "landmark", "x_px", "y_px", "confidence"]
+LONG_HEADER = ["image", "landmark", "x_px", "y_px", "x_mm", "y_mm", "confidence", "status", "ai_x_px", "ai_y_px",
+               "image_warning"]
+PREDICTIONS_HEADER = ["image", "landmark", "x_px", "y_px", "confidence", "warning"]
 PATIENT_COLUMNS = ["patient_name", "patient_id", "patient_birth_date"]
 REQUIRED_LONG = ["image", "landmark", "x_px", "y_px"]
 
@@ -145,9 +150,10 @@ def _patient_cells(info: Mapping[str, Any] | None) -> list[str]:
     return [pick("name", "patient_name"), pick("id", "patient_id"), pick("birth_date", "patient_birth_date")]
 
 
-def long_rows(ann: ImageAnnotation, status_of: Callable[[LandmarkAnnotation], str] | None = None) -> list[list[str]]:
+def long_rows(ann: ImageAnnotation, status_of: Callable[[LandmarkAnnotation], str] | None = None,
+              warning: str | None = None) -> list[list[str]]:
     """The long-format rows of one image (without patient columns); ``status_of`` writes the
-    status cell (default: the status's name)."""
+    status cell (default: the status's name), ``warning`` the image's load warning."""
     name, cal, rows = _image_name(ann), ann.calibration, []
     for lm in ann.ordered():
         x = lm.x if lm.has_position else None
@@ -156,19 +162,21 @@ def long_rows(ann: ImageAnnotation, status_of: Callable[[LandmarkAnnotation], st
         rows.append([
             name, lm.code, _num(x, 3), _num(y, 3), _num(x_mm, 4), _num(y_mm, 4),
             _num(lm.confidence, 4), status_of(lm) if status_of else LandmarkStatus(lm.status).value,
-            _num(lm.ai_x, 3), _num(lm.ai_y, 3),
+            _num(lm.ai_x, 3), _num(lm.ai_y, 3), warning or "",
         ])
     return rows
 
 
 def write_long_csv(
     path: str | Path, annotations: Sequence[ImageAnnotation], include_patient: Mapping[str, Mapping] | None = None,
-    status_of: Callable[[LandmarkAnnotation], str] | None = None,
+    status_of: Callable[[LandmarkAnnotation], str] | None = None, warnings: Mapping[str, str | None] | None = None,
 ) -> None:
     """One row per image and landmark.
 
     ``include_patient`` maps an image (its ``ann.image`` or file name) to ``{"name", "id",
     "birth_date"}``; only when it is given do the three patient columns appear at the end.
+    ``warnings`` maps an image (its ``ann.image``) to the damage found loading its file
+    (``ImageRecord.warning``), written in ``image_warning``; see :func:`image_warnings`.
     """
     _warn_duplicate_names(annotations)
     header = LONG_HEADER + (PATIENT_COLUMNS if include_patient is not None else [])
@@ -177,8 +185,15 @@ def write_long_csv(
         extra: list[str] = []
         if include_patient is not None:
             extra = _patient_cells(include_patient.get(ann.image) or include_patient.get(_image_name(ann)))
-        rows.extend(row + extra for row in long_rows(ann, status_of))
+        warning = (warnings or {}).get(ann.image)
+        rows.extend(row + extra for row in long_rows(ann, status_of, warning))
     _write_rows(path, header, rows)
+
+
+def image_warnings(records: Iterable[Any]) -> dict[str, str]:
+    """``ann.image`` -> load warning of a project's damaged images, from its ImageRecords
+    (``store.images()``), for :func:`write_long_csv`."""
+    return {r.rel_path: r.warning for r in records if r.warning}
 
 
 def write_wide_csv(path: str | Path, annotations: Sequence[ImageAnnotation]) -> None:
@@ -201,14 +216,20 @@ def write_wide_csv(path: str | Path, annotations: Sequence[ImageAnnotation]) -> 
 
 
 def write_predictions_csv(path: str | Path, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
-    """``image,landmark,x_px,y_px,confidence`` from tuples in that order or dicts with those keys."""
+    """``image,landmark,x_px,y_px,confidence,warning`` from tuples in that order or dicts with
+    those keys; the warning (the image's damage, :attr:`Radiograph.warnings` joined) may be left
+    out of either, and is then empty."""
     out = []
     for row in rows:
-        image, code, x, y, conf = (
-            [row[k] for k in PREDICTIONS_HEADER] if isinstance(row, Mapping) else list(row)
-        )
+        if isinstance(row, Mapping):
+            cells = [row[k] for k in PREDICTIONS_HEADER[:-1]] + [row.get("warning")]
+        else:
+            cells = list(row)
+        if len(cells) == len(PREDICTIONS_HEADER) - 1:
+            cells.append(None)
+        image, code, x, y, conf, warning = cells
         out.append([Path(str(image)).name, code, _num(float(x), 3), _num(float(y), 3),
-                    _num(None if conf is None else float(conf), 4)])
+                    _num(None if conf is None else float(conf), 4), warning or ""])
     _write_rows(path, PREDICTIONS_HEADER, out)
 
 

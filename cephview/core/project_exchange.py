@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation, LandmarkStatus, utc_now
-from cephview.core.csvio import REQUIRED_LONG, parse_number, write_long_csv
+from cephview.core.csvio import REQUIRED_LONG, image_warnings, parse_number, write_long_csv
 from cephview.core.errors import AnnotationFormatError
 
 _STATUSES = {s.value for s in LandmarkStatus}
@@ -62,6 +62,7 @@ def import_reviewed_csv(store, csv_path: str | Path) -> ImportSummary:
     """Apply the file's landmarks to ``store`` in one transaction (all rows or none)."""
     path = Path(csv_path)
     header, rows = _rows(path)
+    # image_warning is not imported: it describes the file, and is found again whenever it is loaded
     col = {name: header.index(name) for name in [*REQUIRED_LONG, "status", "confidence", "ai_x_px", "ai_y_px"]
            if name in header}
     records = store.images()
@@ -149,7 +150,7 @@ def export_long_csv(store, out: str | Path) -> int:
     import of the file leaves it unplaced rather than declared missing. Returns the number of
     images written."""
     annotations = store.all_annotations()
-    write_long_csv(out, annotations, status_of=_exchange_status)
+    write_long_csv(out, annotations, status_of=_exchange_status, warnings=image_warnings(store.images()))
     return len(annotations)
 
 

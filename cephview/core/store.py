@@ -75,6 +75,8 @@ class ImageRecord:
     status: ImageStatus
     error: str | None = None
     format: str | None = None
+    # Damage found the last time the file was loaded (the image still loads): None when it loaded clean
+    warning: str | None = None
 
     @property
     def name(self) -> str:
@@ -387,7 +389,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
 
     @staticmethod
     def _record(row: tuple) -> ImageRecord:
-        return ImageRecord(row[0], row[1], row[2], row[3], row[4], row[5], ImageStatus(row[6]), row[7], row[8])
+        return ImageRecord(row[0], row[1], row[2], row[3], row[4], row[5], ImageStatus(row[6]), row[7], row[8], row[9])
 
     def _record_by_id(self, conn, image_id: int) -> ImageRecord:
         return self._record(conn.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone())
@@ -420,6 +422,26 @@ class ProjectStore(VisitsMixin, ChangesMixin):
                 (status.value, error, utc_now(), image_id),
             )
             self._log(conn, self.key(rel_path), "status", {"status": status.value})
+
+    def set_load_warning(self, rel_path: str | Path, warning: str | None) -> bool:
+        """Record what loading the file found wrong (``Radiograph.warnings``, joined), or ``None``
+        after a clean load. Written only when it differs from the stored value, so opening an
+        image again costs no write; returns whether it changed."""
+        key = self.key(rel_path)
+        warning = warning or None
+        rows = self._query("SELECT load_warning FROM images WHERE rel_path = ?", (key,))
+        if not rows:
+            raise CephviewError(f"{key} is not in this project; add the image first")
+        if rows[0][0] == warning:
+            return False
+        with self._tx() as conn:
+            # compared again under the write lock: another process may have recorded it meanwhile
+            changed = conn.execute("UPDATE images SET load_warning = ? WHERE rel_path = ?"
+                                   " AND COALESCE(load_warning, '') <> COALESCE(?, '') RETURNING id",
+                                   (warning, key, warning)).fetchall()
+            if changed:
+                self._log(conn, key, "warning", {"warning": warning})
+        return bool(changed)
 
     # ---- annotations ---------------------------------------------------------------------
     @property

@@ -57,7 +57,7 @@ class Change:
     """One committed edit, as another workstation sees it."""
     id: int
     rel_path: str
-    what: str  # "landmark", "annotation", "fields", "status", "added", "removed"
+    what: str  # "landmark", "annotation", "fields", "status", "added", "removed", "warning"
     detail: dict
     edited_by: str | None
     edited_at: str

@@ -68,11 +68,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # model versions of a shared project, where every workstation finds them (empty for folders)
         "CREATE TABLE model_files (name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, data BLOB NOT NULL)",
     ),
+    (  # v6: damage found the last time the file was loaded (JPEG scan data libjpeg reports as
+        # corrupt, yet mostly decodable): shown in the worklist and exports; NULL when it loaded clean
+        "ALTER TABLE images ADD COLUMN load_warning TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The columns an ImageRecord is built from, in its field order.
-IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format"
+IMAGE_COLUMNS = "id, rel_path, sha256, width, height, added_at, status, error, format, load_warning"
 
 # Status from the data, in one statement so each edit stays one short transaction.
 # An explicit error is kept until something (AI positions or an edit) supersedes it.

@@ -16,11 +16,13 @@ from cephview.gui.landmark_items import STATUS_COLORS
 from cephview.gui.viewer import display_lut
 
 
-def export_csv(path: str | Path, annotations: list[ImageAnnotation], wide: bool = False) -> None:
+def export_csv(path: str | Path, annotations: list[ImageAnnotation], wide: bool = False,
+               warnings: dict[str, str] | None = None) -> None:
+    """``warnings``: image -> load warning of the damaged ones (long format's ``image_warning``)."""
     if wide:
         write_wide_csv(path, annotations)
     else:
-        write_long_csv(path, annotations)
+        write_long_csv(path, annotations, warnings=warnings)
 
 
 def display_image(radiograph: Radiograph, view: dict) -> np.ndarray:

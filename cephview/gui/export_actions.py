@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from cephview.core.csvio import image_warnings
 from cephview.core.errors import CephviewError
 from cephview.gui import dialogs
 from cephview.gui.export import export_csv, render_png
@@ -51,7 +52,9 @@ class ExportActions(QObject):
             return None
         ann = self.session.annotation
         suggestion = self.session.store.folder / f"{Path(ann.image).stem}_landmarks.csv"
-        return self._export("Export landmarks (CSV)", suggestion, "CSV (*.csv)", lambda p: export_csv(p, [ann]))
+        warnings = image_warnings(r for r in [self.session.store.image(ann.image)] if r is not None)
+        return self._export("Export landmarks (CSV)", suggestion, "CSV (*.csv)",
+                            lambda p: export_csv(p, [ann], warnings=warnings))
 
     def export_project_csv(self) -> str | None:
         store = self.session.store
@@ -63,7 +66,7 @@ class ExportActions(QObject):
             from cephview.core.project_calibration import record_file_calibrations
 
             record_file_calibrations(store)  # DICOMs never opened here: their own pixel size, for mm
-            export_csv(path, store.all_annotations())
+            export_csv(path, store.all_annotations(), warnings=image_warnings(store.images()))
 
         return self._export("Export landmarks of the project (CSV)", suggestion, "CSV (*.csv)", write)
 

@@ -25,6 +25,9 @@ class PredictionResult:
     model_version: str
     # (K, K) median landmark distances of the model's training data, for the proportions check
     reference: np.ndarray | None = None
+    # Damage found reading the file (``Radiograph.warnings``) when the worker read it itself;
+    # None when it was handed the pixels (the window recorded what it found when it loaded them)
+    load_warnings: tuple[str, ...] | None = None
 
 
 def history_is_stale(before: ImageAnnotation | None, after: ImageAnnotation | None) -> bool:

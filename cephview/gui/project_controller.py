@@ -240,6 +240,7 @@ class ProjectController(QObject):
         with self.display.loading():
             self.session.open_image(rel_path, radiograph)
             self.display.show(radiograph)
+        self.session.record_load_warning(rel_path, radiograph.warnings)  # the worklist marks a damaged file
         self.worklist.select(rel_path)
         self.titleChanged.emit(f"cephview: {store.folder.name} / {record.name}")
         ann = self.session.annotation

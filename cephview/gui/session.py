@@ -11,6 +11,7 @@ after the user moved on) goes to the store only, so it can never be drawn on the
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -214,6 +215,8 @@ class ReviewSession(QObject):
         if result.reference is not None:
             self._reference = (list(result.codes), result.reference)
         self._project_reference_stale = True
+        if result.load_warnings is not None:  # the worker read the file itself: what it found
+            self.record_load_warning(rel_path, result.load_warnings)
         # Merged into the record as stored now, in one write transaction: another window or
         # process may have edited this image since it was opened here, and its edits stay.
         stored = self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
@@ -295,6 +298,19 @@ class ReviewSession(QObject):
     def landmark_points(self) -> np.ndarray:
         """(K, 2) positions of the open image's landmarks in ``codes()`` order; NaN where unknown."""
         return self._points_of(self.annotation) if self.annotation is not None else np.zeros((0, 2))
+
+    def record_load_warning(self, rel_path: str, warnings: Sequence[str]) -> None:
+        """Keep what loading the file found wrong (``Radiograph.warnings``; empty: a clean load,
+        which clears an old warning) in the project, so the worklist and the exports show it."""
+        if self.store is None:
+            return
+        try:
+            changed = self.store.set_load_warning(rel_path, "; ".join(warnings) or None)
+        except Exception as exc:  # a read-only project, an image removed meanwhile: the load goes on
+            log.warning("load warning of %s not recorded: %s", rel_path, exc)
+            return
+        if changed:
+            self.storeChanged.emit(rel_path)
 
     def record_error(self, rel_path: str, message: str) -> None:
         """Mark an image whose prediction failed, unless it has landmarks already: a failed

@@ -131,12 +131,14 @@ class PredictionWorker(QObject):
             log.exception("model loading failed")
             self.modelFailed.emit(request_id, f"the landmark model could not be loaded ({exc})")
             return
+        load_warnings = None  # pixels handed over: the window recorded what loading them found
         try:
             if not isinstance(image, np.ndarray):
                 self.progress.emit(request_id, 15, "Reading the image")
                 from cephview.core.radiograph import load_radiograph
 
-                image = load_radiograph(image).model_pixels
+                radiograph = load_radiograph(image)
+                image, load_warnings = radiograph.model_pixels, tuple(radiograph.warnings)
             if self._is_cancelled(request_id):
                 self._finish_cancelled(request_id, rel_path)
                 return
@@ -157,6 +159,7 @@ class PredictionWorker(QObject):
             confidence=np.asarray(pred.confidence, dtype=np.float64), heatmaps=pred.heatmaps,
             heatmap_to_image=np.asarray(pred.heatmap_to_image, dtype=np.float64),
             model_version=str(pred.model_version), reference=getattr(self._predictor, "reference", None),
+            load_warnings=load_warnings,
         )
         self.progress.emit(request_id, 100, "Done")
         self.succeeded.emit(request_id, result)

@@ -7,6 +7,10 @@ patient" puts a patient's films together, earliest first. The right-click menu o
 The "To check" column is each image's expected number of landmarks needing a correction (the
 sum of 1 - confidence over its unreviewed AI landmarks, ``ImageAnnotation.expected_corrections``);
 sorting by it puts the images most likely to need work first.
+
+A damaged file that still loaded (``ImageRecord.warning``, e.g. JPEG scan data with errors) has a
+warning icon by its name and the damage in its tooltips; the summary counts such files and the
+status filter "Damaged" lists them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor, QIcon, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -24,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -47,6 +52,9 @@ REL_PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 3  # sort key: patient, then date, then path
 SORT_ROLE = Qt.ItemDataRole.UserRole + 4  # sort key of each column when a header is clicked
+ERROR_ROLE = Qt.ItemDataRole.UserRole + 5  # why the image is an error entry (None: it is not)
+WARNING_ROLE = Qt.ItemDataRole.UserRole + 6  # damage found loading the file (None: loaded clean)
+DAMAGED = "damaged"  # the status filter's entry for files with a load warning
 COLUMNS = ["Image", "Status", "To check", "Patient", "Date"]
 NAME, STATUS, TO_CHECK, PATIENT, DATE = range(len(COLUMNS))
 
@@ -65,7 +73,9 @@ class _Filter(QSortFilterProxyModel):
         index = self.sourceModel().index(row, 0, parent)
         if self.status == "open" and index.data(STATUS_ROLE) == "reviewed":
             return False
-        if self.status not in ("", "open") and index.data(STATUS_ROLE) != self.status:
+        if self.status == DAMAGED and not index.data(WARNING_ROLE):
+            return False
+        if self.status not in ("", "open", DAMAGED) and index.data(STATUS_ROLE) != self.status:
             return False
         return self.text in str(index.data(REL_PATH_ROLE)).lower()
 
@@ -94,6 +104,8 @@ class Worklist(QWidget):
         self.status_filter.addItem("Not yet reviewed", "open")
         for key, text in STATUS_TEXT.items():
             self.status_filter.addItem(text.capitalize(), key)
+        self.status_filter.addItem("Damaged", DAMAGED)
+        self._warning_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         self.text_filter = QLineEdit()
         self.text_filter.setPlaceholderText("Filter by name")
         self.text_filter.setClearButtonEnabled(True)
@@ -169,12 +181,16 @@ class Worklist(QWidget):
         name.setText(record.name)
         name.setData(record.rel_path, REL_PATH_ROLE)
         name.setData(status, STATUS_ROLE)
-        tip = record.rel_path + (f"\n{record.error}" if record.error else "")
-        name.setToolTip(tip)
+        name.setData(record.error, ERROR_ROLE)
+        warning = record.warning
+        name.setData(warning, WARNING_ROLE)
+        name.setIcon(self._warning_icon if warning else QIcon())
+        damage = f"\nDamaged file: {warning}" if warning else ""
+        name.setToolTip(record.rel_path + (f"\n{record.error}" if record.error else "") + damage)
         item = self.model.item(row, 1)
         item.setText(STATUS_TEXT.get(status, status))
         item.setForeground(QBrush(STATUS_COLOR.get(status, QColor("black"))))
-        item.setToolTip(record.error or STATUS_TEXT.get(status, status))
+        item.setToolTip((record.error or STATUS_TEXT.get(status, status)) + damage)
         item.setData(list(STATUS_TEXT).index(status) if status in STATUS_TEXT else len(STATUS_TEXT), SORT_ROLE)
         name.setData(record.name.lower(), SORT_ROLE)
         self._fill_expected(row, record.rel_path)
@@ -260,11 +276,15 @@ class Worklist(QWidget):
 
     def _update_summary(self) -> None:
         counts: dict[str, int] = {}
+        damaged = 0
         for row in range(self.model.rowCount()):
             s = self.model.item(row, 0).data(STATUS_ROLE)
             counts[s] = counts.get(s, 0) + 1
+            damaged += bool(self.model.item(row, 0).data(WARNING_ROLE))
         total = self.model.rowCount()
         parts = [f"{counts[k]} {STATUS_TEXT[k]}" for k in STATUS_TEXT if counts.get(k)]
+        if damaged:
+            parts.append(f"{damaged} {DAMAGED}")
         self.summary.setText(f"{total} image{'s' if total != 1 else ''}: " + ", ".join(parts) if total else "No images")
 
     def select(self, rel_path: str) -> None:
@@ -282,10 +302,14 @@ class Worklist(QWidget):
 
     def error_of(self, rel_path: str) -> str | None:
         row = self._rows.get(rel_path)
-        if row is None:
+        if row is None or self.status_of(rel_path) != "error":
             return None
-        tip = self.model.item(row, 1).toolTip()
-        return tip if self.status_of(rel_path) == "error" else None
+        return self.model.item(row, 0).data(ERROR_ROLE) or STATUS_TEXT["error"]
+
+    def warning_of(self, rel_path: str) -> str | None:
+        """The damage found loading the image's file, as shown; None when it loaded clean."""
+        row = self._rows.get(rel_path)
+        return None if row is None else self.model.item(row, 0).data(WARNING_ROLE)
 
     def neighbour(self, rel_path: str | None, step: int) -> str | None:
         """The image ``step`` rows away in the filtered list (for next / previous image)."""

@@ -54,6 +54,7 @@ def test_long_export_layout(tmp_path: Path):
     missing = next(r for r in table if r["landmark"] == "Or")
     assert (missing["x_px"], missing["y_px"], missing["status"]) == ("", "", "missing")
     assert missing["ai_x_px"] == "102.500"  # the AI position stays visible
+    assert {r["image_warning"] for r in table} == {""}  # no warnings given: the column is empty
 
 
 def test_mm_columns_with_anisotropic_calibration(tmp_path: Path):
@@ -110,14 +111,52 @@ def test_wide_round_trip(tmp_path: Path):
 
 
 def test_predictions_csv(tmp_path: Path):
+    """Rows without a warning (the five columns callers have always passed) get an empty one."""
     out = tmp_path / "pred.csv"
     write_predictions_csv(out, [
         ("/data/x/img1.png", "S", 10, 20.5, 0.91234),
         {"image": "img2.png", "landmark": "N", "x_px": 1.0, "y_px": 2.0, "confidence": 0.5},
     ])
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines == [",".join(PREDICTIONS_HEADER), "img1.png,S,10.000,20.500,0.9123", "img2.png,N,1.000,2.000,0.5000"]
+    assert PREDICTIONS_HEADER == ["image", "landmark", "x_px", "y_px", "confidence", "warning"]
+    assert lines == [",".join(PREDICTIONS_HEADER), "img1.png,S,10.000,20.500,0.9123,",
+                     "img2.png,N,1.000,2.000,0.5000,"]
     assert read_landmarks_csv(out) == {"img1.png": {"S": (10.0, 20.5)}, "img2.png": {"N": (1.0, 2.0)}}
+
+
+def test_predictions_csv_says_which_images_are_damaged(tmp_path: Path):
+    out = tmp_path / "pred.csv"
+    damage = "JPEG data is damaged (Corrupt JPEG data: 3 extraneous bytes); parts of the image may be wrong"
+    write_predictions_csv(out, [
+        ("bad.jpg", "S", 1, 2, 0.5, damage),
+        ("good.jpg", "S", 3, 4, 0.5, ""),
+        {"image": "dict.jpg", "landmark": "S", "x_px": 5, "y_px": 6, "confidence": None, "warning": "=cmd damage"},
+    ])
+    table = rows(out)
+    assert [r["warning"] for r in table] == [damage, "", "'=cmd damage"]  # escaped as every cell
+    assert read_landmarks_csv(out) == {"bad.jpg": {"S": (1.0, 2.0)}, "good.jpg": {"S": (3.0, 4.0)},
+                                       "dict.jpg": {"S": (5.0, 6.0)}}
+
+
+def test_long_csv_image_warning_column(tmp_path: Path):
+    """The project's damaged images say so on each of their rows; the file still reads back."""
+    from types import SimpleNamespace
+
+    from cephview.core.csvio import image_warnings
+
+    damaged, clean = make_annotation("a/damaged.jpg"), make_annotation("clean.jpg")
+    records = [SimpleNamespace(rel_path="a/damaged.jpg", warning="JPEG data is damaged (x)"),
+               SimpleNamespace(rel_path="clean.jpg", warning=None)]
+    assert image_warnings(records) == {"a/damaged.jpg": "JPEG data is damaged (x)"}
+    out = tmp_path / "long.csv"
+    write_long_csv(out, [damaged, clean], warnings=image_warnings(records),
+                   include_patient={"damaged.jpg": {"id": "P1"}})
+    table = rows(out)
+    assert list(table[0]) == LONG_HEADER + PATIENT_COLUMNS and LONG_HEADER[-1] == "image_warning"
+    assert {r["image_warning"] for r in table if r["image"] == "damaged.jpg"} == {"JPEG data is damaged (x)"}
+    assert {r["image_warning"] for r in table if r["image"] == "clean.jpg"} == {""}
+    points = read_landmarks_csv(out)
+    assert points["damaged.jpg"]["N"] == pytest.approx((111.125, 222.5)) and len(points["clean.jpg"]) == 18
 
 
 def test_minimal_and_semicolon_files(tmp_path: Path):

@@ -69,13 +69,9 @@ def test_a_jpeg_header_claiming_far_more_than_its_data_is_refused(radiograph_jpe
         load_radiograph(path)
 
 
-def test_jpeg_scan_data_with_flipped_bits_loads_with_a_warning(radiograph_jpeg, tmp_path: Path, capfd):
-    data = bytearray(radiograph_jpeg)
-    rng = np.random.default_rng(1)
-    for k in rng.integers(len(data) // 3, len(data) - 10, 20):
-        data[k] ^= 0x55
+def test_jpeg_scan_data_with_flipped_bits_loads_with_a_warning(radiograph_jpeg, damaged_jpeg, tmp_path: Path, capfd):
     path = tmp_path / "flipped.jpg"
-    path.write_bytes(data)
+    path.write_bytes(damaged_jpeg)
     radiograph = load_radiograph(path)
     assert radiograph.warnings and "JPEG data is damaged" in radiograph.warnings[0]
     assert radiograph.info()["warnings"] == radiograph.warnings

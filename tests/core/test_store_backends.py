@@ -125,6 +125,78 @@ def test_remove_image_drops_its_annotation(store: ProjectStore, images: Path):
     assert store.image(key) is None and store._query("SELECT COUNT(*) FROM landmarks")[0][0] == 0
 
 
+def test_load_warning_round_trip_written_only_when_it_changes(store: ProjectStore, images: Path, location: str):
+    key = store.add_image(images / "a.png").rel_path
+    assert store.image(key).warning is None
+    token = store.change_token()
+    assert not store.set_load_warning(key, None)  # a clean file opened again: nothing written
+    assert store.change_token() == token
+    damage = "JPEG data is damaged (Corrupt JPEG data: premature end of data segment)"
+    assert store.set_load_warning(key, damage)
+    assert store.image(key).warning == damage and store.images()[0].warning == damage
+    assert store.history(key)[0].what == "warning" and store.history(key)[0].detail == {"warning": damage}
+    token = store.change_token()
+    assert not store.set_load_warning(key, damage)  # the damaged file opened again: no write either
+    assert store.change_token() == token
+    with ProjectStore.open(location, create=False) as other:  # stored, for every window and workstation
+        assert other.image(key).warning == damage
+        assert not other.set_load_warning(key, damage)
+    assert store.set_load_warning(key, "")  # a clean load (the file replaced by an intact copy) clears it
+    assert store.image(key).warning is None and store.image(key).status == "not_predicted"
+    with pytest.raises(CephviewError, match="not in this project"):
+        store.set_load_warning(str(images / "absent.png"), damage)
+
+
+def _v5_project(location: str, images: Path) -> None:
+    """A project database as cephview wrote it before load warnings (version 5), one image, one landmark."""
+    from cephview.core.store_postgres import pg_ddl
+    from cephview.core.store_schema import MIGRATIONS
+
+    insert_image = ("INSERT INTO images (rel_path, sha256, width, height, added_at, status, schema, format)"
+                    " VALUES (?, ?, 64, 48, '2025-01-01', 'in_review', 'isbi2015', 'png')")
+    insert_landmark = "INSERT INTO landmarks (image_id, code, x, y, status) VALUES (1, 'S', 10.5, 20.25, 'manual')"
+    values = (str(images / "a.png") if location.startswith("postgres") else "a.png", sha256_file(images / "a.png"))
+    if location.startswith("postgres"):
+        import psycopg
+
+        from cephview.core.store_postgres import pg_sql
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            for statements in MIGRATIONS[:5]:
+                for statement in statements:
+                    conn.execute(pg_ddl(statement))
+            conn.execute("CREATE TABLE cephview_schema (version BIGINT NOT NULL)")
+            conn.execute("INSERT INTO cephview_schema (version) VALUES (5)")
+            conn.execute(pg_sql(insert_image), values)
+            conn.execute(insert_landmark)
+        return
+    import sqlite3
+
+    folder = Path(location)
+    folder.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(folder / "cephview.sqlite")
+    for statements in MIGRATIONS[:5]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(insert_image, values)
+    conn.execute(insert_landmark)
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+
+
+def test_a_version_5_project_gets_load_warnings_and_keeps_its_data(location: str, images: Path):
+    _v5_project(location, images)
+    with ProjectStore.open(location, create=False) as s:
+        assert s.schema_version == SCHEMA_VERSION == 6
+        (record,) = s.images()
+        assert (record.status, record.format, record.warning) == ("in_review", "png", None)
+        lm = s.load_annotation(record.rel_path).landmarks["S"]
+        assert (lm.x, lm.y, lm.status) == (10.5, 20.25, LandmarkStatus.MANUAL)
+        assert s.set_load_warning(record.rel_path, "JPEG data is damaged")
+        assert s.add_image(images / "a.png").warning == "JPEG data is damaged"  # found again, same record
+
+
 # ---- annotations --------------------------------------------------------------------------
 def test_annotation_round_trip_and_status(store: ProjectStore, images: Path):
     key = store.add_image(images / "a.png").rel_path
