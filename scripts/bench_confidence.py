@@ -35,7 +35,13 @@ from confidence_sets import collect, load_set  # noqa: E402
 from cephview.core.radiograph import load_radiograph  # noqa: E402
 from cephview.core.schema import load_schema  # noqa: E402
 from cephview.model.confidence import HeatmapMass, calibration_for  # noqa: E402
-from cephview.model.confidence_metrics import REPORT_HEADER, confidence_report, format_report_row  # noqa: E402
+from cephview.model.confidence_metrics import (  # noqa: E402
+    REPORT_HEADER,
+    confidence_report,
+    format_reliability,
+    format_report_row,
+    reliability,
+)
 from cephview.model.confidence_signals import features  # noqa: E402
 from cephview.model.device_scale import reference_distances  # noqa: E402
 from cephview.model.modelfile import default_model_path, load_model  # noqa: E402
@@ -60,6 +66,36 @@ def confidences(cal, raws, names=None, shape=None) -> np.ndarray:
     if names is None:
         return np.stack([cal.probability(r) for r in raws])
     return np.stack([cal.probability_for(x := features(r, names, shape=shape), np.arange(len(x))) for r in raws])
+
+
+def review_thresholds(conf: np.ndarray, errors: np.ndarray, thresholds=(0.7, 0.8, 0.9)) -> str:
+    """What the window's "check landmarks below" setting flags on a set (``conf``, ``errors`` (N, K)),
+    and the worklist's expected corrections per image against the landmarks actually > 2 mm off."""
+    lines = [f"{'check below':<12}{'flagged':>8}{'per image':>10}{'>2mm in it':>11}{'>4mm in it':>11}"]
+    for t in thresholds:
+        flagged = conf < t
+        lines.append(f"{t:<12.0%}{flagged.mean():>8.1%}{flagged.sum(axis=1).mean():>10.1f}"
+                     f"{flagged[errors > 2].mean():>11.1%}{flagged[errors > 4].mean():>11.1%}")
+    lines.append(f"expected corrections per image {np.mean((1 - conf).sum(axis=1)):.2f}, "
+                 f"landmarks > 2 mm off per image {np.mean((errors > 2).sum(axis=1)):.2f}")
+    return "\n".join(lines)
+
+
+def ceiling(sets, codes, shape) -> None:
+    """In-sample fits on the scored sets themselves, for "within 2 mm" and for "within 4 mm": how
+    well the shipped signals could rank the gross errors with unlimited calibration data."""
+    from cephview.model.confidence import fit_calibration
+
+    print("\nupper bound: the shipped signals fitted on each set itself (in-sample, not a result)")
+    print(f"{'images':<26}{'fitted for':<22}" + REPORT_HEADER)
+    for name, s in sets:
+        x = np.concatenate([features(r, SHIPPED, shape=shape) for r in s.raws])
+        lm = np.tile(np.arange(len(codes)), len(s.raws))
+        err = s.errors_mm.ravel()
+        for label, limit in (("within 2 mm", 2.0), ("within 4 mm", 4.0)):
+            cal = fit_calibration(x, lm, err <= limit, SHIPPED, codes)
+            conf = cal.probability_for(x, lm)
+            print(f"{name:<26}{label:<22}" + format_report_row(confidence_report(conf, err)))
 
 
 def cost(model_path: Path, image: Path, runs: int) -> None:
@@ -90,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, help="only the first N Test1 images (and their simulated devices)")
     ap.add_argument("--ablation", action="store_true", help="score other sets of signals, refitted on the validation cache")
     ap.add_argument("--cost", action="store_true", help="time prediction with the costly views")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="fit the shipped signals on each scored set itself: an upper bound of what they can rank, not a result")
     ap.add_argument("--runs", type=int, default=5, help="timing runs for --cost")
     args = ap.parse_args(argv)
     model_path = args.model or default_model_path()
@@ -113,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         for label, conf in (("calibrated", confidences(cal, s.raws)),
                             ("heatmap mass", confidences(HeatmapMass(), s.raws))):
             print(f"{name:<26}{label:<22}{mre:>7.3f} " + format_report_row(confidence_report(conf, s.errors_mm)))
+    name, first = sets[0]
+    conf = confidences(cal, first.raws)
+    print(f"\nreliability on {name} (calibrated):\n" + format_reliability(reliability(conf, first.errors_mm)))
+    print(f"\nreview threshold on {name}:\n" + review_thresholds(conf, first.errors_mm))
+    if args.ceiling:
+        ceiling(sets, load_schema(model.schema).codes, training_shapes(args.isbi, model.meta))
     if args.ablation:
         codes = load_schema(model.schema).codes
         val = [load_set(p, reference, views=2) for p in sorted(args.cache.glob("validation*.npz"))]
