@@ -10,6 +10,8 @@ failed, with a traceback of its own internals and a status block. Here each beco
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 
 #: A worker that stopped on a :class:`cephview.core.errors.CephviewError` has already said why
@@ -26,9 +28,19 @@ def _conf(rdzv_conf: str, key: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.elastic.rendezvous.api import RendezvousConnectionError, RendezvousTimeoutError
-    from torch.distributed.run import parse_args, run
+    # The agent's C++ side logs each failed attempt to reach the rendezvous with a stack of native
+    # frames; the exception that follows says the same in a line. Quiet for this process only
+    # (read as torch loads): the workers inherit the environment as the user set it.
+    quiet = "TORCH_CPP_LOG_LEVEL" not in os.environ
+    if quiet:
+        os.environ["TORCH_CPP_LOG_LEVEL"] = "FATAL"
+    try:
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.elastic.rendezvous.api import RendezvousConnectionError, RendezvousTimeoutError
+        from torch.distributed.run import parse_args, run
+    finally:
+        if quiet:
+            del os.environ["TORCH_CPP_LOG_LEVEL"]
 
     # Its notes on each failed worker ("failed (exitcode: 2) ...", "Sending process ... SIGTERM")
     # are said below in one line; its other messages stay.
@@ -42,7 +54,7 @@ def main(argv: list[str]) -> int:
         return _error(f"{endpoint}: not all {args.nnodes} machines joined within {waited} s; start the same "
                       "command on every machine (or give them longer with --join-timeout)")
     except RendezvousConnectionError as exc:
-        cause = exc.__cause__ or exc
+        cause = (str(exc.__cause__ or exc).splitlines() or [type(exc).__name__])[0].rstrip(".")
         return _error(f"{endpoint}: cannot reach the rendezvous ({cause}); is the first machine's command "
                       "running and is the port open?")
     except ChildFailedError as exc:
@@ -51,7 +63,9 @@ def main(argv: list[str]) -> int:
             return _error("training failed; its messages are above")
         if any(f.exitcode == WORKER_ERROR_STATUS for f in failures.values()):
             return WORKER_ERROR_STATUS  # that worker printed its own one-line error; the others were stopped
-        rank, first = min(failures.items())
+        # The agent stops the others with SIGTERM once one fails: name the one that failed.
+        first_hand = [(r, f) for r, f in sorted(failures.items()) if f.exitcode != -signal.SIGTERM]
+        rank, first = first_hand[0] if first_hand else exc.get_first_failure()
         how = f"was stopped by signal {-first.exitcode}" if first.exitcode < 0 else f"ended with status {first.exitcode}"
         return _error(f"training process {rank} {how}; its messages are above")
     return 0

@@ -239,6 +239,39 @@ def test_a_worker_error_is_the_last_line_without_torchruns_report(tmp_path, tiny
     assert "Traceback" not in stderr and "ChildFailedError" not in stderr and "exitcode" not in stderr
 
 
+def _worker_pid(job: Path, rank: int) -> int | None:
+    """The process of ``rank`` that runs ``job``, from /proc (Linux)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours
+            continue
+        if str(job).encode() in args and b"cephview.model.distributed" in args and f"RANK={rank}".encode() in env:
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc (Linux)")
+def test_a_killed_worker_is_named_in_one_line(tmp_path, tiny):
+    out = tmp_path / "m.pt"
+    proc = _start_cli([*_train_args(tiny, out), "--devices", "2"])
+    try:
+        deadline = time.monotonic() + 120
+        while (pid := _worker_pid(out.with_name("m.pt.job.json"), 1)) is None and proc.poll() is None:
+            assert time.monotonic() < deadline, "no worker of rank 1"
+            time.sleep(0.1)
+        assert pid is not None, proc.communicate()[1][-3000:]
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        [(code, _, stderr)] = _finish([proc], timeout=120)
+    assert code == 2
+    assert stderr.strip().splitlines()[-1] == ("cephview: error: training process 1 was stopped by signal 9; "
+                                               "its messages are above")
+    assert "Traceback" not in stderr and not out.exists()
+
+
 def test_job_description_is_replaced_whole_or_not_at_all(tmp_path):
     from cephview.model.distributed import write_job
 
