@@ -51,6 +51,9 @@ def test_torchrun_command_for_one_and_several_machines(tmp_path):
 
     with pytest.raises(CephviewError, match="rdzv-endpoint"):
         torchrun_command(tmp_path / "j.json", 4, nodes=2)
+    with pytest.raises(CephviewError, match="--join-timeout must be at least 1 second, got 0"):
+        distributed.launch({}, tmp_path / "m.pt", 1, nodes=2, rdzv_endpoint="127.0.0.1:1", join_timeout=0)
+    assert not list(tmp_path.iterdir())  # refused before anything is written
 
 
 CONFIG = """
