@@ -1,7 +1,7 @@
 """Command-line parts of research training: configurations, distributed runs, model comparison.
 
 ``cephview train --config NAME|FILE`` / ``--list-configs`` / ``--set KEY=VALUE`` /
-``--devices N --nodes M``, and ``cephview evaluate --compare A.pt B.pt ...``.
+``--devices N --nodes M --rdzv-endpoint HOST:PORT --join-timeout S``, and ``cephview evaluate --compare A.pt B.pt ...``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import shlex
 from pathlib import Path
 
 from cephview.core.errors import CephviewError
+
+JOIN_TIMEOUT = 600  # seconds; cephview.model.distributed.JOIN_TIMEOUT, without importing torch for --help
 
 
 def add_train_experiment_args(p: argparse.ArgumentParser) -> None:
@@ -25,7 +27,11 @@ def add_train_experiment_args(p: argparse.ArgumentParser) -> None:
                    help="processes per machine under torchrun with DistributedDataParallel (GPUs: one each, NCCL; "
                         "CPU: gloo); batch sizes stay the global ones")
     p.add_argument("--nodes", type=int, default=1, help="machines taking part (run the same command on each)")
-    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of the machines (with --nodes above 1)")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="rendezvous of the machines (with --nodes above 1): the first machine's address and a free port")
+    p.add_argument("--join-timeout", type=int, default=JOIN_TIMEOUT, metavar="SECONDS",
+                   help=f"with --nodes above 1: how long the machines wait for each other before giving up "
+                        f"(default {JOIN_TIMEOUT})")
     p.add_argument("--max-restarts", type=int, default=0,
                    help="with --devices: restart a failed run this often; it continues from OUT.ckpt")
 
@@ -110,7 +116,7 @@ def launch_distributed(args: argparse.Namespace, cfg, experiment, command: str) 
         "config": cfg.to_dict(), "out": str(Path(args.out).resolve()), "init": _str(args.init),
         "resume": bool(args.resume), "device": args.device, "experiment": experiment.meta(command),
     }
-    return launch(job, args.out, args.devices, args.nodes, args.rdzv_endpoint, args.max_restarts)
+    return launch(job, args.out, args.devices, args.nodes, args.rdzv_endpoint, args.max_restarts, args.join_timeout)
 
 
 def _str(value: object) -> str | None:

@@ -14,7 +14,8 @@ loop of :class:`cephview.model.train.Trainer`, which then
 
 A restarted run (``--resume``, or torchrun's own ``--max-restarts`` after a failure) continues
 from ``OUT.ckpt``, which every process reads; with several machines ``OUT`` must be on a
-file system they share.
+file system they share. Each machine writes the same ``OUT.job.json`` there (atomically); the
+machines wait ``--join-timeout`` seconds for each other, then stop with a one-line error.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +33,9 @@ from cephview.model.dist_context import DistributedContext
 
 log = logging.getLogger(__name__)
 
+#: Seconds the machines of a run wait for each other before giving up (torchrun's default).
+JOIN_TIMEOUT = 600
+
 
 # ---------------------------------------------------------------- launching
 def job_path(out: str | Path) -> Path:
@@ -39,30 +44,53 @@ def job_path(out: str | Path) -> Path:
 
 
 def torchrun_command(job: Path, devices: int, nodes: int = 1, rdzv_endpoint: str | None = None,
-                     max_restarts: int = 0, run_id: str = "cephview") -> list[str]:
-    """The torchrun command line that runs ``job`` on ``devices`` processes on each of ``nodes`` machines."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(devices),
+                     max_restarts: int = 0, run_id: str = "cephview", join_timeout: int = JOIN_TIMEOUT) -> list[str]:
+    """The torchrun command line that runs ``job`` on ``devices`` processes on each of ``nodes`` machines.
+
+    torchrun's agent runs through :mod:`cephview.model.torchrun_agent`, which says its failures
+    in one line. ``join_timeout``: how long the machines wait for each other (at the start and
+    after a restart) before giving up.
+    """
+    cmd = [sys.executable, "-m", "cephview.model.torchrun_agent", "--nproc_per_node", str(devices),
            "--max_restarts", str(max_restarts)]
     if nodes > 1:
         if not rdzv_endpoint:
             raise CephviewError("--nodes above 1 needs --rdzv-endpoint HOST:PORT (the same on every machine)")
-        cmd += ["--nnodes", str(nodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint, "--rdzv_id", run_id]
+        # read_timeout: how long a machine tries to reach the rendezvous host before giving up
+        # (torchrun's 60 s unless the join may take longer).
+        conf = f"join_timeout={join_timeout},read_timeout={max(join_timeout, 60)}"
+        cmd += ["--nnodes", str(nodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint, "--rdzv_id", run_id,
+                "--rdzv_conf", conf]
     else:
         cmd += ["--standalone", "--nnodes", "1"]
     return cmd + ["-m", "cephview.model.distributed", str(job)]
 
 
 def launch(job: dict, out: str | Path, devices: int, nodes: int = 1, rdzv_endpoint: str | None = None,
-           max_restarts: int = 0) -> int:
+           max_restarts: int = 0, join_timeout: int = JOIN_TIMEOUT) -> int:
     """Write ``job`` beside ``out`` and run it under torchrun; returns torchrun's exit status."""
     if devices < 1 or nodes < 1:
         raise CephviewError(f"--devices and --nodes must be at least 1, got {devices} and {nodes}")
+    if join_timeout < 1:
+        raise CephviewError(f"--join-timeout must be at least 1 second, got {join_timeout}")
     path = job_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(job, indent=2))
-    cmd = torchrun_command(path, devices, nodes, rdzv_endpoint, max_restarts)
+    write_job(path, job)
+    cmd = torchrun_command(path, devices, nodes, rdzv_endpoint, max_restarts, join_timeout=join_timeout)
     log.info("starting %s", " ".join(cmd))
     return subprocess.run(cmd, check=False).returncode
+
+
+def write_job(path: Path, job: dict) -> None:
+    """Write the job description whole or not at all: with several machines every one writes it
+    to the shared folder, and a worker must never read another machine's half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(job, f, indent=2)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def run_job(path: str | Path) -> int:
