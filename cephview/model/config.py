@@ -66,6 +66,9 @@ class TrainConfig:
     refine_offset_px: float = 36.0  # patch pixels: how far the patch centre may miss the landmark
     gamma_range: tuple[float, float] = (0.6, 1.6)
     noise_std: float = 0.03
+    # Probability that a sample is drawn with another device's look (tone curve, dynamic range,
+    # blur or lost resolution, collimator edges, a ruler: model/device_look.py); 0 for ISBI alone.
+    device_look: float = 0.0
     num_threads: int = 0  # 0: leave torch's default
     # Fine-tuning: train only decoder and head; the encoder (BatchNorm statistics included)
     # stays as it was, which is faster on a CPU and forgets less on a handful of images.

@@ -13,6 +13,7 @@ import numpy as np
 
 from cephview.model import coords
 from cephview.model.config import INPUT_MEAN, INPUT_STD, StageConfig, TrainConfig
+from cephview.model.device_look import device_look
 from cephview.model.heatmaps import gaussian_targets
 
 
@@ -68,8 +69,11 @@ def random_geometry(rng: np.random.Generator, cx: float, cy: float, cfg: TrainCo
     return m
 
 
-def random_intensity(rng: np.random.Generator, image: np.ndarray, cfg: TrainConfig) -> np.ndarray:
-    """Gamma, contrast, brightness and noise, as differing devices and exposures produce."""
+def random_intensity(rng: np.random.Generator, image: np.ndarray, cfg: TrainConfig, whole_image: bool = True) -> np.ndarray:
+    """Gamma, contrast, brightness and noise, as differing devices and exposures produce; with
+    probability ``cfg.device_look`` first another device's look (:mod:`device_look`)."""
+    if cfg.device_look > 0 and rng.uniform() < cfg.device_look:  # no draw at 0: old runs stay reproducible
+        image = device_look(image, rng, whole_image)
     x = image.astype(np.float32) / 255.0
     lo, hi = cfg.gamma_range
     x = np.power(x, math.exp(rng.uniform(math.log(lo), math.log(hi))))
@@ -134,6 +138,6 @@ def refine_sample(
         matrix = random_geometry(rng, c, c, cfg, size, shift=False) @ matrix
     image = render(prepared, matrix, stage)
     if augment:
-        image = random_intensity(rng, image, cfg)
+        image = random_intensity(rng, image, cfg, whole_image=False)
     targets = heatmap_targets(coords.apply(matrix, points), valid, stage)
     return image, targets, matrix
