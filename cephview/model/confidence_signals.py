@@ -184,8 +184,13 @@ class ShapeModel:
 
     def residual_px(self, points: np.ndarray) -> np.ndarray:
         """(K,) distance of each landmark from where the others predict it, in training pixels
-        (the shape aligned to the mean shape on all its landmarks first)."""
-        aligned, _ = align_to(points, self.mean)
+        (the shape aligned to the mean shape on all its landmarks first).
+
+        A film facing the other way (points in its own image's coordinates) is the training
+        shapes' mirror image, which no rotation aligns: the shape is also tried mirrored, and
+        the reading closer to the mean shape is the one measured."""
+        candidates = [align_to(p, self.mean)[0] for p in (points, points * np.array([-1.0, 1.0]))]
+        aligned = min(candidates, key=lambda a: float(((a - self.mean) ** 2).sum()))
         return self._residuals(aligned)
 
     def _residuals(self, aligned: np.ndarray) -> np.ndarray:

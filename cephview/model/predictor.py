@@ -117,7 +117,10 @@ class Predictor:
             points, conf = self._fix_misplaced(points, conf, hm, hm_to_image, cfg.sigma)
         global_points = points.copy()
         hm_px = 1.0 / coords.linear_scale(image_to_hm)  # image pixels per heatmap pixel
-        if self.all_signals or NEEDS_GLOBAL_SHAPE & set(getattr(self.calibration, "features", ())):
+        wanted = set(getattr(self.calibration, "features", ()))
+        will_refine = refine and "refine" in self.model.stages
+        # Without refinement the refinement's signals are read from the whole-image map (features()).
+        if self.all_signals or NEEDS_GLOBAL_SHAPE & wanted or (not will_refine and "refine_spread_mm" in wanted):
             global_shape = map_shape(hm, coords.apply(image_to_hm, points), cfg.sigma)
         else:  # 70 ms on this CPU for signals the shipped calibration does not use
             global_shape = MapShape(np.full(len(points), np.nan), np.full(len(points), np.nan))
@@ -127,7 +130,7 @@ class Predictor:
         scale = image_scale(points, self.reference) if self.reference is not None else None
         patch_scale = None
         refined = refine_mass = refine_spread = None
-        if refine and "refine" in self.model.stages:
+        if will_refine:
             patch_scale = self._patch_scale(scale)
             refined, refine_mass, refine_spread = self._refine(image, points, frames[name], patch_scale)
             # Per landmark, how far to trust the patch over the whole-image estimate: chosen on

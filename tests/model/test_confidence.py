@@ -194,3 +194,30 @@ def test_the_two_part_model_ranks_rare_far_errors_first_and_stays_a_probability_
     path.write_text(json.dumps({**data, "gross_intercept": data["gross_intercept"][:3]}))
     with pytest.raises(ModelFileError, match="gross-error part"):
         load_calibration(path)
+
+
+def test_a_film_facing_the_other_way_has_the_same_shape_residual(isbi_root):
+    """The points of a left-facing film are the training shapes' mirror image: no rotation
+    aligns them, so without trying the mirror every landmark looked 30-160 mm off."""
+    from cephview.core.datasets import read_isbi2015
+
+    train = read_isbi2015(isbi_root, "train").images
+    shape = ShapeModel.fit(np.stack([item.points for item in train[:100]]))
+    truth = train[120].points
+    mirrored = truth * np.array([-1.0, 1.0]) + np.array([1935.0, 0.0])
+    assert np.allclose(shape.residual_px(mirrored), shape.residual_px(truth), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_shipped_confidence_is_the_same_for_a_mirrored_film_and_finite_without_refinement(isbi_root):
+    from cephview.core.radiograph import load_radiograph
+
+    predictor = Predictor.from_file()
+    pixels = load_radiograph(isbi_root / "RawImage" / "Test1Data" / "151.jpg").model_pixels
+    right = predictor.predict(pixels)
+    left = predictor.predict(np.ascontiguousarray(pixels[:, ::-1]))
+    assert (right.facing, left.facing) == ("right", "left")
+    assert np.allclose(left.confidence, right.confidence, atol=0.01)
+    # Without the refinement stage the refinement's signals come from the whole-image map.
+    whole_only = predictor.predict(pixels, refine=False).confidence
+    assert np.isfinite(whole_only).all() and ((whole_only > 0) & (whole_only < 1)).all()

@@ -62,11 +62,18 @@ def test_patches_get_no_collimator_or_ruler():
 
 
 def test_without_device_look_the_random_stream_is_as_before(radiograph_like):
-    """device_look = 0 draws nothing extra: runs of earlier recipes stay reproducible."""
-    plain = random_intensity(np.random.default_rng(5), radiograph_like, TrainConfig())
-    again = random_intensity(np.random.default_rng(5), radiograph_like, TrainConfig(device_look=0.0))
+    """device_look = 0 draws nothing extra: runs of earlier recipes stay reproducible. The draws
+    of the intensity augmentation before device_look existed: gamma, contrast, brightness, noise
+    level, noise."""
+    rng = np.random.default_rng(5)
+    random_intensity(rng, radiograph_like, TrainConfig(device_look=0.0))
+    before = np.random.default_rng(5)
+    for _ in range(4):
+        before.uniform()
+    before.normal(0.0, 1.0, radiograph_like.shape)
+    assert rng.uniform() == before.uniform()
     looked = random_intensity(np.random.default_rng(5), radiograph_like, TrainConfig(device_look=1.0))
-    assert np.array_equal(plain, again) and not np.array_equal(plain, looked)
+    assert not np.array_equal(looked, random_intensity(np.random.default_rng(5), radiograph_like, TrainConfig()))
 
 
 def test_the_setting_travels_with_the_training_config():
