@@ -238,6 +238,8 @@ def check_config(cfg: TrainConfig, where: str = "configuration") -> None:
         raise CephviewError(f"{where}: epochs must not be negative and lr must be positive")
     if not 0 <= cfg.val_fraction < 1:
         raise CephviewError(f"{where}: val_fraction must be at least 0 and below 1")
+    if not 0 <= cfg.device_look <= 1:
+        raise CephviewError(f"{where}: device_look is a probability, from 0 to 1; got {cfg.device_look:g}")
 
 
 def format_config_list(configs: list[ExperimentConfig]) -> str:

@@ -74,6 +74,9 @@ def test_an_unknown_key_or_a_wrong_type_is_an_error(tmp_path):
         load_config(bad)
     with pytest.raises(CephviewError, match="no such configuration"):
         load_config("no-such-experiment")
+    with pytest.raises(CephviewError, match="device_look is a probability"):
+        load_config("cephview-isbi19", ["device_look=1.5"])
+    assert load_config("cephview-isbi19", ["device_look=0.5"]).config.device_look == 0.5
 
 
 def test_overrides_apply_before_checking_and_round_trip():
