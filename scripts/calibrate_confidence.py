@@ -1,12 +1,22 @@
 """Fit the confidence calibration of a model on images it did not train on.
 
-    python scripts/calibrate_confidence.py [--model FILE] [--cache DIR] [--out FILE]
+    python scripts/calibrate_confidence.py [--model FILE] [--cache DIR] [--out FILE] [--folds FOLD.pt ...]
 
 The shipped model never trained on its 15 validation images (listed in its metadata). They are
 used as they are and through simulated devices (``confidence_sets.CALIBRATION_DEVICES``: other
 pixel sizes, contrast curves, blur and noise), which gives 105 images and many more, and harder,
 errors than the validation images alone. ISBI Test1 is not touched: it measures the result
 (``scripts/bench_confidence.py``, ``cephview evaluate``).
+
+Fifteen patients hold few gross errors. ``--folds`` adds cross-validation folds: models trained
+with the same recipe on another split of the training images, e.g.
+
+    cephview train --config cephview-isbi19 --dataset isbi2015 --root DIR --out fold1.pt \
+        --val-fraction 0.3 --seed 1 --epochs-global 20 --epochs-refine 12
+
+Each fold model predicts its own held-out images (never trained on) through the same devices,
+and those samples join the fit; the cross-validation still scores the model's own validation
+images only, with each patient's fold samples held out with it.
 
 For each image the predictor's signals are collected once (``--cache``, slow on a CPU), then the
 two-part model (P(within 4 mm) times P(within 2 mm | within 4 mm), each logistic with one weight
@@ -104,21 +114,29 @@ def _fit(x: np.ndarray, lm: np.ndarray, err: np.ndarray, names: tuple[str, ...],
 
 
 def fit(sets: list[SignalSet], names: tuple[str, ...], codes: list[str], shape: ShapeModel | None = None,
-        two_part: bool = True) -> ConfidenceCalibration:
-    x, lm, err, _ = stack(sets, names, shape)
+        two_part: bool = True, extra: list[SignalSet] | None = None) -> ConfidenceCalibration:
+    """Fitted on ``sets`` and the fold models' held-out sets ``extra``."""
+    x, lm, err, _ = stack(sets + (extra or []), names, shape)
     ok = np.isfinite(err)
     return _fit(x[ok], lm[ok], err[ok], names, codes, shape, two_part)
 
 
 def cross_validated(sets: list[SignalSet], names: tuple[str, ...], codes: list[str], shape: ShapeModel | None = None,
-                    two_part: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Leave-one-patient-out confidences and errors: a patient's images on every device are held out together."""
+                    two_part: bool = True, extra: list[SignalSet] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-patient-out confidences and errors on ``sets``: a patient's images on every device
+    are held out together, from ``sets`` and from the fold models' sets ``extra`` alike."""
     x, lm, err, patient = stack(sets, names, shape)
+    if extra:
+        xe, lme, erre, patiente = stack(extra, names, shape)
     ok = np.isfinite(err)
     conf = np.full(len(err), np.nan)
     for p in np.unique(patient):
         train = ok & (patient != p)
-        cal = _fit(x[train], lm[train], err[train], names, codes, shape, two_part)
+        xs, lms, errs = x[train], lm[train], err[train]
+        if extra:
+            keep = np.isfinite(erre) & (patiente != p)
+            xs, lms, errs = (np.concatenate([a, b[keep]]) for a, b in ((xs, xe), (lms, lme), (errs, erre)))
+        cal = _fit(xs, lms, errs, names, codes, shape, two_part)
         test = patient == p
         conf[test] = cal.probability_for(x[test], lm[test])
     return conf, err
@@ -131,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/cephview-confidence"), help="collected signals")
     ap.add_argument("--work", type=Path, help="simulated images (default: CACHE/images)")
     ap.add_argument("--out", type=Path, help="calibration file (default: beside the model)")
+    ap.add_argument("--folds", type=Path, nargs="*", default=[], metavar="FOLD.pt",
+                    help="models trained like the model on another split (--val-fraction 0.3 --seed K): "
+                         "their held-out images, through the same devices, join the fit")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     model = load_model(args.model)
@@ -140,16 +161,28 @@ def main(argv: list[str] | None = None) -> int:
     sets = [load_set(f, reference) for f in files]
     names = SHIPPED_FEATURES
     shape = training_shapes(args.isbi, model.meta) if any(n.startswith("shape_residual") for n in names) else None
-    conf, err = cross_validated(sets, names, codes, shape)
+    extra, fold_info = [], []
+    for k, fold in enumerate(args.folds, start=1):
+        fold_model = load_model(fold)
+        fold_files = collect_validation(fold, args.isbi, args.cache / f"fold{k}-{fold_model.version}",
+                                        args.work or args.cache / "images")
+        fold_sets = [load_set(f, reference_distances(fold_model.meta)) for f in fold_files]
+        extra += fold_sets
+        fold_info.append(f"fold model {fold_model.version}: {len(fold_model.meta['val_images'])} held-out images "
+                         f"x {len(fold_files)} devices, MRE {np.nanmean([np.nanmean(s.errors_mm) for s in fold_sets]):.2f} mm")
+        print(fold_info[-1])
+    conf, err = cross_validated(sets, names, codes, shape, extra=extra)
     print(f"model {model.version}: {sum(len(s.raws) for s in sets)} images "
-          f"({len(files)} devices x {len(sets[0].raws)} validation patients), {len(err)} landmarks")
-    print("leave-one-patient-out cross-validation:")
+          f"({len(files)} devices x {len(sets[0].raws)} validation patients), {len(err)} landmarks"
+          + (f"; with {sum(len(s.raws) for s in extra)} images of {len(args.folds)} fold model(s)" if extra else ""))
+    print("leave-one-patient-out cross-validation (scored on the validation images):")
     print(REPORT_HEADER + "\n" + format_report_row(confidence_report(conf, err)))
-    cal = fit(sets, names, codes, shape)
+    cal = fit(sets, names, codes, shape, extra=extra)
     cal.model_version = model.version
     cal.info = {
         "fitted_on": f"{model.version}'s 15 validation images as they are and through "
-                     f"{len(files) - 1} simulated devices ({sum(len(s.raws) for s in sets)} images)",
+                     f"{len(files) - 1} simulated devices ({sum(len(s.raws) for s in sets)} images)"
+                     + "".join(f"; {f}" for f in fold_info),
         "target": f"probability of an error within {TARGET_MM:g} mm of the doctors' mean",
         "cross_validated": confidence_report(conf, err).to_dict(),
     }
