@@ -104,6 +104,19 @@ def pytest_runtest_protocol(item, nextitem):
     finally:
         if limit > 0:
             faulthandler.cancel_dump_traceback_later()
+        _collect_in_main_thread()
+
+
+def _collect_in_main_thread() -> None:
+    """Once a GUI test has made the application, automatic garbage collection is off (the GUI
+    thread collects on a timer, cephview.gui.main_thread_gc); tests without an event loop collect
+    here, in the main thread, by the same thresholds."""
+    import gc
+
+    if not gc.isenabled() and "cephview.gui.main_thread_gc" in sys.modules:
+        from cephview.gui.main_thread_gc import collect_if_due
+
+        collect_if_due(gc.get_threshold())
 
 
 @pytest.fixture(scope="session")

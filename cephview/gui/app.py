@@ -20,6 +20,9 @@ def create_app(argv: list[str] | None = None):
     app.setOrganizationName("cephview")
     app.setApplicationName("cephview")
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    from cephview.gui.main_thread_gc import install
+
+    install(app)  # background threads must never collect the GUI's Qt objects
     return app
 
 

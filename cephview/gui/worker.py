@@ -103,11 +103,8 @@ class PredictionWorker(QObject):
         which holds Qt's locks and would wait for the Python lock the GUI thread holds."""
         with self._lock:
             self._queue.clear()
-        self._predictor = None
-        self._predictor_generation = -1
-        import gc
-
-        gc.collect()  # cycles inside the model, while still in this thread
+        self._predictor = None  # freed here by its reference count; cycles in it go to the
+        self._predictor_generation = -1  # GUI thread's collector (main_thread_gc), never this thread's
         thread = QThread.currentThread()
         if thread is not None:
             thread.quit()
