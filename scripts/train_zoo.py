@@ -11,7 +11,6 @@ model whose file exists is skipped; an interrupted one continues from its checkp
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import resource
@@ -22,15 +21,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cephview.core.image_roots import sha256_file  # noqa: E402
+
 ISBI = REPO.parent / "shared" / "datasets" / "isbi2015"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def train_one(spec: str, out_dir: Path, root: Path, threads: int) -> None:
@@ -61,7 +56,7 @@ def train_one(spec: str, out_dir: Path, root: Path, threads: int) -> None:
         "wall_seconds": round(wall + previous.get("wall_seconds", 0), 1),
         "cpu_seconds": round(cpu + previous.get("cpu_seconds", 0), 1),
         "threads": threads, "hardware": f"{platform.machine()}, {platform.processor() or '?'}, CPU only, shared",
-        "file_bytes": out.stat().st_size, "sha256": sha256(out),
+        "file_bytes": out.stat().st_size, "sha256": sha256_file(out),
     }
     record.write_text(json.dumps(data, indent=2))
     print(f"{name}: {data['wall_seconds']:.0f} s wall, {data['cpu_seconds']:.0f} s CPU, "
