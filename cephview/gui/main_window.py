@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         s.reviewedChanged.connect(self._sync_reviewed)
         s.imageChanged.connect(self._sync_reviewed)
         s.imageChanged.connect(lambda: self.status.show_patient(s.radiograph))
+        s.imageChanged.connect(lambda: self.status.show_damage(s.radiograph))
         # view state
         v.placeModeChanged.connect(self._on_place_mode)
         s.selectionChanged.connect(lambda _: self.status.show_place_mode(v.place_mode, s.selected))

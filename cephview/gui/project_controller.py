@@ -242,14 +242,17 @@ class ProjectController(QObject):
             self.display.show(radiograph)
         self.session.record_load_warning(rel_path, radiograph.warnings)  # the worklist marks a damaged file
         self.worklist.select(rel_path)
-        self.titleChanged.emit(f"cephview: {store.folder.name} / {record.name}")
+        damaged = " (damaged)" if radiograph.warnings else ""
+        self.titleChanged.emit(f"cephview: {store.folder.name} / {record.name}{damaged}")
         ann = self.session.annotation
         wants_heatmap = self.view_state.heatmap_shown and self.session.heatmaps() is None
         if (not ann.has_prediction and record.status.value != "error") or wants_heatmap:
             if not self.predictions.service.model_failed:
                 self.predictions.predict_current()
         self._prefetch_next(rel_path)
-        if radiograph.warnings:  # damaged but usable: loaded, and said so
+        # Damaged but usable: loaded, and said so. A box only when the damage is news to the project;
+        # damage it already knew stays in the status bar and the worklist, no box on every visit.
+        if radiograph.warnings and record.warning != "; ".join(radiograph.warnings):
             self.error.emit("Damaged image", f"{record.name}: {radiograph.warnings[0]}", "")
         return True
 

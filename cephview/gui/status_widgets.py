@@ -1,12 +1,16 @@
-"""The status bar's lasting parts: the AI's progress with Cancel, place mode, and whose film it is."""
+"""The status bar's lasting parts: the AI's progress with Cancel, place mode, whose film it is and
+what is wrong with its file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
 from cephview.core.radiograph import Radiograph
+
+DAMAGE_LABEL_WIDTH = 520  # px of the load warning shown in the status bar
 
 
 class StatusWidgets:
@@ -30,6 +34,14 @@ class StatusWidgets:
         self.patient_label.setStyleSheet("QLabel { font-weight: bold; padding: 0 6px; }")
         self.patient_label.setVisible(False)
         bar.addPermanentWidget(self.patient_label)
+        # What loading the open film found wrong (a damaged file that still loads): shown as long as
+        # it is open, so the damage stays in sight after its first dialog and on later visits.
+        self.damage_label = QLabel()
+        self.damage_label.setObjectName("load-warning")
+        self.damage_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.damage_label.setStyleSheet("QLabel { background: #ffd34d; color: black; padding: 1px 6px; }")
+        self.damage_label.setVisible(False)
+        bar.addPermanentWidget(self.damage_label)
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(w)
             w.setVisible(False)
@@ -67,3 +79,13 @@ class StatusWidgets:
         fields = patient_fields(radiograph.patient) if radiograph is not None else {}
         self.patient_label.setText("    ".join(f"{label}: {value}" for label, value in fields.items()))
         self.patient_label.setVisible(bool(fields))
+
+    def show_damage(self, radiograph: Radiograph | None) -> None:
+        warnings = radiograph.warnings if radiograph is not None else ()
+        text = "; ".join(warnings)
+        # elided to a width the status bar can hold; the whole text is in the tooltip (and the worklist's)
+        shown = self.damage_label.fontMetrics().elidedText(
+            f"Damaged file: {text}", Qt.TextElideMode.ElideRight, DAMAGE_LABEL_WIDTH) if text else ""
+        self.damage_label.setText(shown)
+        self.damage_label.setToolTip(text)
+        self.damage_label.setVisible(bool(text))

@@ -104,3 +104,53 @@ def test_the_background_worker_records_the_damage_it_finds(make_window, films, q
     for r in rows:
         by_image.setdefault(r["image"], set()).add(r["image_warning"])
     assert by_image == {"001.jpg": {""}, "damaged.jpg": {warning}}
+
+
+def _boxes_shown() -> list:
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+
+
+def test_damage_the_project_knows_is_shown_without_a_dialog(make_window, films, qtbot):
+    """The first open of a damaged film asks for attention (a dialog); walking the worklist past it
+    again, or opening the project anew, shows the damage in the status bar and the title instead."""
+    window = make_window(predictor_factory=FakePredictor)
+    assert window.open_paths([films])
+    label = window.status.damage_label
+    assert not label.isVisible() and "damaged" not in window.windowTitle()
+
+    assert window.project.open_image("damaged.jpg")
+    assert window.last_dialog is not None and window.last_dialog.windowTitle() == "Damaged image"
+    warning = window.session.store.image("damaged.jpg").warning
+    assert warning and warning.startswith("JPEG data is damaged (")
+    assert window.last_dialog.text() == f"damaged.jpg: {warning}"
+    window.last_dialog.close()
+    window.last_dialog = None
+    # the dialog's text stays in sight after it is closed
+    assert label.isVisible() and label.text().startswith("Damaged file: JPEG data is damaged (")
+    assert label.toolTip() == warning
+    assert window.windowTitle().endswith("damaged.jpg (damaged)")
+
+    assert window.project.open_image("001.jpg")
+    assert not label.isVisible() and not window.windowTitle().endswith("(damaged)")
+    assert window.project.open_image("damaged.jpg")  # known damage: no dialog
+    assert window.last_dialog is None and not _boxes_shown()
+    assert label.isVisible() and label.toolTip() == warning
+    assert label.text().startswith("Damaged file: JPEG data is damaged (")
+    assert window.windowTitle().endswith("damaged.jpg (damaged)")
+
+    # another damage than the one recorded is news again
+    assert window.project.open_image("001.jpg")
+    window.session.store.set_load_warning("damaged.jpg", "TIFF strip 3 is short")
+    assert window.project.open_image("damaged.jpg")
+    assert window.last_dialog is not None and window.last_dialog.windowTitle() == "Damaged image"
+    window.last_dialog.close()
+    assert window.session.store.image("damaged.jpg").warning == warning
+    window.close()
+
+    # the project remembers it: a later session opens it without a dialog too
+    again = make_window(predictor_factory=FakePredictor)
+    assert again.open_paths([films]) and again.project.open_image("damaged.jpg")
+    assert again.last_dialog is None and not _boxes_shown()
+    assert again.status.damage_label.isVisible() and again.status.damage_label.toolTip() == warning
