@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,6 +34,17 @@ def why_unavailable() -> str | None:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root without runuser: cannot start PostgreSQL as the postgres user"
     return None
+
+
+def language_locale() -> str | None:
+    """An installed UTF-8 locale of a language (en_US first), whose collation orders text otherwise
+    than bytes do; None where only C, C.UTF-8 and POSIX are installed, which all sort by bytes."""
+    try:
+        listed = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = [name for name in listed if re.fullmatch(r"[a-z]{2,3}_[A-Z]{2}\.(utf8|UTF-8)", name)]
+    return min(found, key=lambda name: not name.startswith("en_US")) if found else None
 
 
 def _free_port() -> int:
@@ -82,10 +94,13 @@ class PostgresServer:
     def url(self, dbname: str, user: str = ROLE, password: str = PASSWORD) -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
 
-    def new_database(self) -> str:
-        """A new empty database owned by the practice's role; its URL."""
+    def new_database(self, locale: str | None = None) -> str:
+        """A new empty database owned by the practice's role; its URL. ``locale`` (an installed
+        one, ``locale -a``) sets the database's collation and character classes, as a server
+        set up in that language would have them; without it, the cluster's (initdb's) locale."""
         name = f"proj_{uuid.uuid4().hex[:12]}"
-        self.admin(f"CREATE DATABASE {name} OWNER {ROLE}")
+        how = f" TEMPLATE template0 ENCODING 'UTF8' LOCALE '{locale}'" if locale else ""
+        self.admin(f"CREATE DATABASE {name} OWNER {ROLE}{how}")
         return self.url(name)
 
     def drop_database(self, url: str) -> None:

@@ -395,7 +395,7 @@ class ProjectStore(VisitsMixin, ChangesMixin):
         return self._record(conn.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone())
 
     def images(self) -> list[ImageRecord]:
-        return [self._record(r) for r in self._query(f"SELECT {IMAGE_COLUMNS} FROM images ORDER BY rel_path")]
+        return [self._record(r) for r in self._query(f"SELECT {IMAGE_COLUMNS} FROM images ORDER BY rel_path COLLATE BINARY")]
 
     def image(self, rel_path: str | Path) -> ImageRecord | None:
         rows = self._query(f"SELECT {IMAGE_COLUMNS} FROM images WHERE rel_path = ?", (self.key(rel_path),))

@@ -141,7 +141,7 @@ class ChangesMixin:
         return sha
 
     def file_names(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT name FROM model_files ORDER BY name")]
+        return [r[0] for r in self._query("SELECT name FROM model_files ORDER BY name COLLATE BINARY")]
 
     def file_hash(self, name: str) -> str | None:
         rows = self._query("SELECT sha256 FROM model_files WHERE name = ?", (name,))

@@ -53,8 +53,11 @@ def redacted(url: str) -> str:
 
 @lru_cache(maxsize=512)
 def pg_sql(sql: str) -> str:
-    """The store's SQL with psycopg's placeholders (the store's SQL holds no literal ``%``)."""
-    return sql.replace("?", "%s")
+    """The store's SQL with psycopg's placeholders (the store's SQL holds no literal ``%``) and
+    PostgreSQL's name of byte order: the store orders text ``COLLATE BINARY`` (SQLite's own order),
+    which is ``COLLATE "C"`` here, so a project lists its images in the same order on both
+    backends, whatever language the server's locale sorts by."""
+    return sql.replace("?", "%s").replace("COLLATE BINARY", 'COLLATE "C"')
 
 
 def pg_ddl(statement: str) -> str:

@@ -78,5 +78,5 @@ class VisitsMixin:
         """The patient's films (ImageRecords), earliest first; undated films last, by path."""
         rows = self._query(
             f"SELECT {IMAGE_COLUMNS} FROM images WHERE patient_id = ?"
-            " ORDER BY acquired_on IS NULL, acquired_on, rel_path", (patient_id,))
+            " ORDER BY acquired_on IS NULL, acquired_on COLLATE BINARY, rel_path COLLATE BINARY", (patient_id,))
         return [self._record(r) for r in rows]

@@ -383,3 +383,72 @@ def test_files_are_hashed_and_searched_before_the_write_lock(store: ProjectStore
     assert moved.rel_path
     assert {kind for kind, _ in calls} == {"hash", "find"}
     assert all(depth == 0 for _, depth in calls), calls
+
+
+# ---- order of names -----------------------------------------------------------------------
+# Names a language's collation orders otherwise than bytes do: case and "_" ignored at first,
+# "é" next to "e", where byte (codepoint) order puts capitals first and "é" after "z".
+NAMES = ["a_2.png", "A1.png", "b.png", "B.png", "é.png", "e.png", "z10.png", "Z9.png", "zeta.png"]
+
+
+@pytest.fixture
+def pg_language_url(postgres_server):
+    """A project database whose collation is a language's (en_US where installed), as a server
+    set up in the practice's language has it."""
+    from pg_server import language_locale
+
+    locale = language_locale()
+    if locale is None:
+        pytest.skip("no language locale installed (`locale -a` lists only C/POSIX ones, which sort by bytes, "
+                    "so the server's order could not differ); Debian: apt-get install locales, enable "
+                    "en_US.UTF-8 in /etc/locale.gen, run locale-gen")
+    url = postgres_server.new_database(locale=locale)
+    yield url
+    postgres_server.drop_database(url)
+
+
+def test_both_backends_list_names_in_byte_order(pg_language_url: str, tmp_path: Path):
+    import psycopg
+
+    byte_order = sorted(NAMES)  # Python compares codepoints: the order of their UTF-8 bytes
+    with psycopg.connect(pg_language_url) as conn:  # the database's own order of text differs
+        server_order = [r[0] for r in conn.execute("SELECT n FROM unnest(%s::text[]) AS n ORDER BY n", (NAMES,))]
+    assert server_order != byte_order, "the database's collation sorts by bytes: this test would prove nothing"
+
+    folder = tmp_path / "project"
+    for seed, name in enumerate(NAMES):
+        write_png(folder / name, seed=seed)
+    listed = []
+    for location in (str(folder), pg_language_url):
+        with ProjectStore.open(location) as s:
+            for name in reversed(NAMES):  # added in neither order
+                key = s.add_image(folder / name).rel_path
+                s.set_visit(key, patient_id="P-1")  # undated films of one patient: by path
+                s.put_file(name, folder / name)
+            listed.append(([Path(r.rel_path).name for r in s.images()],
+                           [Path(r.rel_path).name for r in s.patient_films("P-1")],
+                           s.file_names()))
+    sqlite, postgres = listed
+    assert sqlite == postgres == (byte_order, byte_order, byte_order)
+
+
+def test_the_stores_sql_orders_text_in_byte_order():
+    """Every ORDER BY on a text column says COLLATE BINARY (``COLLATE "C"`` on PostgreSQL): a new
+    query that forgets it would list names in the server's language order there."""
+    import re
+
+    import cephview.core as core
+    from cephview.core.store_schema import MIGRATIONS
+
+    ddl = " ".join(statement for migration in MIGRATIONS for statement in migration)
+    text_columns = set(re.findall(r"(\w+) TEXT\b", ddl))
+    assert {"rel_path", "name", "acquired_on"} <= text_columns
+    clauses = []
+    for source in Path(core.__file__).parent.rglob("*.py"):
+        clauses += re.findall(r"ORDER BY (.*?)(?:\bLIMIT\b|[\"')]|$)", source.read_text(encoding="utf-8"), re.M)
+    assert len(clauses) >= 4
+    for clause in clauses:
+        for item in clause.split(","):
+            words = item.split()
+            if words[0] in text_columns and words[1:3] != ["IS", "NULL"]:
+                assert words[1:3] == ["COLLATE", "BINARY"], f"ORDER BY {clause}: {words[0]} without COLLATE BINARY"
