@@ -1,12 +1,17 @@
 """Configuration of the two network stages and of a training run, as plain dataclasses.
 
 Stored in model files and checkpoints as dicts (never pickled objects), so files load with
-``torch.load(weights_only=True)``.
+``torch.load(weights_only=True)``. Every construction (a configuration file, a model file's
+stored settings, a job of a distributed run) checks each field's type and range
+(:mod:`cephview.model.config_checks`) and raises a :class:`ConfigError` naming the field;
+code that changes fields afterwards calls ``validate()`` again.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+
+from cephview.model.config_checks import STAGE_RULES, TRAIN_RULES, ConfigError, check_fields
 
 INPUT_MEAN = 0.5  # uint8 / 255 is normalised to (v - mean) / std
 INPUT_STD = 0.25
@@ -29,8 +34,30 @@ class StageConfig:
     patch_scale: float = 0.5  # refine only: patch pixels per original pixel
     cvm_classes: int = 0  # global only: > 0 adds a CVM stage classifier on the deepest features
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` (field name first) for a value of the wrong type or range."""
+        check_fields(self, STAGE_RULES)
+        if self.kind == "global":
+            for name in ("input_width", "input_height"):
+                if getattr(self, name) % 32:  # the encoder's deepest features are 1/32 of the input
+                    raise ConfigError(name, f"must be a multiple of 32 for the global stage, got {getattr(self, name)}")
+            return
+        for name in ("input_width", "input_height"):
+            side = getattr(self, name)
+            if side < 16 or side % self.output_stride:  # the heatmap is 1/output_stride of the patch
+                raise ConfigError(name, f"must be at least 16 and a multiple of output_stride ({self.output_stride}) "
+                                        f"for the refine stage, got {side}")
+        if self.architecture == "regression":
+            raise ConfigError("architecture", "the refine stage cannot be a regression")
+        if self.cvm_classes:
+            raise ConfigError("cvm_classes", "must be 0 for the refine stage (the CVM head belongs to the global stage)")
+
     @classmethod
     def from_dict(cls, d: dict) -> StageConfig:
+        """Stored settings (unknown keys, from a newer version, left out); checked like any other."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -41,6 +68,9 @@ def default_global_stage() -> StageConfig:
 
 def default_refine_stage() -> StageConfig:
     return StageConfig(kind="refine", input_width=128, input_height=128, sigma=2.0, patch_scale=0.5)
+
+
+STAGE_TABLES = ("global_stage", "refine_stage")
 
 
 @dataclass
@@ -82,6 +112,33 @@ class TrainConfig:
     transfer_from: str = ""
     cvm_loss_weight: float = 1.0  # weight of the CVM head's class-weighted cross-entropy
 
+    def __post_init__(self) -> None:
+        for table in STAGE_TABLES:  # a stage given as a dict of its settings (a file's table)
+            value = getattr(self, table)
+            if isinstance(value, dict):
+                try:
+                    setattr(self, table, StageConfig.from_dict(value))
+                except ConfigError as exc:
+                    raise exc.within(table) from None
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` (field name first) for a value of the wrong type or range, or
+        a combination of stages that cannot train."""
+        check_fields(self, TRAIN_RULES)
+        for table in STAGE_TABLES:
+            stage, kind = getattr(self, table), table.split("_")[0]
+            if not isinstance(stage, StageConfig):
+                raise ConfigError(table, f"must be a table of stage settings, got {stage!r}")
+            try:
+                stage.validate()
+            except ConfigError as exc:
+                raise exc.within(table) from None
+            if stage.kind != kind:
+                raise ConfigError(f"{table}.kind", f"must be {kind!r}, got {stage.kind!r}")
+        if self.global_stage.architecture == "regression" and "refine" in self.stages:
+            raise ConfigError("stages", 'a regression model has one stage: stages = ["global"]')
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["gamma_range"] = list(self.gamma_range)
@@ -90,13 +147,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        for key in ("global_stage", "refine_stage"):
-            if isinstance(kw.get(key), dict):
-                kw[key] = StageConfig.from_dict(kw[key])
-        if "gamma_range" in kw:
-            kw["gamma_range"] = tuple(kw["gamma_range"])
-        return cls(**kw)
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def tiny_train_config(**overrides) -> TrainConfig:
@@ -110,4 +161,5 @@ def tiny_train_config(**overrides) -> TrainConfig:
     )
     for key, value in overrides.items():
         setattr(cfg, key, value)
+    cfg.validate()
     return cfg

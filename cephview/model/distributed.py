@@ -16,6 +16,11 @@ A restarted run (``--resume``, or torchrun's own ``--max-restarts`` after a fail
 from ``OUT.ckpt``, which every process reads; with several machines ``OUT`` must be on a
 file system they share. Each machine writes the same ``OUT.job.json`` there (atomically); the
 machines wait ``--join-timeout`` seconds for each other, then stop with a one-line error.
+
+Each machine also hands its own job to its workers, which compare the jobs of all machines (and
+the file's) before training: a machine started with other options than the others ends the run
+with one line naming them (:mod:`cephview.model.job_compare`) instead of training the job of
+whichever machine wrote the file last.
 """
 
 from __future__ import annotations
@@ -24,17 +29,21 @@ import json
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from cephview.core.errors import CephviewError
 from cephview.model.dist_context import DistributedContext
+from cephview.model.job_compare import DifferentJobsError, check_same_job
 
 log = logging.getLogger(__name__)
 
 #: Seconds the machines of a run wait for each other before giving up (torchrun's default).
 JOIN_TIMEOUT = 600
+#: The environment variable in which a machine's launcher hands its own job (JSON) to its workers.
+NODE_JOB_ENV = "CEPHVIEW_NODE_JOB"
 
 
 # ---------------------------------------------------------------- launching
@@ -77,7 +86,8 @@ def launch(job: dict, out: str | Path, devices: int, nodes: int = 1, rdzv_endpoi
     write_job(path, job)
     cmd = torchrun_command(path, devices, nodes, rdzv_endpoint, max_restarts, join_timeout=join_timeout)
     log.info("starting %s", " ".join(cmd))
-    return subprocess.run(cmd, check=False).returncode
+    env = {**os.environ, NODE_JOB_ENV: json.dumps(job)}
+    return subprocess.run(cmd, check=False, env=env).returncode
 
 
 def write_job(path: Path, job: dict) -> None:
@@ -97,10 +107,12 @@ def run_job(path: str | Path) -> int:
     """The worker: one process of a torchrun job written by :func:`launch`."""
     from cephview.core.datasets import open_dataset
     from cephview.model.config import TrainConfig
+    from cephview.model.config_checks import ConfigError
     from cephview.model.train import TrainProgress, fit
 
-    job = json.loads(Path(path).read_text())
-    ctx = DistributedContext.from_environment(job.get("device"))
+    file_job = json.loads(Path(path).read_text())
+    # The file's device: every machine chooses the same backend, so the jobs can be compared.
+    ctx = DistributedContext.from_environment(file_job.get("device"))
     level = logging.INFO if ctx.rank == 0 else logging.WARNING
     logging.basicConfig(level=level, format=f"[rank {ctx.rank}] %(levelname)s %(name)s: %(message)s")
     restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
@@ -110,19 +122,38 @@ def run_job(path: str | Path) -> int:
             log.info("%s epoch %d/%d loss %.4f val %.3f", p.stage, p.epoch, p.epochs, p.loss, p.val_error or float("nan"))
 
     try:
+        own = os.environ.get(NODE_JOB_ENV)
+        job = agreed_job(ctx, path, file_job, json.loads(own)) if own else file_job
+        try:  # refused before any image is read
+            cfg = TrainConfig.from_dict(job["config"])
+        except ConfigError as exc:
+            raise CephviewError(f"{path}: {exc}") from None
         dataset = open_dataset(**job["dataset"])
-        model = fit(dataset, TrainConfig.from_dict(job["config"]), job["out"], init=job.get("init"),
+        model = fit(dataset, cfg, job["out"], init=job.get("init"),
                     resume=bool(job.get("resume")) or restarts > 0, experiment=job.get("experiment"),
                     progress=progress if ctx.rank == 0 else None, dist=ctx)
         if ctx.rank == 0:
             print(json.dumps({"out": job["out"], "version": model.version, "processes": ctx.world_size,
                               "validation": model.meta["validation"]}, indent=2))
+    except DifferentJobsError as exc:
+        if ctx.local_rank == 0:  # every process of a machine found the same: said once per machine
+            sys.stderr.write(f"cephview: error: {exc}\n")
+        return 2
     except CephviewError as exc:
         sys.stderr.write(f"cephview: error: {exc}\n")
         return 2
     finally:
         ctx.close()
     return 0
+
+
+def agreed_job(ctx: DistributedContext, path: str | Path, file_job: dict, own: dict) -> dict:
+    """This machine's job, once every machine's job and the shared file's agree (per-node fields
+    apart); else :class:`DifferentJobsError` on every process. A collective: all processes call it."""
+    machine = f"machine {os.environ.get('GROUP_RANK', '?')} ({socket.gethostname()})"
+    node_jobs = dict(ctx.gather_lists([(machine, own)]))  # in rank order; one entry per machine
+    check_same_job(str(path), file_job, node_jobs)
+    return own
 
 
 if __name__ == "__main__":

@@ -12,20 +12,22 @@ A file holds ``description`` (one line, shown by ``cephview train --list-configs
     input_width = 256
 
 Fields left out keep the dataclass defaults (those of the shipped model's recipe). A key the
-dataclass does not know is an error, as is a value of the wrong type: a typo must not silently
-train the default. The shipped configurations live in ``configs/`` beside the package.
+dataclass does not know is an error, as is a value of the wrong type or range (checked by the
+dataclasses, :mod:`cephview.model.config_checks`): a typo must not silently train the default.
+The shipped configurations live in ``configs/`` beside the package.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cephview.core.errors import CephviewError
-from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.config import STAGE_TABLES, StageConfig, TrainConfig
+from cephview.model.config_checks import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,9 +36,6 @@ else:  # pragma: no cover - Python 3.10
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 META_KEYS = ("description", "notes")
-STAGE_TABLES = ("global_stage", "refine_stage")
-ENCODERS = ("efficientnet_lite0", "resnet18", "resnet50")
-ARCHITECTURES = ("unet", "heatmap", "regression")
 # Encoders without weights available to this project: they train from scratch whatever `pretrained` says.
 FROM_SCRATCH_ENCODERS = ("resnet18", "resnet50")
 
@@ -99,9 +98,11 @@ def load_config(name_or_path: str | Path | None, overrides: list[str] = ()) -> E
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise CephviewError(f"{path}: not valid TOML ({exc})") from None
+    set_by = {}  # field -> the --set item that gave its value: an error names that, not the file
     for item in overrides:
         apply_override(data, item)
-    experiment = config_from_dict(data, path)
+        set_by[item.partition("=")[0].strip()] = item
+    experiment = config_from_dict(data, path, set_by)
     if path is None:
         experiment.name = "defaults"
     return experiment
@@ -146,100 +147,52 @@ def _toml_value(value: object) -> str:
     return repr(value)
 
 
-def config_from_dict(data: dict, path: Path | None = None) -> ExperimentConfig:
+def config_from_dict(data: dict, path: Path | None = None, set_by: dict[str, str] | None = None) -> ExperimentConfig:
+    """The experiment of a configuration file's contents; a bad value is a one-line error
+    ``FILE: FIELD: REASON`` (``--set ITEM: FIELD: REASON`` for a field given by ``set_by``)."""
+    set_by = set_by or {}
     where = str(path) if path else "configuration"
+
+    def where_of(name: str) -> str:
+        return f"--set {set_by[name]}" if name in set_by else where
+
     description = data.get("description", "")
     if not isinstance(description, str) or not description.strip():
-        raise CephviewError(f"{where}: 'description' (one line) is missing")
+        raise CephviewError(f"{where}: description: missing (one line, shown by --list-configs)")
     notes = data.get("notes", "")
-    kwargs = _typed_fields(TrainConfig, {k: v for k, v in data.items() if k not in META_KEYS}, where, STAGE_TABLES)
+    settings = {k: v for k, v in data.items() if k not in META_KEYS}
+    _check_known(TrainConfig, settings, where_of, "")
     defaults = TrainConfig()
     for table in STAGE_TABLES:
-        if table in data:
-            if not isinstance(data[table], dict):
-                raise CephviewError(f"{where}: [{table}] must be a table")
-            base = dataclasses.asdict(getattr(defaults, table))
-            base.update(_typed_fields(StageConfig, data[table], f"{where} [{table}]", ()))
-            kwargs[table] = StageConfig(**base)
-    cfg = TrainConfig(**kwargs)
-    check_config(cfg, where)
+        if table in settings:
+            if not isinstance(settings[table], dict):
+                raise CephviewError(f"{where_of(table)}: {table}: must be a table ([{table}]), got {settings[table]!r}")
+            _check_known(StageConfig, settings[table], where_of, f"{table}.")
+            # fields left out keep the default stage's (its kind, sizes and sigma)
+            settings[table] = {**dataclasses.asdict(getattr(defaults, table)), **settings[table]}
+    try:
+        cfg = TrainConfig(**settings)
+    except ConfigError as exc:
+        raise CephviewError(f"{where_of(exc.field)}: {exc}") from None
     return ExperimentConfig(path.stem if path else "inline", description.strip(), cfg, path, str(notes).strip())
 
 
-def _typed_fields(cls: type, data: dict, where: str, tables: tuple[str, ...]) -> dict:
-    hints = typing.get_type_hints(cls)
+def _check_known(cls: type, data: dict, where_of: Callable[[str], str], prefix: str) -> None:
+    """A key the dataclass does not know is an error: a typo must not silently train the default."""
     names = [f.name for f in dataclasses.fields(cls)]
-    out = {}
-    for key, value in data.items():
-        if key in tables:
-            continue
+    for key in data:
         if key not in names:
-            allowed = ", ".join(n for n in names if n not in tables)
-            raise CephviewError(f"{where}: unknown key {key!r} (known: {allowed})")
-        out[key] = _coerce(value, hints[key], f"{where}: {key}")
-    return out
-
-
-def _coerce(value: object, hint: object, what: str) -> object:
-    origin = typing.get_origin(hint)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise CephviewError(f"{what} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CephviewError(f"{what} must be a whole number, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise CephviewError(f"{what} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise CephviewError(f"{what} must be a string, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, list):
-            raise CephviewError(f"{what} must be a list, got {value!r}")
-        args = typing.get_args(hint)
-        items = [_coerce(v, args[0], what) for v in value]
-        if origin is tuple:
-            if len(items) != len(args):
-                raise CephviewError(f"{what} must have {len(args)} values, got {len(items)}")
-            return tuple(items)
-        return items
-    return value
+            allowed = ", ".join(n for n in names if n not in STAGE_TABLES)
+            raise CephviewError(f"{where_of(prefix + key)}: {prefix}{key}: unknown key (known: {allowed})")
 
 
 def check_config(cfg: TrainConfig, where: str = "configuration") -> None:
-    """Refuse what would fail late in a run: unknown names, impossible sizes, bad combinations."""
-    if not cfg.stages or any(s not in ("global", "refine") for s in cfg.stages):
-        raise CephviewError(f"{where}: stages must name global and/or refine, got {cfg.stages}")
-    for name, stage in (("global_stage", cfg.global_stage), ("refine_stage", cfg.refine_stage)):
-        if stage.kind != name.split("_")[0]:
-            raise CephviewError(f"{where}: [{name}] kind must be {name.split('_')[0]!r}")
-        if stage.encoder not in ENCODERS:
-            raise CephviewError(f"{where}: [{name}] encoder {stage.encoder!r} unknown; choose {', '.join(ENCODERS)}")
-        if stage.architecture not in ARCHITECTURES:
-            raise CephviewError(f"{where}: [{name}] architecture {stage.architecture!r} unknown; "
-                                f"choose {', '.join(ARCHITECTURES)}")
-        if stage.input_width <= 0 or stage.input_height <= 0 or stage.input_width % 32 or stage.input_height % 32:
-            if stage.kind == "global":
-                raise CephviewError(f"{where}: [{name}] input size must be positive multiples of 32")
-        if stage.output_stride not in (2, 4) or stage.sigma <= 0 or stage.cvm_classes < 0:
-            raise CephviewError(f"{where}: [{name}] output_stride must be 2 or 4, sigma positive, cvm_classes >= 0")
-    if cfg.refine_stage.architecture == "regression":
-        raise CephviewError(f"{where}: the refine stage cannot be a regression")
-    if cfg.refine_stage.cvm_classes:
-        raise CephviewError(f"{where}: the CVM head belongs to the global stage")
-    if cfg.global_stage.architecture == "regression" and "refine" in cfg.stages:
-        raise CephviewError(f"{where}: a regression model has one stage: stages = [\"global\"]")
-    if min(cfg.epochs_global, cfg.epochs_refine, cfg.head_only_epochs) < 0 or cfg.lr <= 0:
-        raise CephviewError(f"{where}: epochs must not be negative and lr must be positive")
-    if not 0 <= cfg.val_fraction < 1:
-        raise CephviewError(f"{where}: val_fraction must be at least 0 and below 1")
-    if not 0 <= cfg.device_look <= 1:
-        raise CephviewError(f"{where}: device_look is a probability, from 0 to 1; got {cfg.device_look:g}")
+    """Check ``cfg`` again after its fields were changed (command-line options): types, ranges,
+    names and combinations (:meth:`TrainConfig.validate`), as one line starting with ``where``."""
+    try:
+        cfg.validate()
+    except ConfigError as exc:
+        raise CephviewError(f"{where}: {exc}") from None
 
 
 def format_config_list(configs: list[ExperimentConfig]) -> str:

@@ -15,6 +15,7 @@ import torch
 
 from cephview.core.errors import ModelFileError
 from cephview.model.config import INPUT_MEAN, INPUT_STD, StageConfig, TrainConfig
+from cephview.model.config_checks import ConfigError
 from cephview.model.network import HeatmapUNet
 from cephview.resources import DEFAULT_MODEL_NAME, default_model_path, models_dir  # noqa: F401 - re-exported
 
@@ -131,11 +132,16 @@ def load_model(path: str | Path | None = None) -> LandmarkModel:
         schema = load_schema(payload["schema"])
         stages = {}
         for name, entry in payload["stages"].items():
-            cfg = StageConfig.from_dict(entry["config"])
+            try:
+                cfg = StageConfig.from_dict(entry["config"])
+            except ConfigError as exc:
+                raise ModelFileError(f"{path}: {exc.within(f'{name}_stage')}") from None
             net = build_network(cfg, len(schema), pretrained=False)
             net.load_state_dict(entry["state_dict"])
             net.eval()
             stages[name] = (cfg, net)
+    except ModelFileError:
+        raise
     except Exception as exc:
         raise ModelFileError(f"{path}: model weights do not match their description ({exc})"[:400]) from None
     if "global" not in stages:

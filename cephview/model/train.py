@@ -25,6 +25,7 @@ from cephview.core.datasets import LandmarkDataset
 from cephview.core.errors import CephviewError
 from cephview.model import coords
 from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.config_checks import ConfigError
 from cephview.model.cvm_head import UNLABELLED, class_weights, cvm_loss, cvm_scores, labels_of
 from cephview.model.device_scale import LANDMARK_DISTANCES_KEY, distances_for_meta, median_distances
 from cephview.model.dist_context import DistributedContext, shard_positions
@@ -418,7 +419,10 @@ class Trainer:
             # matches. The thread count may change on resume, and so may the epoch counts: the
             # learning-rate schedule then stretches or shrinks over the remaining epochs.
             free = {"num_threads": 0, "epochs_global": 0, "epochs_refine": 0}
-            saved = TrainConfig.from_dict(ckpt.get("config") or {}).to_dict()
+            try:
+                saved = TrainConfig.from_dict(ckpt.get("config") or {}).to_dict()
+            except ConfigError as exc:
+                raise CephviewError(f"{self.checkpoint_path}: {exc}; start without --resume") from None
             if {**saved, **free} != {**cfg.to_dict(), **free}:
                 raise CephviewError(f"{self.checkpoint_path}: checkpoint was made with other settings; start without --resume")
             finished, current, rng_state = ckpt["finished"], ckpt["current"], ckpt["rng"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -213,6 +214,26 @@ def test_two_nodes_on_one_machine_train_like_one_process(tmp_path, tiny):
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.pt", "m.pt.ckpt", "m.pt.job.json"]
     assert json.loads((out.parent / "m.pt.job.json").read_text())["out"] == str(out)
     _assert_follows_one_process(tiny.single, load_model(out))
+
+
+@pytest.mark.slow
+def test_nodes_started_with_different_options_stop_with_one_line(tmp_path, tiny):
+    """Both machines write the same OUT.job.json; the one written last must not silently be the
+    job of both: each machine ends with one line naming the option that differs."""
+    out = tmp_path / "shared" / "m.pt"
+    node = [*_train_args(tiny, out), "--devices", "1", "--nodes", "2",
+            "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--join-timeout", "120"]
+    results = _finish([_start_cli(node), _start_cli([*node, "--set", "epochs_global=1"])], timeout=300)
+    for code, _, err in results:
+        assert code == 2, err[-3000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"cephview: error: {out}.job.json: the machines of this run were started with "
+                               "different options: epochs_global: "), err[-3000:]
+        assert last.endswith("; start the same command on every machine")
+        said = re.findall(r"(\d+) on machine (\d) \(", last.split("epochs_global: ")[1].split(";")[0])
+        assert sorted(said) in ([("1", "1"), ("2", "0")], [("1", "0"), ("2", "1")]), last  # which machine is 0 varies
+        assert "Traceback" not in err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.pt.job.json"]  # nothing trained
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from typing import Any
 
 from cephview.core.errors import CephviewError
 from cephview.model.config import StageConfig, TrainConfig
+from cephview.model.config_checks import ConfigError
 from cephview.model.finetune.scale import ScaleAdaptation
 from cephview.model.metrics import Evaluation
 from cephview.model.modelfile import LandmarkModel
@@ -66,6 +67,10 @@ class FinetuneSettings:
             if not hasattr(cfg, key):
                 raise CephviewError(f"unknown training setting {key!r}")
             setattr(cfg, key, value)
+        try:
+            cfg.validate()
+        except ConfigError as exc:
+            raise CephviewError(f"fine-tuning settings: {exc}") from None
         return cfg
 
 
