@@ -75,8 +75,10 @@ class Predictor:
         self.calibration = calibration if calibration is not None else calibration_for(model)
         self.device = torch.device(device)
         self.codes = load_schema(model.schema).codes
+        # channels_last: oneDNN's convolutions run 20-25 % faster that way on a CPU (global stage
+        # 103 -> 82 ms, refinement 133 -> 98 ms per image, scripts/bench_predict.py); same numbers.
         for _, net in model.stages.values():
-            net.to(self.device).eval()
+            net.to(self.device, memory_format=torch.channels_last).eval()
         # The training data's landmark distances, to catch points on a look-alike (shape_check.py).
         self.reference = reference_distances(model.meta)
 
@@ -87,7 +89,8 @@ class Predictor:
     def _run(self, net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(normalise(batch)).unsqueeze(1).to(self.device)
-            return net(x).float().cpu().numpy()
+            x = x.contiguous(memory_format=torch.channels_last)
+            return net(x).float().contiguous().cpu().numpy()
 
     def predict(self, image: np.ndarray, facing: str = "auto", refine: bool = True) -> Prediction:
         if image.ndim != 2 or image.dtype != np.uint8:
