@@ -142,6 +142,21 @@ def cross_validated(sets: list[SignalSet], names: tuple[str, ...], codes: list[s
     return conf, err
 
 
+def fold_sets(folds: list[Path], isbi: Path, cache: Path, work: Path, views: int = 1,
+              ) -> tuple[list[SignalSet], list[str]]:
+    """The fold models' held-out images through the calibration devices (collected into ``cache``
+    once) as predicted with ``views`` patch views, and a line on each fold model."""
+    extra, info = [], []
+    for k, fold in enumerate(folds, start=1):
+        fold_model = load_model(fold)
+        files = collect_validation(fold, isbi, cache / f"fold{k}-{fold_model.version}", work)
+        sets = [load_set(f, reference_distances(fold_model.meta), views=views) for f in files]
+        extra += sets
+        info.append(f"fold model {fold_model.version}: {len(fold_model.meta['val_images'])} held-out images "
+                    f"x {len(files)} devices, MRE {np.nanmean([np.nanmean(s.errors_mm) for s in sets]):.2f} mm")
+    return extra, info
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=default_model_path())
@@ -161,16 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = [load_set(f, reference) for f in files]
     names = SHIPPED_FEATURES
     shape = training_shapes(args.isbi, model.meta) if any(n.startswith("shape_residual") for n in names) else None
-    extra, fold_info = [], []
-    for k, fold in enumerate(args.folds, start=1):
-        fold_model = load_model(fold)
-        fold_files = collect_validation(fold, args.isbi, args.cache / f"fold{k}-{fold_model.version}",
-                                        args.work or args.cache / "images")
-        fold_sets = [load_set(f, reference_distances(fold_model.meta)) for f in fold_files]
-        extra += fold_sets
-        fold_info.append(f"fold model {fold_model.version}: {len(fold_model.meta['val_images'])} held-out images "
-                         f"x {len(fold_files)} devices, MRE {np.nanmean([np.nanmean(s.errors_mm) for s in fold_sets]):.2f} mm")
-        print(fold_info[-1])
+    extra, fold_info = fold_sets(args.folds, args.isbi, args.cache, args.work or args.cache / "images")
+    for line in fold_info:
+        print(line)
     conf, err = cross_validated(sets, names, codes, shape, extra=extra)
     print(f"model {model.version}: {sum(len(s.raws) for s in sets)} images "
           f"({len(files)} devices x {len(sets[0].raws)} validation patients), {len(err)} landmarks"

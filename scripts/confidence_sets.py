@@ -113,7 +113,7 @@ def validation_sets(isbi: Path, val_images: list[str], work: Path) -> list[tuple
 
 # ---------------------------------------------------------------------------- signals
 SIGNAL_ARRAYS = ("global_points", "global_mass", "global_spread_px", "global_second", "refined_points",
-                 "refine_mass", "refine_spread_px", "mirror_points", "global_view_points")
+                 "refine_mass", "refine_spread_px", "mirror_points", "global_view_points", "refine_second")
 
 
 def collect(predictor: Predictor, dataset: LandmarkDataset, out: Path) -> Path:
@@ -149,6 +149,8 @@ class SignalSet:
     points: np.ndarray  # (N, K, 2)
     errors_mm: np.ndarray  # (N, K)
     image_names: list[str]
+    truth: np.ndarray | None = None  # (N, K, 2) the doctors' mean, image pixels
+    mm_per_px: np.ndarray | None = None  # (N,)
 
 
 def load_set(path: Path, reference: np.ndarray | None, views: int = 1, global_view: bool = True) -> SignalSet:
@@ -172,9 +174,10 @@ def load_set(path: Path, reference: np.ndarray | None, views: int = 1, global_vi
             p, d["global_points"][i], d["global_mass"][i], d["global_spread_px"][i], d["global_second"][i],
             refined, d["refine_mass"][i, :views], d["refine_spread_px"][i, :views], deviation,
             None if not np.isfinite(scale) else scale, d["mirror_points"][i], d["global_view_points"][i],
+            d["refine_second"][i, :views] if "refine_second" in d else None,  # collected since it was measured
         ))
         points.append(p)
     points = np.stack(points)
     # Points are clipped to the image in the predictor; they never leave it on these sets.
     errors = np.linalg.norm(points - d["truth"], axis=2) * d["mm"][:, None]
-    return SignalSet(str(d["description"]), raws, points, errors, [str(n) for n in d["names"]])
+    return SignalSet(str(d["description"]), raws, points, errors, [str(n) for n in d["names"]], d["truth"], d["mm"])

@@ -148,7 +148,7 @@ class ConfidenceCalibration:
         Path(path).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()) + "\n}\n")
 
 
-KNOWN_FEATURES = FEATURES + NEEDS_SHAPE_MODEL + ("mirror_shift_mm", "global_view_shift_mm")
+KNOWN_FEATURES = FEATURES + NEEDS_SHAPE_MODEL + ("mirror_shift_mm", "global_view_shift_mm", "refine_second")
 
 
 class HeatmapMass:

@@ -66,6 +66,7 @@ class RawSignals:
     anatomy_scale: float | None  # head size against the training images
     mirror_points: np.ndarray | None = None  # (K, 2) the other facing's reading, mapped back
     global_view_points: np.ndarray | None = None  # (K, 2) a re-scaled, shifted whole-image view
+    refine_second: np.ndarray | None = None  # (V, K) the patch map's second peak (as global_second)
 
 
 FEATURES = (
@@ -109,6 +110,8 @@ def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | No
         "shape_deviation": np.log1p(10.0 * deviation),
         "scale_offset": np.full(k, abs(np.log(scale))),
     }
+    if refined is not None and raw.refine_second is not None:
+        cols["refine_second"] = (raw.refine_second if views is None else raw.refine_second[:views]).mean(axis=0)
     for name, points in (("mirror_shift_mm", raw.mirror_points), ("global_view_shift_mm", raw.global_view_points)):
         if points is not None:
             cols[name] = np.log1p(np.linalg.norm(points - raw.global_points, axis=1) * to_mm)

@@ -132,10 +132,10 @@ class Predictor:
             global_view_points = self._global_view(prepared, base @ frames[name], cfg)
         scale = image_scale(points, self.reference) if self.reference is not None else None
         patch_scale = None
-        refined = refine_mass = refine_spread = None
+        refined = refine_mass = refine_spread = refine_second = None
         if will_refine:
             patch_scale = self._patch_scale(scale)
-            refined, refine_mass, refine_spread = self._refine(image, points, frames[name], patch_scale)
+            refined, refine_mass, refine_spread, refine_second = self._refine(image, points, frames[name], patch_scale)
             # Per landmark, how far to trust the patch over the whole-image estimate: chosen on
             # the validation images after training (1 = patch only), see stage_weights.py.
             weight = np.asarray(self.model.meta.get("refine_weights", [1.0] * len(points)))[:, None]
@@ -149,7 +149,7 @@ class Predictor:
         signals = RawSignals(
             points=points.copy(), global_points=global_points, global_mass=conf, global_spread_px=global_shape.spread * hm_px,
             global_second=global_shape.second, refined_points=refined, refine_mass=refine_mass,
-            refine_spread_px=refine_spread, shape_deviation=deviation, anatomy_scale=scale,
+            refine_spread_px=refine_spread, refine_second=refine_second, shape_deviation=deviation, anatomy_scale=scale,
             mirror_points=mirror_points, global_view_points=global_view_points,
         )
         return Prediction(
@@ -245,12 +245,13 @@ class Predictor:
 
     def _refine(
         self, image: np.ndarray, points: np.ndarray, frame: coords.Matrix, patch_scale: float | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Re-locate each landmark in full-detail patches around its global estimate.
 
         Each landmark is looked at through ``patch_views`` patches (the centred one and shifted
         ones, PATCH_VIEWS) in one batch. Returns per view and landmark (V, K, ...) the position
-        (image pixels), the probability mass near the peak and the map's spread (image pixels).
+        (image pixels), the probability mass near the peak, the map's spread (image pixels) and
+        its strongest peak away from the chosen one (against the chosen one).
         """
         cfg, net = self.model.stages["refine"]
         if patch_scale is not None and patch_scale != cfg.patch_scale:
@@ -275,6 +276,7 @@ class Predictor:
             found_conf[view, k] = c[0]
             peaks_hm[n] = pts_hm[0]
         hm_px = 1.0 / coords.linear_scale(to_hm @ mats[0])  # image pixels per patch heatmap pixel
-        spread = (map_shape(own, peaks_hm, cfg.sigma).spread * hm_px).reshape(len(shifts), k_all)
-        return found, found_conf, spread
+        shape = map_shape(own, peaks_hm, cfg.sigma)
+        spread = (shape.spread * hm_px).reshape(len(shifts), k_all)
+        return found, found_conf, spread, shape.second.reshape(len(shifts), k_all)
 

@@ -56,13 +56,13 @@ def test_shifted_patch_views_are_averaged(tiny_model_path, monkeypatch):
     five = Predictor.from_file(tiny_model_path, patch_views=5)
     start = five.predict(img, facing="right", refine=False)
     frame = coords.identity()
-    found, found_conf, _ = five._refine(img, start.points, frame)  # per view
+    found, found_conf, _, _ = five._refine(img, start.points, frame)  # per view
     points, conf = found.mean(axis=0), found_conf.mean(axis=0)
     views = predictor_module.PATCH_VIEWS
     singles = []
     for view in views:
         monkeypatch.setattr(predictor_module, "PATCH_VIEWS", (view,))
-        one, one_conf, _ = Predictor.from_file(tiny_model_path, patch_views=1)._refine(img, start.points, frame)
+        one, one_conf, _, _ = Predictor.from_file(tiny_model_path, patch_views=1)._refine(img, start.points, frame)
         singles.append((one[0], one_conf[0]))
     np.testing.assert_allclose(points, np.mean([p for p, _ in singles], axis=0), atol=1e-6)
     np.testing.assert_allclose(conf, np.mean([c for _, c in singles], axis=0), atol=1e-9)
