@@ -221,3 +221,29 @@ def test_the_shipped_confidence_is_the_same_for_a_mirrored_film_and_finite_witho
     # Without the refinement stage the refinement's signals come from the whole-image map.
     whole_only = predictor.predict(pixels, refine=False).confidence
     assert np.isfinite(whole_only).all() and ((whole_only > 0) & (whole_only < 1)).all()
+
+
+def test_without_refinement_the_patch_maps_second_peak_is_the_whole_image_maps(tiny_model_path):
+    """As the refinement's other signals: a calibration using refine_second still gives a
+    confidence when the refinement is left out (``predict --no-refine``, a one-stage model)."""
+    from cephview.model.confidence import fit_calibration
+    from cephview.model.modelfile import load_model
+
+    raw = raw_signals()
+    raw.refine_second = np.full((1, 19), 0.25)
+    raw.global_second = np.full(19, 0.5)
+    assert np.allclose(features(raw, ("refine_second",))[:, 0], 0.25)
+    raw.refined_points = None
+    assert np.allclose(features(raw, ("refine_second",))[:, 0], 0.5)
+
+    model = load_model(tiny_model_path)
+    codes = load_schema(model.schema).codes
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (400, 1))
+    landmark = rng.integers(0, len(codes), 400)
+    cal = fit_calibration(x, landmark, x[:, 0] < 0.5, ("refine_second",), codes)
+    predictor = Predictor(model, calibration=cal)
+    pixels = (rng.uniform(0, 255, (320, 288))).astype(np.uint8)
+    for refine in (True, False):
+        conf = predictor.predict(pixels, refine=refine).confidence
+        assert conf.shape == (len(codes),) and np.isfinite(conf).all(), refine
