@@ -247,3 +247,38 @@ def test_without_refinement_the_patch_maps_second_peak_is_the_whole_image_maps(t
     for refine in (True, False):
         conf = predictor.predict(pixels, refine=refine).confidence
         assert conf.shape == (len(codes),) and np.isfinite(conf).all(), refine
+
+
+def test_the_ensemble_bench_keeps_the_points_of_fewer_images_apart(tiny_model_path, tmp_path):
+    """``bench_confidence.py --ensemble`` caches each model's points per set; ``--n`` scores the
+    first N images of a set of the same name, which must not get the points of another N."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    from cephview.model.modelfile import load_model
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_confidence.py"
+    spec = importlib.util.spec_from_file_location("bench_confidence", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    from confidence_sets import SignalSet  # scripts/, on the path the script set
+
+    rng = np.random.default_rng(3)
+    names = []
+    for i in range(2):
+        names.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 255, (320, 288), dtype=np.uint8)).save(names[-1])
+    model = load_model(tiny_model_path)
+    k = len(load_schema(model.schema).codes)
+
+    def test1(n: int) -> SignalSet:
+        return SignalSet("ISBI Test1", [], np.zeros((n, k, 2)), np.zeros((n, k)), names[:n])
+
+    both = bench.ensemble_points(model, test1(2), tmp_path)
+    first = bench.ensemble_points(model, test1(1), tmp_path)
+    assert both.shape == (2, k, 2) and first.shape == (1, k, 2)
+    assert np.allclose(first[0], both[0], atol=1e-3)
