@@ -167,7 +167,7 @@ def comparable(job: dict) -> dict:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         init = f"sha256:{digest.hexdigest()[:16]}"
-    return {**job, "device": torch.device(device).type, "init": init}
+    return {**job, "device": str(device).split(":")[0], "init": init}  # "cuda:0" and "cuda" alike
 
 
 def agreed_job(ctx: DistributedContext, path: str | Path, file_job: dict, own: dict) -> dict:

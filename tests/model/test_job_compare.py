@@ -122,6 +122,9 @@ def test_machines_may_find_their_data_and_model_at_other_paths(tmp_path, monkeyp
     diffs = job_differences({"machine 0": comparable(a), "machine 1": comparable(b)})
     assert set(diffs) == {"init", "device"}
     assert diffs["device"] == {"machine 0": "cpu", "machine 1": "cuda"}
+    # one machine's first GPU is the other's: the device's kind is compared; a typo is a value too
+    assert comparable({**a, "device": "cuda:1"})["device"] == comparable({**a, "device": "cuda"})["device"]
+    assert comparable({**a, "device": "gpu"})["device"] == "gpu"
 
 
 def test_machines_with_different_data_are_named(tmp_path):
