@@ -106,6 +106,17 @@ def ceiling(sets, codes, shape) -> None:
             print(f"{name:<26}{label:<22}" + format_report_row(confidence_report(conf, err)))
 
 
+def ensemble_points(model, test1: SignalSet, cache: Path) -> np.ndarray:
+    """(N, K, 2) ``model``'s points on the images of ``test1``, predicted once into ``cache``; named
+    by the images' count too, as ``--n`` scores the first N images of a set of the same name."""
+    out = cache_file(cache, f"ensemble {model.version} {test1.name} {len(test1.image_names)} images")
+    if not out.is_file():
+        predictor = Predictor(model, calibration=HeatmapMass())
+        pts = [predictor.predict(load_radiograph(name).model_pixels).points for name in test1.image_names]
+        np.savez_compressed(out, points=np.stack(pts))
+    return np.load(out)["points"]
+
+
 def ensemble(models: list[Path], test1: SignalSet, cache: Path, shape: ShapeModel, codes: list[str]) -> None:
     """Other models (e.g. the cross-validation folds) on ``test1``: the mean's accuracy, and what
     their disagreement with the shipped model says about its errors, alone and added to the
@@ -119,12 +130,7 @@ def ensemble(models: list[Path], test1: SignalSet, cache: Path, shape: ShapeMode
     print(f"\nensemble on {test1.name}:\n{'model':<28}{'MRE mm':>7}\n{'shipped':<28}{mre(test1.points):>7.3f}")
     for path in models:
         model = load_model(path)
-        out = cache_file(cache, f"ensemble {model.version} {test1.name}")
-        if not out.is_file():
-            predictor = Predictor(model, calibration=HeatmapMass())
-            pts = [predictor.predict(load_radiograph(name).model_pixels).points for name in test1.image_names]
-            np.savez_compressed(out, points=np.stack(pts))
-        others.append(np.load(out)["points"])
+        others.append(ensemble_points(model, test1, cache))
         print(f"{model.version:<28}{mre(others[-1]):>7.3f}")
     print(f"{'mean of all':<28}{mre(np.mean([test1.points] + others, axis=0)):>7.3f}")
     scale = np.array([r.anatomy_scale or 1.0 for r in test1.raws])[:, None]

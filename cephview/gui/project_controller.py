@@ -78,6 +78,9 @@ class ProjectController(QObject):
         self.settings = settings
         self.dialog_parent = dialog_parent
         self.open_store = open_store
+        # Damage already shown in a dialog, per image: a read-only project cannot record it, and
+        # must not stop at a box on every visit either.
+        self._damage_shown: dict[str, str] = {}
         session.storeChanged.connect(self._on_store_changed)
 
     # ---- recent projects -----------------------------------------------------------------
@@ -212,6 +215,7 @@ class ProjectController(QObject):
         store = self.session.store
         self.predictions.cancel_all()
         self.prefetcher.clear()
+        self._damage_shown.clear()
         self.session.set_store(None)
         self.review.clear_stacks()
         self.worklist.set_records([])
@@ -252,7 +256,10 @@ class ProjectController(QObject):
         self._prefetch_next(rel_path)
         # Damaged but usable: loaded, and said so. A box only when the damage is news to the project;
         # damage it already knew stays in the status bar and the worklist, no box on every visit.
-        if radiograph.warnings and record.warning != "; ".join(radiograph.warnings):
+        damage = "; ".join(radiograph.warnings)
+        if damage and damage not in (record.warning, self._damage_shown.get(rel_path)):
+            if store.read_only:  # a writable project remembers it in the record
+                self._damage_shown[rel_path] = damage
             self.error.emit("Damaged image", f"{record.name}: {radiograph.warnings[0]}", "")
         return True
 

@@ -192,7 +192,10 @@ class ReviewSession(QObject):
         if self.annotation is None or view == self.annotation.view:
             return
         self.annotation.view = dict(view)
-        self.store.set_image_fields(self.rel_path, view=self.annotation.view)
+        try:
+            self.store.set_image_fields(self.rel_path, view=self.annotation.view)
+        except Exception as exc:  # a read-only project: the view still applies, it is not kept
+            log.warning("view of %s not recorded: %s", self.rel_path, exc)
 
     def _annotation_for(self, rel_path: str) -> ImageAnnotation:
         if rel_path == self.rel_path:

@@ -93,9 +93,12 @@ def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | No
         mean_refined = refined.mean(axis=0)
         shift = np.linalg.norm(mean_refined - raw.global_points, axis=1)
         view_spread = np.sqrt(((refined - mean_refined) ** 2).sum(axis=2).mean(axis=0))
+        r_second = None if raw.refine_second is None else (
+            raw.refine_second if views is None else raw.refine_second[:views]).mean(axis=0)
     else:
         r_mass = raw.global_mass
         r_spread = raw.global_spread_px
+        r_second = raw.global_second
         shift = np.zeros(k)
         view_spread = np.zeros(k)
     deviation = np.nan_to_num(raw.shape_deviation, nan=0.0)
@@ -110,8 +113,8 @@ def features(raw: RawSignals, names: tuple[str, ...] = FEATURES, views: int | No
         "shape_deviation": np.log1p(10.0 * deviation),
         "scale_offset": np.full(k, abs(np.log(scale))),
     }
-    if refined is not None and raw.refine_second is not None:
-        cols["refine_second"] = (raw.refine_second if views is None else raw.refine_second[:views]).mean(axis=0)
+    if r_second is not None:
+        cols["refine_second"] = r_second
     for name, points in (("mirror_shift_mm", raw.mirror_points), ("global_view_shift_mm", raw.global_view_points)):
         if points is not None:
             cols[name] = np.log1p(np.linalg.norm(points - raw.global_points, axis=1) * to_mm)

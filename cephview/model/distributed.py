@@ -25,6 +25,7 @@ whichever machine wrote the file last.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from cephview.core.errors import CephviewError
 from cephview.model.dist_context import DistributedContext
-from cephview.model.job_compare import DifferentJobsError, check_same_job
+from cephview.model.job_compare import DifferentJobsError, check_same_data, check_same_job, dataset_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ def run_job(path: str | Path) -> int:
         except ConfigError as exc:
             raise CephviewError(f"{path}: {exc}") from None
         dataset = open_dataset(**job["dataset"])
+        if own:  # the machines may find their data at other paths: what it holds must agree
+            agreed_data(ctx, path, dataset)
         model = fit(dataset, cfg, job["out"], init=job.get("init"),
                     resume=bool(job.get("resume")) or restarts > 0, experiment=job.get("experiment"),
                     progress=progress if ctx.rank == 0 else None, dist=ctx)
@@ -147,13 +150,40 @@ def run_job(path: str | Path) -> int:
     return 0
 
 
+def _machine() -> str:
+    return f"machine {os.environ.get('GROUP_RANK', '?')} ({socket.gethostname()})"
+
+
+def comparable(job: dict) -> dict:
+    """``job`` as machines compare it: the device this machine would use (no ``--device`` is its
+    default), and the ``--init`` file by its content, which any path to it may hold."""
+    import torch
+
+    device = job.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    init = job.get("init")
+    if init and Path(init).is_file():
+        digest = hashlib.sha256()
+        with open(init, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        init = f"sha256:{digest.hexdigest()[:16]}"
+    return {**job, "device": str(device).split(":")[0], "init": init}  # "cuda:0" and "cuda" alike
+
+
 def agreed_job(ctx: DistributedContext, path: str | Path, file_job: dict, own: dict) -> dict:
     """This machine's job, once every machine's job and the shared file's agree (per-node fields
-    apart); else :class:`DifferentJobsError` on every process. A collective: all processes call it."""
-    machine = f"machine {os.environ.get('GROUP_RANK', '?')} ({socket.gethostname()})"
-    node_jobs = dict(ctx.gather_lists([(machine, own)]))  # in rank order; one entry per machine
-    check_same_job(str(path), file_job, node_jobs)
+    and data paths apart); else :class:`DifferentJobsError` on every process. A collective: all
+    processes call it."""
+    node_jobs = dict(ctx.gather_lists([(_machine(), comparable(own))]))  # in rank order; one entry per machine
+    check_same_job(str(path), comparable(file_job), node_jobs)
     return own
+
+
+def agreed_data(ctx: DistributedContext, path: str | Path, dataset) -> None:
+    """Every machine's dataset holds the same images and landmarks; else :class:`DifferentJobsError`
+    on every process. A collective: all processes call it."""
+    said = dict(ctx.gather_lists([(_machine(), (len(dataset), dataset_fingerprint(dataset)))]))
+    check_same_data(str(path), said)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ class Predictor:
         wanted = set(getattr(self.calibration, "features", ()))
         will_refine = refine and "refine" in self.model.stages
         # Without refinement the refinement's signals are read from the whole-image map (features()).
-        if self.all_signals or NEEDS_GLOBAL_SHAPE & wanted or (not will_refine and "refine_spread_mm" in wanted):
+        if self.all_signals or NEEDS_GLOBAL_SHAPE & wanted or (
+                not will_refine and {"refine_spread_mm", "refine_second"} & wanted):
             global_shape = map_shape(hm, coords.apply(image_to_hm, points), cfg.sigma)
         else:  # 70 ms on this CPU for signals the shipped calibration does not use
             global_shape = MapShape(np.full(len(points), np.nan), np.full(len(points), np.nan))

@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
     # Its notes on each failed worker ("failed (exitcode: 2) ...", "Sending process ... SIGTERM")
     # are said below in one line; its other messages stay.
     logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(logging.CRITICAL)
+    quiet_rendezvous_shutdown()
     args = parse_args(argv)
     endpoint = args.rdzv_endpoint
     try:
@@ -69,6 +70,19 @@ def main(argv: list[str]) -> int:
         how = f"was stopped by signal {-first.exitcode}" if first.exitcode < 0 else f"ended with status {first.exitcode}"
         return _error(f"training process {rank} {how}; its messages are above")
     return 0
+
+
+def _not_a_shutdown_failure(record: logging.LogRecord) -> bool:
+    return "has failed to shutdown the rendezvous" not in record.getMessage()
+
+
+def quiet_rendezvous_shutdown() -> None:
+    """Leave out the agent's warning that it could not close the rendezvous: the machine that held
+    it has ended first (the run is over, or a worker failed and said why), and the warning would
+    come after, and in place of, the run's last line."""
+    logger = logging.getLogger("torch.distributed.elastic.rendezvous.dynamic_rendezvous")
+    if _not_a_shutdown_failure not in logger.filters:
+        logger.addFilter(_not_a_shutdown_failure)
 
 
 def _error(message: str) -> int:

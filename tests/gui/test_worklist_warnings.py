@@ -154,3 +154,30 @@ def test_damage_the_project_knows_is_shown_without_a_dialog(make_window, films, 
     assert again.open_paths([films]) and again.project.open_image("damaged.jpg")
     assert again.last_dialog is None and not _boxes_shown()
     assert again.status.damage_label.isVisible() and again.status.damage_label.toolTip() == warning
+
+
+def test_a_read_only_project_shows_a_damage_dialog_once(make_window, films, qtbot, monkeypatch):
+    """A project this user cannot write cannot record the damage it finds: its dialog still comes
+    once per image, not on every visit."""
+    import os
+
+    first = make_window(predictor_factory=FakePredictor)
+    assert first.open_paths([films])
+    first.predictions.predict_all()  # predicted while writable: the read-only window predicts nothing
+    qtbot.waitUntil(lambda: all(r.status.value == "predicted" for r in first.session.store.images()), timeout=30_000)
+    qtbot.waitUntil(lambda: not first.prediction.busy, timeout=30_000)
+    first.session.store.set_load_warning("damaged.jpg", None)  # its damage not known to the project
+    first.close()
+    real_access = os.access
+    monkeypatch.setattr("cephview.core.store_sqlite.os.access",
+                        lambda path, mode: False if mode & os.W_OK else real_access(path, mode))
+    window = make_window(predictor_factory=FakePredictor)
+    assert window.open_paths([films]) and window.session.store.read_only
+    assert window.project.open_image("damaged.jpg")
+    assert window.last_dialog is not None and window.last_dialog.windowTitle() == "Damaged image"
+    window.last_dialog.close()
+    window.last_dialog = None
+    assert window.session.store.image("damaged.jpg").warning is None  # not recorded: read-only
+    assert window.project.open_image("001.jpg") and window.project.open_image("damaged.jpg")
+    assert window.last_dialog is None and not _boxes_shown()
+    assert window.status.damage_label.isVisible() and window.windowTitle().endswith("(damaged)")

@@ -221,3 +221,64 @@ def test_the_shipped_confidence_is_the_same_for_a_mirrored_film_and_finite_witho
     # Without the refinement stage the refinement's signals come from the whole-image map.
     whole_only = predictor.predict(pixels, refine=False).confidence
     assert np.isfinite(whole_only).all() and ((whole_only > 0) & (whole_only < 1)).all()
+
+
+def test_without_refinement_the_patch_maps_second_peak_is_the_whole_image_maps(tiny_model_path):
+    """As the refinement's other signals: a calibration using refine_second still gives a
+    confidence when the refinement is left out (``predict --no-refine``, a one-stage model)."""
+    from cephview.model.confidence import fit_calibration
+    from cephview.model.modelfile import load_model
+
+    raw = raw_signals()
+    raw.refine_second = np.full((1, 19), 0.25)
+    raw.global_second = np.full(19, 0.5)
+    assert np.allclose(features(raw, ("refine_second",))[:, 0], 0.25)
+    raw.refined_points = None
+    assert np.allclose(features(raw, ("refine_second",))[:, 0], 0.5)
+
+    model = load_model(tiny_model_path)
+    codes = load_schema(model.schema).codes
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (400, 1))
+    landmark = rng.integers(0, len(codes), 400)
+    cal = fit_calibration(x, landmark, x[:, 0] < 0.5, ("refine_second",), codes)
+    predictor = Predictor(model, calibration=cal)
+    pixels = (rng.uniform(0, 255, (320, 288))).astype(np.uint8)
+    for refine in (True, False):
+        conf = predictor.predict(pixels, refine=refine).confidence
+        assert conf.shape == (len(codes),) and np.isfinite(conf).all(), refine
+
+
+def test_the_ensemble_bench_keeps_the_points_of_fewer_images_apart(tiny_model_path, tmp_path):
+    """``bench_confidence.py --ensemble`` caches each model's points per set; ``--n`` scores the
+    first N images of a set of the same name, which must not get the points of another N."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    from cephview.model.modelfile import load_model
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_confidence.py"
+    spec = importlib.util.spec_from_file_location("bench_confidence", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    from confidence_sets import SignalSet  # scripts/, on the path the script set
+
+    rng = np.random.default_rng(3)
+    names = []
+    for i in range(2):
+        names.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 255, (320, 288), dtype=np.uint8)).save(names[-1])
+    model = load_model(tiny_model_path)
+    k = len(load_schema(model.schema).codes)
+
+    def test1(n: int) -> SignalSet:
+        return SignalSet("ISBI Test1", [], np.zeros((n, k, 2)), np.zeros((n, k)), names[:n])
+
+    both = bench.ensemble_points(model, test1(2), tmp_path)
+    first = bench.ensemble_points(model, test1(1), tmp_path)
+    assert both.shape == (2, k, 2) and first.shape == (1, k, 2)
+    assert np.allclose(first[0], both[0], atol=1e-3)

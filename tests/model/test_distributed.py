@@ -305,3 +305,28 @@ def test_job_description_is_replaced_whole_or_not_at_all(tmp_path):
         write_job(path, {"out": object()})  # fails half-way through writing
     assert json.loads(path.read_text()) == {"out": "first"}
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt.job.json"]
+
+
+def test_the_agent_leaves_out_its_warning_that_the_rendezvous_was_gone():
+    """The machine that held the rendezvous may end first; the other's agent then cannot close it
+    and warned so after the run's one-line error, which was no longer the last line."""
+    import logging
+
+    from cephview.model.torchrun_agent import _not_a_shutdown_failure, quiet_rendezvous_shutdown
+
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("torch.distributed.elastic.rendezvous.dynamic_rendezvous")
+    logger.addHandler(handler)
+    try:
+        quiet_rendezvous_shutdown()
+        quiet_rendezvous_shutdown()  # once is enough
+        assert logger.filters.count(_not_a_shutdown_failure) == 1
+        logger.warning("The node 'vm_1_0' has failed to shutdown the rendezvous 'cephview' due to an error of "
+                       "type RendezvousConnectionError.")
+        logger.warning("The node 'vm_1_0' attempted to join the next round")
+    finally:
+        logger.removeHandler(handler)
+        logger.removeFilter(_not_a_shutdown_failure)
+    assert said == ["The node 'vm_1_0' attempted to join the next round"]
