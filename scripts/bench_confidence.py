@@ -227,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         for label, (names, two_part) in ABLATION.items():
             views = 2 if "view_spread_mm" in names else 1
             train = val if views == 2 else val1
-            conf, err = cross_validated(train, names, codes, shape, two_part, extra=folds[views])
+            try:
+                conf, err = cross_validated(train, names, codes, shape, two_part, extra=folds[views])
+            except ValueError as exc:  # a cache collected before the signal was measured
+                print(f"{label:<38}{exc}; collect the cache again to score it")
+                continue
             print(f"{label:<38}{'validation (CV)':<26}" + format_report_row(confidence_report(conf, err)))
             fitted = fit(train, names, codes, shape, two_part, extra=folds[views])
             for name, _ in sets:
