@@ -24,6 +24,7 @@ from cephview.cli_common import (
 )
 from cephview.core.errors import CephviewError, one_line
 from cephview.core.inputs import expand_inputs
+from cephview.model.config_checks import ENCODERS
 
 log = logging.getLogger("cephview")
 
@@ -376,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs-global", type=int)
     p.add_argument("--epochs-refine", type=int)
     p.add_argument("--stages", help="comma-separated: global,refine")
-    p.add_argument("--encoder", choices=["efficientnet_lite0", "resnet18", "resnet50"],
+    p.add_argument("--encoder", choices=ENCODERS,
                    help="default efficientnet_lite0" + ("" if has_torchvision() else "; the ResNets need torchvision (not here)"))
     p.add_argument("--input-size", help="global stage input WxH, multiples of 32 (default 320x384)")
     p.add_argument("--patch-size", type=int, help="refinement patch side in pixels (default 128)")

@@ -15,7 +15,7 @@ import torch
 
 from cephview.core.errors import ModelFileError
 from cephview.model.config import INPUT_MEAN, INPUT_STD, StageConfig, TrainConfig
-from cephview.model.config_checks import ConfigError
+from cephview.model.config_checks import ARCHITECTURES, ConfigError
 from cephview.model.network import HeatmapUNet
 from cephview.resources import DEFAULT_MODEL_NAME, default_model_path, models_dir  # noqa: F401 - re-exported
 
@@ -37,7 +37,6 @@ class LandmarkModel:
         return str(self.meta.get("version", "unversioned"))
 
 
-ARCHITECTURES = ("unet", "heatmap", "regression")
 
 
 def build_network(stage: StageConfig, num_landmarks: int, pretrained: bool = False) -> torch.nn.Module:
