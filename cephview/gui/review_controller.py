@@ -220,5 +220,5 @@ class ReviewController(QObject):
         position = order.index(target) + 1
         conf = "no confidence" if target.confidence is None else f"{100 * target.confidence:.0f} % confident"
         below = sum(lm.needs_check(self.check_below) for lm in order)
-        self.message.emit(f"{target.code}: {conf}, {position} of {len(order)} to review by confidence "
-                          f"({below} below {100 * self.check_below:.0f} %)")
+        self.message.emit(f"{target.code}: {conf}; number {position} of the {len(order)} left to review, "
+                          f"least confident first ({below} of them below {100 * self.check_below:.0f} %)")

@@ -49,6 +49,7 @@ def test_l_walks_from_the_least_to_the_most_confident_and_goes_on_after_a_correc
     window.viewer.setFocus()
     qtbot.keyClick(window.viewer, Qt.Key.Key_L)
     assert window.session.selected == "S"
+    assert window.statusBar().currentMessage().startswith("S: 10 % confident; number 1 of the 19 left to review")
     qtbot.keyClick(window.viewer, Qt.Key.Key_L)
     assert window.session.selected == "N"
     # correct N: its confidence becomes 1 for the review, the others keep theirs
