@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
         s.imageChanged.connect(self._update_enabled)
         s.projectChanged.connect(lambda: v.load_project(s.store))  # the project's check-below threshold
         s.projectChanged.connect(self._update_enabled)
+        s.projectChanged.connect(lambda: self.status.show_read_only(s.read_only))
         # editing
         self.viewer.imageClicked.connect(self._on_image_clicked)
         self.layer.moveFinished.connect(c.move)

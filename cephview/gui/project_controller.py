@@ -163,7 +163,7 @@ class ProjectController(QObject):
             self.review.clear_stacks()
         store = self.session.store
         added = []
-        if store.read_only:  # a read-only folder: what the project holds can be viewed, nothing added
+        if self.session.read_only:  # a read-only folder: what the project holds can be viewed, nothing added
             self.message.emit(f"{folder.name} is read-only here: the project opens to view, edits are not saved")
             files = [f for f in files if store.image(f) is not None] if open_first_added else []
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
@@ -178,7 +178,7 @@ class ProjectController(QObject):
         records = store.images()
         self.worklist.set_records(records)
         self._add_recent(folder)
-        self.titleChanged.emit(f"cephview: {folder.name}")
+        self.titleChanged.emit(f"cephview: {self._project_name(folder.name)}")
         readable = [r for r in (added if open_first_added else records) if r.status.value != "error"]
         if not open_first_added:  # a folder: start with the first image still to review
             readable = [r for r in readable if r.status.value != "reviewed"] or readable
@@ -205,7 +205,7 @@ class ProjectController(QObject):
         self.review.clear_stacks()
         records = store.images()
         self.worklist.set_records(records)
-        self.titleChanged.emit(f"cephview: {store.path}")
+        self.titleChanged.emit(f"cephview: {self._project_name(store.path)}")
         readable = [r for r in records if r.status.value != "error"]
         readable = [r for r in readable if r.status.value != "reviewed"] or readable
         return self.open_image(readable[0].rel_path) if readable else bool(records)
@@ -247,7 +247,7 @@ class ProjectController(QObject):
         self.session.record_load_warning(rel_path, radiograph.warnings)  # the worklist marks a damaged file
         self.worklist.select(rel_path)
         damaged = " (damaged)" if radiograph.warnings else ""
-        self.titleChanged.emit(f"cephview: {store.folder.name} / {record.name}{damaged}")
+        self.titleChanged.emit(f"cephview: {self._project_name(store.folder.name)} / {record.name}{damaged}")
         ann = self.session.annotation
         wants_heatmap = self.view_state.heatmap_shown and self.session.heatmaps() is None
         if (not ann.has_prediction and record.status.value != "error") or wants_heatmap:
@@ -258,10 +258,14 @@ class ProjectController(QObject):
         # damage it already knew stays in the status bar and the worklist, no box on every visit.
         damage = "; ".join(radiograph.warnings)
         if damage and damage not in (record.warning, self._damage_shown.get(rel_path)):
-            if store.read_only:  # a writable project remembers it in the record
+            if self.session.read_only:  # a writable project remembers it in the record
                 self._damage_shown[rel_path] = damage
             self.error.emit("Damaged image", f"{record.name}: {radiograph.warnings[0]}", "")
         return True
+
+    def _project_name(self, name: object) -> str:
+        """The project in the window title: one nothing can be saved in says so as long as it is open."""
+        return f"{name} (read-only)" if self.session.read_only else str(name)
 
     def _prefetch_next(self, rel_path: str) -> None:
         """Start decoding the image after this one in the worklist: "next image" is the usual step."""

@@ -69,11 +69,17 @@ class ReviewSession(QObject):
         self._reference: tuple[list[str], np.ndarray] | None = None  # the model's, once it has predicted
         self._project_reference: np.ndarray | None = None  # the project's own, until then
         self._project_reference_stale = True  # computed again only after new predictions
+        # A project this user cannot write (a share mounted read-only) is asked once, at opening:
+        # the AI's landmarks of its images are then kept here for the session instead of written.
+        self.read_only = False
+        self._unsaved_predictions: dict[str, tuple[list[str], np.ndarray, np.ndarray, str]] = {}
 
     # ---- opening ------------------------------------------------------------------------
     def set_store(self, store) -> None:
         self.close_image()
         self.store = store
+        self.read_only = bool(store is not None and store.read_only)
+        self._unsaved_predictions.clear()
         self._heatmaps.clear()
         self._project_reference = None
         self._project_reference_stale = True
@@ -81,12 +87,12 @@ class ReviewSession(QObject):
 
     def open_image(self, rel_path: str, radiograph: Radiograph) -> None:
         """Make ``rel_path`` the open image, restoring its stored annotation."""
-        ann = self.store.load_annotation(rel_path) if self.store is not None else None
+        ann = self._load_annotation(rel_path) if self.store is not None else None
         if ann is None:
             ann = ImageAnnotation.empty(rel_path, "isbi2015")
         if not ann.calibration.is_calibrated and radiograph.calibration.is_calibrated:
             ann.calibration = radiograph.calibration  # from the file (DICOM); a ruler value wins
-            if self.store is not None and self.store.image(rel_path) is not None:
+            if self.store is not None and not self.read_only and self.store.image(rel_path) is not None:
                 try:  # recorded, so the project's exports and the command line have it too
                     self.store.set_image_fields(rel_path, calibration=ann.calibration)
                 except Exception as exc:  # a read-only project still opens; the value is still shown
@@ -192,6 +198,8 @@ class ReviewSession(QObject):
         if self.annotation is None or view == self.annotation.view:
             return
         self.annotation.view = dict(view)
+        if self.read_only:  # said once for the project (the status bar), not logged per image
+            return
         try:
             self.store.set_image_fields(self.rel_path, view=self.annotation.view)
         except Exception as exc:  # a read-only project: the view still applies, it is not kept
@@ -200,7 +208,7 @@ class ReviewSession(QObject):
     def _annotation_for(self, rel_path: str) -> ImageAnnotation:
         if rel_path == self.rel_path:
             return self.annotation
-        ann = self.store.load_annotation(rel_path)
+        ann = self._load_annotation(rel_path)
         if ann is None:
             raise KeyError(rel_path)
         return ann
@@ -220,13 +228,19 @@ class ReviewSession(QObject):
         self._project_reference_stale = True
         if result.load_warnings is not None:  # the worker read the file itself: what it found
             self.record_load_warning(rel_path, result.load_warnings)
-        # Merged into the record as stored now, in one write transaction: another window or
-        # process may have edited this image since it was opened here, and its edits stay.
-        stored = self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(
-            result.codes, result.points, result.confidence, result.model_version))
-        if rel_path != self.rel_path:
-            self.storeChanged.emit(rel_path)
-            return False
+        prediction = (list(result.codes), result.points, result.confidence, result.model_version)
+        if self.read_only:  # nothing can be written: kept for the session, merged as it is shown
+            self._unsaved_predictions[rel_path] = prediction
+            if rel_path != self.rel_path:
+                return False
+            stored = self._load_annotation(rel_path)
+        else:
+            # Merged into the record as stored now, in one write transaction: another window or
+            # process may have edited this image since it was opened here, and its edits stay.
+            stored = self.store.update_annotation(rel_path, lambda ann: ann.with_prediction(*prediction))
+            if rel_path != self.rel_path:
+                self.storeChanged.emit(rel_path)
+                return False
         if not stored.calibration.is_calibrated and self.radiograph.calibration.is_calibrated:
             stored.calibration = self.radiograph.calibration  # from the file, as in open_image
         stored.view = self.annotation.view
@@ -248,7 +262,7 @@ class ReviewSession(QObject):
             return
         if not keep_heatmaps:
             self._heatmaps.pop(rel_path, None)
-        ann = self.store.load_annotation(rel_path) if rel_path == self.rel_path else None
+        ann = self._load_annotation(rel_path) if rel_path == self.rel_path else None
         if ann is not None:
             if not ann.calibration.is_calibrated and self.radiograph.calibration.is_calibrated:
                 ann.calibration = self.radiograph.calibration
@@ -261,6 +275,13 @@ class ReviewSession(QObject):
             self.heatmapsChanged.emit()
             self.reviewedChanged.emit()
         self.storeChanged.emit(rel_path)
+
+    def _load_annotation(self, rel_path: str) -> ImageAnnotation | None:
+        """The image's stored record, with the AI's landmarks this session could not store (a
+        read-only project) merged in as a prediction would have been."""
+        ann = self.store.load_annotation(rel_path)
+        unsaved = self._unsaved_predictions.get(rel_path)
+        return ann.with_prediction(*unsaved) if ann is not None and unsaved is not None else ann
 
     def _trim_heatmaps(self, keep: int = 4) -> None:
         """Drop the oldest heatmaps beyond ``keep``, never the open image's: "Find landmarks on all
@@ -319,6 +340,9 @@ class ReviewSession(QObject):
         """Mark an image whose prediction failed, unless it has landmarks already: a failed
         second try must not turn a reviewed image into an error (and out of training)."""
         if self.store is None or (record := self.store.image(rel_path)) is None:
+            return
+        if self.read_only:  # the failure is reported all the same; the project cannot keep it
+            log.info("prediction failure of %s not recorded: the project is read-only", rel_path)
             return
         if record.status not in (ImageStatus.NOT_PREDICTED, ImageStatus.ERROR):
             log.info("prediction failed again on %s; its landmarks and status stay", rel_path)

@@ -1,5 +1,5 @@
-"""The status bar's lasting parts: the AI's progress with Cancel, place mode, whose film it is and
-what is wrong with its file."""
+"""The status bar's lasting parts: the AI's progress with Cancel, place mode, whose film it is,
+what is wrong with its file, and a project that cannot be written."""
 
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ class StatusWidgets:
         self.damage_label.setStyleSheet("QLabel { background: #ffd34d; color: black; padding: 1px 6px; }")
         self.damage_label.setVisible(False)
         bar.addPermanentWidget(self.damage_label)
+        # A project this user cannot write (a share mounted read-only): said as long as it is open,
+        # once, instead of a dialog for every AI result or view setting that cannot be stored.
+        self.read_only_label = QLabel("Read-only project: edits are not saved")
+        self.read_only_label.setObjectName("read-only")
+        self.read_only_label.setToolTip("This user cannot write the project folder. The AI's landmarks are "
+                                        "shown and measured for this session; edits are refused.")
+        self.read_only_label.setStyleSheet("QLabel { background: #9ec9ff; color: black; padding: 1px 6px; }")
+        self.read_only_label.setVisible(False)
+        bar.addPermanentWidget(self.read_only_label)
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(w)
             w.setVisible(False)
@@ -79,6 +88,9 @@ class StatusWidgets:
         fields = patient_fields(radiograph.patient) if radiograph is not None else {}
         self.patient_label.setText("    ".join(f"{label}: {value}" for label, value in fields.items()))
         self.patient_label.setVisible(bool(fields))
+
+    def show_read_only(self, read_only: bool) -> None:
+        self.read_only_label.setVisible(read_only)
 
     def show_damage(self, radiograph: Radiograph | None) -> None:
         warnings = radiograph.warnings if radiograph is not None else ()
