@@ -73,7 +73,8 @@ class PredictionResults(QObject):
         store = self.session.store
         if store is None:
             return 0
-        todo = [r for r in store.images() if r.status.value == "not_predicted"]
+        todo = [r for r in store.images()
+                if r.status.value == "not_predicted" and not self.session.has_unsaved_prediction(r.rel_path)]
         self.batch.start([r.rel_path for r in todo])
         for record in todo:
             if record.rel_path not in self.service.pending_paths():
@@ -125,6 +126,8 @@ class PredictionResults(QObject):
             self.message.emit(self.batch.text())
         elif drawn:
             self.message.emit(f"Landmarks found on {name}")
+        elif self.session.read_only:
+            self.message.emit(f"Landmarks of {name} found, kept for this session (the project is read-only)")
         else:
             self.message.emit(f"Landmarks of {name} saved (not the open image)")
 

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
 from cephview.core.calibration import Calibration
+from cephview.core.errors import CephviewError
 from cephview.core.radiograph import Radiograph
 from cephview.core.schema import LandmarkSchema, load_schema
 from cephview.core.store import EditConflict, ImageStatus
@@ -78,12 +79,22 @@ class ReviewSession(QObject):
     def set_store(self, store) -> None:
         self.close_image()
         self.store = store
-        self.read_only = bool(store is not None and store.read_only)
+        self.read_only = self._cannot_write(store)
         self._unsaved_predictions.clear()
         self._heatmaps.clear()
         self._project_reference = None
         self._project_reference_stale = True
         self.projectChanged.emit()
+
+    @staticmethod
+    def _cannot_write(store) -> bool:
+        if store is None:
+            return False
+        try:
+            return bool(store.read_only)
+        except CephviewError as exc:  # the server went away meanwhile: its first edit will say so
+            log.warning("whether the project can be written is not known: %s", exc)
+            return False
 
     def open_image(self, rel_path: str, radiograph: Radiograph) -> None:
         """Make ``rel_path`` the open image, restoring its stored annotation."""
@@ -275,6 +286,10 @@ class ReviewSession(QObject):
             self.heatmapsChanged.emit()
             self.reviewedChanged.emit()
         self.storeChanged.emit(rel_path)
+
+    def has_unsaved_prediction(self, rel_path: str) -> bool:
+        """The AI found this image's landmarks in this session, and a read-only project could not keep them."""
+        return rel_path in self._unsaved_predictions
 
     def _load_annotation(self, rel_path: str) -> ImageAnnotation | None:
         """The image's stored record, with the AI's landmarks this session could not store (a

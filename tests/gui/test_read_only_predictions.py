@@ -74,6 +74,9 @@ def test_new_images_of_a_read_only_project_show_their_prediction_without_a_dialo
     assert [r.status.value for r in store.images()] == ["not_predicted"] * 3
     assert not store.load_annotation(rel_paths[0]).has_prediction
 
+    # "Find landmarks on all images" knows they are found already
+    assert window.predictions.predict_all() == 0
+
     # back to the first film: its landmarks are kept for the session, the model does not run again
     assert window.project.open_image(rel_paths[0])
     assert window.session.annotation.has_prediction and predictor.calls == 3
@@ -99,3 +102,20 @@ def test_a_writable_project_still_stores_the_prediction(make_window, tmp_path, q
     assert stored.has_prediction and window.session.store.image(rel_path).status.value == "predicted"
     assert "read-only" not in window.windowTitle() and not window.status.read_only_label.isVisible()
     assert dialogs == []
+
+
+def test_find_landmarks_on_all_images_of_a_read_only_project(make_window, read_only_project, qtbot, monkeypatch):
+    """The background predictions of films not on screen are kept for the session too: opening one
+    shows its landmarks at once, without running the model again, and no dialog comes."""
+    folder, rel_paths = read_only_project
+    window, predictor, dialogs = _open_window(make_window, monkeypatch)
+    assert window.open_paths([folder]) and window.session.rel_path == rel_paths[0]
+    qtbot.waitUntil(lambda: window.session.annotation.has_prediction, timeout=10_000)
+    assert window.predictions.predict_all() == 2
+    qtbot.waitUntil(lambda: predictor.calls == 3 and not window.prediction.busy, timeout=20_000)
+    assert window.project.open_image(rel_paths[2])
+    ann = window.session.annotation
+    assert ann.has_prediction and predictor.calls == 3
+    assert {ann.landmarks[c].status.value for c in predictor.codes} == {"ai"}
+    assert dialogs == [] and window.predictions.predict_all() == 0
+    assert [r.status.value for r in window.session.store.images()] == ["not_predicted"] * 3
