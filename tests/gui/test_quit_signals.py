@@ -99,7 +99,8 @@ def running_app(tmp_path):
 
 @linux_only
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP] if hasattr(signal, "SIGHUP") else [signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP] if hasattr(signal, "SIGHUP") else [signal.SIGTERM],
+                         ids=lambda signum: signum.name)
 def test_sigterm_closes_the_app_the_normal_way_and_ends_its_decoding_process(running_app, signum):
     from PySide6.QtCore import QSettings
 
@@ -145,3 +146,35 @@ def test_sigterm_runs_the_window_close_path_which_saves_a_pending_display_change
         view = store.load_annotation(rel_path).view
     assert view["levels"] == pytest.approx([low + 10, high - 10])
 
+
+
+_MODAL = """
+import os, signal, sys
+from PySide6.QtCore import QTimer
+from cephview.gui import dialogs
+from cephview.gui.app import create_app, install_quit_signals
+from cephview.gui.main_window import MainWindow
+
+app = create_app()
+window = MainWindow()
+window.show()
+install_quit_signals(app, window)
+
+def ask():
+    QTimer.singleShot(500, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    print("answer", dialogs.ask_distance_mm(window, 12.0), "window shown", window.isVisible(), flush=True)
+
+QTimer.singleShot(0, ask)
+sys.exit(app.exec())
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_while_a_modal_dialog_waits_closes_the_window_and_quits(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env.pop("CEPHVIEW_MODEL", None)
+    done = subprocess.run([sys.executable, "-c", _MODAL], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "answer None window shown False" in done.stdout  # the dialog was dismissed, the window closed
