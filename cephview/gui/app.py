@@ -46,6 +46,18 @@ def install_excepthook(window) -> None:
     sys.excepthook = hook
 
 
+def install_quit_signals(app, window):
+    """SIGTERM/SIGHUP (logout, ``kill``) close the window as its close button does, so its close
+    path saves what it saves, then quit, also out of an open dialog's loop."""
+    from cephview.gui.quit_signals import QuitOnSignals
+
+    def close() -> None:
+        window.close()
+        app.quit()
+
+    return QuitOnSignals(close, parent=app)
+
+
 def main(paths: list[str] | None = None, model_path: str | Path | None = None) -> int:
     """Open the main window on ``paths`` and run the event loop; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -62,6 +74,7 @@ def main(paths: list[str] | None = None, model_path: str | Path | None = None) -
 
     window = MainWindow(model_path=model_path)
     install_excepthook(window)
+    install_quit_signals(app, window)
     window.show()
     # Logged once the event loop has drawn the window: start-up checks time launch -> this line.
     QTimer.singleShot(0, lambda: log.info("main window shown"))
