@@ -5,7 +5,7 @@ thread would stall the window just as much; a process does not. Opening an image
 prefetched copy only when it is ready and the file is unchanged since; it never waits for one,
 and any failure there falls back to opening the file on the spot, where errors get their dialog.
 Qt-free: the window decides what to prefetch. The decoding process never outlives the
-application, even one that was killed (see ``_end_with_parent``).
+application, even one that was killed (``cephview.core.child_process.end_with_parent``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing as mp
-import os
-import threading
 from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing.connection import wait
 from pathlib import Path
 
+from cephview.core.child_process import end_with_parent
 from cephview.core.radiograph import Radiograph, load_radiograph
 
 log = logging.getLogger(__name__)
@@ -45,28 +43,6 @@ def _decode(path: str) -> Radiograph | None:
         return None
 
 
-def _end_with_parent() -> None:
-    """In the worker process, at its start: end it as soon as the application's process ends.
-
-    A killed application (SIGKILL, a crash) runs no clean-up, and the worker, waiting on a queue
-    whose writing end it holds itself, would wait forever. multiprocessing gives each spawned
-    process a sentinel of its parent that becomes ready when the parent is gone (a pipe whose
-    other end only the parent holds; the parent's handle on Windows). Waiting on it is immediate,
-    race-free (a parent already gone reads as ready) and not tied to the thread that started the
-    worker, unlike Linux's PR_SET_PDEATHSIG, which fires when that thread ends.
-    """
-    parent = mp.parent_process()
-    if parent is None:  # not started by multiprocessing: nothing to watch
-        return
-    threading.Thread(target=_exit_when_ready, args=(parent.sentinel,), name="end-with-parent",
-                     daemon=True).start()
-
-
-def _exit_when_ready(sentinel: int) -> None:
-    wait([sentinel])
-    os._exit(0)  # the main thread may be mid-decode or blocked on the queue: no clean-up to wait for
-
-
 _pool: ProcessPoolExecutor | None = None  # one decoding process for the whole application
 
 
@@ -75,7 +51,7 @@ def _shared_pool() -> ProcessPoolExecutor:
     if _pool is None:
         # spawn: fork would copy the Qt application's threads and locks into the child.
         _pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
-                                    initializer=_end_with_parent)
+                                    initializer=end_with_parent)
     return _pool
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch stays out of the GUI process until a job or a prediction needs it
-    from cephview.model.finetune.settings import FinetuneSettings
+    from cephview.core.child_process import end_with_parent
+from cephview.model.finetune.settings import FinetuneSettings
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def run_job(job: FinetuneJob | RepredictJob, send: Send, should_stop: Callable[[
 
 def process_main(job, messages, stop) -> None:
     """Entry point of the worker process (spawned: a fresh interpreter, no Qt state copied)."""
+    end_with_parent()  # a killed application must not leave a training run behind it
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (training process): %(message)s")
     try:
         os.nice(CHILD_NICE)
