@@ -30,10 +30,11 @@ PARENT = textwrap.dedent("""
 """)
 # process_main runs whatever run_job does: a stand-in job that only ends when told to.
 SITE = textwrap.dedent("""
-    import time
+    import pathlib, time
     import cephview.model.finetune.jobs as jobs
 
     def run_job(job, send, should_stop):
+        pathlib.Path("job-running").touch()
         while not should_stop():
             time.sleep(0.1)
 
@@ -49,6 +50,13 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # an ended orphan may linger as a zombie
 
 
+def _wait_for(condition, what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
+        time.sleep(0.1)
+
+
 def test_the_training_process_ends_when_the_application_is_killed(tmp_path):
     # The stand-in is loaded in the spawned child through sitecustomize on its path.
     (tmp_path / "sitecustomize.py").write_text(SITE)
@@ -60,14 +68,11 @@ def test_the_training_process_ends_when_the_application_is_killed(tmp_path):
     child = None
     try:
         child = int(parent.stdout.readline())
-        time.sleep(1.0)  # the child is running its job
+        _wait_for(lambda: (tmp_path / "job-running").is_file(), "the training process runs its job")
         assert _alive(child)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=20)
-        deadline = time.monotonic() + 20
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _alive(child), "the training process outlived the killed application"
+        _wait_for(lambda: not _alive(child), "the training process ended with the killed application")
     finally:
         parent.kill()
         if child is not None and _alive(child):

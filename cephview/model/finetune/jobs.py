@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cephview.core.child_process import end_with_parent
+
 if TYPE_CHECKING:  # torch stays out of the GUI process until a job or a prediction needs it
-    from cephview.core.child_process import end_with_parent
-from cephview.model.finetune.settings import FinetuneSettings
+    from cephview.model.finetune.settings import FinetuneSettings
 
 log = logging.getLogger(__name__)
 
