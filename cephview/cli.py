@@ -70,7 +70,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             radiograph = load_radiograph(path)
             pred = predictor.predict(radiograph.model_pixels, facing=args.facing, refine=not args.no_refine)
-            warning = "; ".join(radiograph.warnings)  # a damaged file that still loaded: said on each row
+            warning = radiograph.warning_text  # a damaged file that still loaded: said on each row
             for code, (x, y), c in zip(pred.codes, pred.points, pred.confidence):
                 rows.append((path.name, code, float(x), float(y), float(c), warning))
         except CephviewError as exc:

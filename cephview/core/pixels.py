@@ -19,6 +19,12 @@ MIN_SIDE = 32  # smaller images cannot be cephalograms and break the model's geo
 MAX_PIXELS = 80_000_000  # ~9000 x 9000; larger headers are refused before any decoding
 
 
+def warning_text(warnings: list[str] | tuple[str, ...]) -> str:
+    """A load's warnings as one text: as the project stores them, the CSV says them and the
+    window shows them (the window compares it with the stored one to tell new damage)."""
+    return "; ".join(warnings)
+
+
 @dataclass
 class Radiograph:
     path: Path | None
@@ -33,6 +39,10 @@ class Radiograph:
     patient: dict = field(default_factory=dict)  # PHI: name, id, birth date; never exported by default
     window: tuple[float, float] | None = None  # (centre, width) of the initial display window
     warnings: list[str] = field(default_factory=list)  # damage found while loading: say so wherever it is used
+
+    @property
+    def warning_text(self) -> str:
+        return warning_text(self.warnings)
 
     @property
     def width(self) -> int:

@@ -256,7 +256,7 @@ class ProjectController(QObject):
         self._prefetch_next(rel_path)
         # Damaged but usable: loaded, and said so. A box only when the damage is news to the project;
         # damage it already knew stays in the status bar and the worklist, no box on every visit.
-        damage = "; ".join(radiograph.warnings)
+        damage = radiograph.warning_text
         if damage and damage not in (record.warning, self._damage_shown.get(rel_path)):
             if self.session.read_only:  # a writable project remembers it in the record
                 self._damage_shown[rel_path] = damage

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from cephview.core.annotations import ImageAnnotation, LandmarkAnnotation
 from cephview.core.calibration import Calibration
 from cephview.core.errors import CephviewError
+from cephview.core.pixels import warning_text
 from cephview.core.radiograph import Radiograph
 from cephview.core.schema import LandmarkSchema, load_schema
 from cephview.core.store import EditConflict, ImageStatus
@@ -344,7 +345,7 @@ class ReviewSession(QObject):
         if self.store is None:
             return
         try:
-            changed = self.store.set_load_warning(rel_path, "; ".join(warnings) or None)
+            changed = self.store.set_load_warning(rel_path, warning_text(warnings) or None)
         except Exception as exc:  # a read-only project, an image removed meanwhile: the load goes on
             log.warning("load warning of %s not recorded: %s", rel_path, exc)
             return

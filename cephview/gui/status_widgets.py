@@ -93,8 +93,7 @@ class StatusWidgets:
         self.read_only_label.setVisible(read_only)
 
     def show_damage(self, radiograph: Radiograph | None) -> None:
-        warnings = radiograph.warnings if radiograph is not None else ()
-        text = "; ".join(warnings)
+        text = radiograph.warning_text if radiograph is not None else ""
         # elided to a width the status bar can hold; the whole text is in the tooltip (and the worklist's)
         shown = self.damage_label.fontMetrics().elidedText(
             f"Damaged file: {text}", Qt.TextElideMode.ElideRight, DAMAGE_LABEL_WIDTH) if text else ""

@@ -25,7 +25,6 @@ whichever machine wrote the file last.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ import sys
 from pathlib import Path
 
 from cephview.core.errors import CephviewError
+from cephview.core.image_roots import sha256_file
 from cephview.model.dist_context import DistributedContext
 from cephview.model.job_compare import DifferentJobsError, check_same_data, check_same_job, dataset_fingerprint
 
@@ -162,11 +162,7 @@ def comparable(job: dict) -> dict:
     device = job.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     init = job.get("init")
     if init and Path(init).is_file():
-        digest = hashlib.sha256()
-        with open(init, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        init = f"sha256:{digest.hexdigest()[:16]}"
+        init = f"sha256:{sha256_file(Path(init))[:16]}"
     return {**job, "device": str(device).split(":")[0], "init": init}  # "cuda:0" and "cuda" alike
 
 

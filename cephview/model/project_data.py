@@ -231,7 +231,7 @@ def repredict_unreviewed(
             pred = predictor.predict(radiograph.model_pixels)
             if store.image(key) is None:
                 raise CephviewError(f"{key} is no longer in the project")
-            store.set_load_warning(key, "; ".join(radiograph.warnings) or None)  # damaged file: the worklist says so
+            store.set_load_warning(key, radiograph.warning_text or None)  # damaged file: the worklist says so
 
             def update(ann: ImageAnnotation) -> ImageAnnotation | None:
                 if ann.reviewed:
